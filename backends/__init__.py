@@ -1,0 +1,1 @@
+"""Agent transports behind one interface (`backends.base.AgentBackend`)."""

@@ -1,0 +1,114 @@
+"""The one small async interface every agent transport implements, and what the bridge offers it back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from backends.events import AgentEvent, TurnOutcome
+
+OptionKind = Literal["allow_once", "allow_always", "reject_once", "reject_always"]
+
+
+class BackendError(Exception):
+    """An agent backend could not do what was asked."""
+
+
+class AgentStartError(BackendError):
+    """The agent process could not be started or did not complete its handshake."""
+
+
+class AgentCrashed(BackendError):
+    """The agent process exited or its connection broke while the bridge needed it."""
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ResourcePart:
+    """A file (or a selection of one) given to the agent as context."""
+
+    uri: str
+    text: str
+    mime_type: str = "text/plain"
+
+
+PromptPart = TextPart | ResourcePart
+
+
+@dataclass(frozen=True)
+class PermissionOption:
+    option_id: str
+    name: str
+    kind: OptionKind
+
+
+@dataclass(frozen=True)
+class PermissionRequest:
+    """An agent asking to do something, normalized across transports."""
+
+    tool_call_id: str
+    title: str
+    kind: str  # read | edit | delete | move | search | execute | fetch | think | other
+    paths: tuple[str, ...]
+    command: str | None
+    cwd: str | None
+    options: tuple[PermissionOption, ...]
+
+
+@dataclass(frozen=True)
+class StartInfo:
+    """What a backend reports once it is ready to take prompts."""
+
+    agent_session_id: str
+    resumed: bool
+    note: str | None = None  # e.g. why an earlier session could not be resumed
+    pid: int | None = None
+
+
+class BackendHost(Protocol):
+    """What the bridge gives a backend: the worktree, an event sink and the permission policy."""
+
+    @property
+    def worktree(self) -> Path: ...
+
+    @property
+    def cwd(self) -> Path:
+        """Where the agent works: the worktree, or the workspace's sub-folder inside it."""
+        ...
+
+    async def on_event(self, event: AgentEvent) -> None: ...
+
+    async def ask_permission(self, request: PermissionRequest) -> OptionKind | None:
+        """The kind of option to pick, or None to answer `cancelled`."""
+        ...
+
+
+class AgentBackend(Protocol):
+    """One warm agent session: started once, prompted many times, closed at the end."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    async def start(self, resume_id: str | None = None) -> StartInfo:
+        """Spawn (or attach to) the agent and open or resume its session."""
+        ...
+
+    async def prompt(self, parts: list[PromptPart]) -> TurnOutcome:
+        """Run one turn to its end. Raises AgentCrashed if the agent dies meanwhile."""
+        ...
+
+    async def cancel(self) -> None:
+        """Ask the running turn to stop; the agent itself stays warm."""
+        ...
+
+    async def close(self) -> None:
+        """End the agent session and stop the process it owns."""
+        ...
