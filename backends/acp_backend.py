@@ -1,0 +1,394 @@
+"""Any ACP agent as a warm backend: one process and one ACP session per (bridge session, agent)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import acp
+from acp import schema
+from acp.core import ClientSideConnection
+
+from backends.acp_mapping import ToolCallMerger, map_update, map_usage, permission_request
+from backends.base import (
+    AgentCrashed,
+    AgentStartError,
+    BackendError,
+    BackendHost,
+    OptionKind,
+    PermissionOption,
+    PermissionRequest,
+    PromptPart,
+    ResourcePart,
+    StartInfo,
+    TextPart,
+)
+from backends.events import TurnOutcome
+from backends.terminals import TerminalManager
+from bridge import __version__
+from bridge.paths import PathEscapesWorktree, resolve_in_worktree
+from bridge.permissions import choose_option
+
+log = logging.getLogger(__name__)
+
+STDIO_LINE_LIMIT = 32 * 1024 * 1024
+START_TIMEOUT = 60.0
+
+
+def stderr_tail(path: Path, limit: int = 2000) -> str:
+    """The end of an agent's stderr log, for error messages."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def to_acp_blocks(parts: list[PromptPart]) -> list[Any]:
+    blocks: list[Any] = []
+    for part in parts:
+        if isinstance(part, TextPart):
+            blocks.append(acp.text_block(part.text))
+        elif isinstance(part, ResourcePart):
+            blocks.append(acp.embedded_text_resource(part.uri, part.text, mime_type=part.mime_type))
+    return blocks
+
+
+class _Client:
+    """The client side the agent talks to: events, permissions, files and terminals, all scoped to the host."""
+
+    def __init__(self, backend: AcpBackend) -> None:
+        self._backend = backend
+        self._host = backend.host
+        # Each incoming message runs in its own task; a lock keeps updates in the order they were sent.
+        self._lock = asyncio.Lock()
+        self._permission_tasks: set[asyncio.Task[Any]] = set()
+        self._execute_grants = 0
+
+    def on_connect(self, conn: Any) -> None:  # the SDK hands over the connection; we keep ours
+        return None
+
+    async def session_update(self, session_id: str, update: Any, **_: Any) -> None:
+        async with self._lock:
+            for event in map_update(update, self._backend.tools):
+                await self._host.on_event(event)
+
+    async def request_permission(
+        self, session_id: str, tool_call: schema.ToolCallUpdate, options: list[schema.PermissionOption], **_: Any
+    ) -> schema.RequestPermissionResponse:
+        async with self._lock:
+            known = self._backend.tools.get(tool_call.tool_call_id)
+            request = permission_request(tool_call, options, known)
+            # Some agents announce an edit only here (no tool_call before): make it visible all the same.
+            merged = self._backend.tools.merge(tool_call)
+            await self._host.on_event(merged)
+        task = asyncio.ensure_future(self._host.ask_permission(request))
+        self._permission_tasks.add(task)
+        try:
+            kind = await task
+        except asyncio.CancelledError:
+            kind = None
+        finally:
+            self._permission_tasks.discard(task)
+        option_id = _option_for(request.options, kind)
+        if option_id is None:
+            return schema.RequestPermissionResponse(outcome=schema.DeniedOutcome(outcome="cancelled"))
+        if request.kind == "execute" and kind in ("allow_once", "allow_always"):
+            self._execute_grants += 1
+        return schema.RequestPermissionResponse(
+            outcome=schema.AllowedOutcome(option_id=option_id, outcome="selected")
+        )
+
+    def cancel_permissions(self) -> None:
+        """After session/cancel, every pending permission question is answered `cancelled`."""
+        for task in list(self._permission_tasks):
+            task.cancel()
+
+    def _resolve(self, path: str) -> Path:
+        try:
+            return resolve_in_worktree(path, self._host.worktree, self._host.cwd)
+        except PathEscapesWorktree as exc:
+            raise acp.RequestError.invalid_params({"path": path, "reason": str(exc)}) from None
+
+    async def read_text_file(
+        self, session_id: str, path: str, line: int | None = None, limit: int | None = None, **_: Any
+    ) -> schema.ReadTextFileResponse:
+        real = self._resolve(path)
+        try:
+            text = await asyncio.to_thread(real.read_text, encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            # Some agents (gemini) treat any error here as fatal before creating a file; empty is what they
+            # expect for a file that does not exist yet.
+            text = ""
+        except IsADirectoryError:
+            raise acp.RequestError.invalid_params({"path": path, "reason": "is a directory"}) from None
+        if line is not None or limit is not None:
+            lines = text.splitlines(keepends=True)
+            start = max((line or 1) - 1, 0)
+            end = start + limit if limit is not None else len(lines)
+            text = "".join(lines[start:end])
+        return schema.ReadTextFileResponse(content=text)
+
+    async def write_text_file(
+        self, session_id: str, path: str, content: str, **_: Any
+    ) -> schema.WriteTextFileResponse:
+        real = self._resolve(path)
+
+        def write() -> None:
+            real.parent.mkdir(parents=True, exist_ok=True)
+            real.write_text(content, encoding="utf-8", newline="")
+
+        await asyncio.to_thread(write)
+        return schema.WriteTextFileResponse()
+
+    async def create_terminal(
+        self,
+        session_id: str,
+        command: str,
+        args: list[str] | None = None,
+        env: list[schema.EnvVariable] | None = None,
+        cwd: str | None = None,
+        output_byte_limit: int | None = None,
+        **_: Any,
+    ) -> schema.CreateTerminalResponse:
+        workdir = self._resolve(cwd) if cwd else self._host.cwd
+        if self._execute_grants > 0:
+            self._execute_grants -= 1
+        else:
+            # A terminal the agent did not ask permission for is still a command: the policy decides.
+            line = " ".join([command, *(args or [])])
+            request = PermissionRequest(
+                tool_call_id="terminal",
+                title=line,
+                kind="execute",
+                paths=(),
+                command=line,
+                cwd=str(workdir),
+                options=(
+                    PermissionOption("allow", "Allow", "allow_once"),
+                    PermissionOption("reject", "Reject", "reject_once"),
+                ),
+            )
+            kind = await self._host.ask_permission(request)
+            if kind not in ("allow_once", "allow_always"):
+                raise acp.RequestError(-32000, f"the user did not allow running {line!r}")
+        env_map = {e.name: e.value for e in env or ()}
+        terminal_id = await self._backend.terminals.create(
+            command, list(args or []), workdir, {**self._backend.env, **env_map}, output_byte_limit
+        )
+        return schema.CreateTerminalResponse(terminal_id=terminal_id)
+
+    def _terminal(self, terminal_id: str) -> Any:
+        try:
+            return self._backend.terminals.get(terminal_id)
+        except KeyError as exc:
+            raise acp.RequestError.invalid_params({"terminalId": terminal_id, "reason": str(exc)}) from None
+
+    async def terminal_output(self, session_id: str, terminal_id: str, **_: Any) -> schema.TerminalOutputResponse:
+        terminal = self._terminal(terminal_id)
+        code = terminal.process.returncode
+        status = schema.TerminalExitStatus(exit_code=code) if code is not None else None
+        return schema.TerminalOutputResponse(output=terminal.text(), truncated=terminal.truncated, exit_status=status)
+
+    async def wait_for_terminal_exit(
+        self, session_id: str, terminal_id: str, **_: Any
+    ) -> schema.WaitForTerminalExitResponse:
+        self._terminal(terminal_id)
+        code = await self._backend.terminals.wait(terminal_id)
+        if code is not None and code < 0:
+            return schema.WaitForTerminalExitResponse(exit_code=None, signal=f"signal {-code}")
+        return schema.WaitForTerminalExitResponse(exit_code=code)
+
+    async def kill_terminal(self, session_id: str, terminal_id: str, **_: Any) -> schema.KillTerminalResponse:
+        self._terminal(terminal_id)
+        self._backend.terminals.kill(terminal_id)
+        return schema.KillTerminalResponse()
+
+    async def release_terminal(
+        self, session_id: str, terminal_id: str, **_: Any
+    ) -> schema.ReleaseTerminalResponse:
+        await self._backend.terminals.release(terminal_id)
+        return schema.ReleaseTerminalResponse()
+
+    async def ext_method(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise acp.RequestError.method_not_found(method)
+
+    async def ext_notification(self, method: str, params: dict[str, Any]) -> None:
+        return None
+
+
+def _option_for(options: tuple[PermissionOption, ...], kind: OptionKind | None) -> str | None:
+    return None if kind is None else choose_option(options, kind)
+
+
+class AcpBackend:
+    """A warm ACP agent: spawned and initialized once, prompted for every turn of its bridge session."""
+
+    kind = "acp"
+
+    def __init__(
+        self,
+        command: tuple[str, ...],
+        env: Mapping[str, str],
+        host: BackendHost,
+        stderr_path: Path,
+    ) -> None:
+        self.command = command
+        self.env = dict(env)
+        self.host = host
+        self.stderr_path = stderr_path
+        self.tools = ToolCallMerger()
+        self.terminals = TerminalManager()
+        self._client = _Client(self)
+        self._stack: AsyncExitStack | None = None
+        self._conn: ClientSideConnection | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._exited: asyncio.Task[int] | None = None
+        self._session_id: str | None = None
+        self._stderr: BinaryIO | None = None
+        self.load_session_supported = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session_id
+
+    def _crash_message(self, what: str) -> str:
+        code = self._process.returncode if self._process else None
+        tail = stderr_tail(self.stderr_path)
+        message = f"{self.command[0]} {what}" + (f" (exit code {code})" if code is not None else "")
+        return message + (f"; its last output: {tail}" if tail else "")
+
+    async def start(self, resume_id: str | None = None) -> StartInfo:
+        try:
+            return await asyncio.wait_for(self._start(resume_id), START_TIMEOUT)
+        except TimeoutError:
+            await self.close()
+            raise AgentStartError(self._crash_message(f"did not answer within {START_TIMEOUT:.0f} s")) from None
+        except AgentStartError:
+            await self.close()
+            raise
+        except (OSError, acp.RequestError, ConnectionError, RuntimeError) as exc:
+            await self.close()
+            reason = exc.args[0] if isinstance(exc, acp.RequestError) else exc
+            raise AgentStartError(self._crash_message(f"could not start: {reason}")) from exc
+
+    async def _start(self, resume_id: str | None) -> StartInfo:
+        self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stderr = self.stderr_path.open("ab")
+        stack = AsyncExitStack()
+        self._stack = stack
+        try:
+            conn, process = await stack.enter_async_context(
+                acp.spawn_agent_process(
+                    self._client,  # type: ignore[arg-type]  # elicitation is not advertised, so never called
+                    self.command[0],
+                    *self.command[1:],
+                    env={**os.environ, **self.env},
+                    cwd=self.host.cwd,
+                    transport_kwargs={"stderr": self._stderr, "limit": STDIO_LINE_LIMIT},
+                )
+            )
+        except FileNotFoundError:
+            raise AgentStartError(
+                f"{self.command[0]}: command not found (is the agent installed and on PATH?)"
+            ) from None
+        self._conn, self._process = conn, process
+        self._exited = asyncio.create_task(process.wait())
+        init = await self._guard(
+            conn.initialize(
+                protocol_version=acp.PROTOCOL_VERSION,
+                client_capabilities=schema.ClientCapabilities(
+                    fs=schema.FileSystemCapabilities(read_text_file=True, write_text_file=True),
+                    terminal=True,
+                ),
+                client_info=schema.Implementation(name="agent-bridge", version=__version__),
+            ),
+            "exited during initialize",
+        )
+        caps = init.agent_capabilities
+        self.load_session_supported = bool(caps and caps.load_session)
+        note = None
+        if resume_id:
+            if self.load_session_supported:
+                try:
+                    await self._guard(
+                        conn.load_session(cwd=str(self.host.cwd), session_id=resume_id, mcp_servers=[]),
+                        "exited while loading its session",
+                    )
+                    self._session_id = resume_id
+                    return StartInfo(resume_id, resumed=True, pid=process.pid)
+                except acp.RequestError as exc:
+                    note = f"could not resume the agent's earlier session ({exc}); started a new one"
+            else:
+                note = "this agent cannot resume sessions; started a new one without the earlier conversation"
+        session = await self._guard(
+            conn.new_session(cwd=str(self.host.cwd), mcp_servers=[]), "exited while creating its session"
+        )
+        self._session_id = session.session_id
+        return StartInfo(session.session_id, resumed=False, note=note, pid=process.pid)
+
+    async def _guard(self, call: Any, what: str) -> Any:
+        """Await an ACP call, failing fast (AgentCrashed) if the process exits meanwhile."""
+        assert self._exited is not None
+        task = asyncio.ensure_future(call)
+        done, _ = await asyncio.wait({task, self._exited}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        # Give the connection a moment to deliver a reply that raced the exit.
+        with contextlib.suppress(TimeoutError, Exception):
+            return await asyncio.wait_for(asyncio.shield(task), 0.2)
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise AgentCrashed(self._crash_message(what))
+
+    async def prompt(self, parts: list[PromptPart]) -> TurnOutcome:
+        if self._conn is None or self._session_id is None or not self.alive:
+            raise AgentCrashed(self._crash_message("is not running"))
+        try:
+            response = await self._guard(
+                self._conn.prompt(session_id=self._session_id, prompt=to_acp_blocks(parts)),
+                "exited during the turn",
+            )
+        except acp.RequestError as exc:
+            raise BackendError(f"{self.command[0]} failed the prompt: {exc} {exc.data or ''}".strip()) from exc
+        except (ConnectionError, RuntimeError) as exc:
+            raise AgentCrashed(self._crash_message(f"lost its connection ({exc})")) from exc
+        return TurnOutcome(stop_reason=response.stop_reason, usage=map_usage(response.usage))
+
+    async def cancel(self) -> None:
+        self._client.cancel_permissions()
+        if self._conn is not None and self._session_id is not None and self.alive:
+            with contextlib.suppress(Exception):
+                await self._conn.cancel(session_id=self._session_id)
+
+    async def close(self) -> None:
+        self._client.cancel_permissions()
+        await self.terminals.close()
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                await stack.aclose()
+        if self._exited is not None and not self._exited.done():
+            self._exited.cancel()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        self._conn = None

@@ -1,0 +1,111 @@
+"""ACP terminals run for real: a process in the worktree, its output kept up to a byte limit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_OUTPUT_LIMIT = 1024 * 1024
+
+
+@dataclass
+class Terminal:
+    process: asyncio.subprocess.Process
+    limit: int
+    output: bytearray = field(default_factory=bytearray)
+    truncated: bool = False
+    reader: asyncio.Task[None] | None = None
+
+    def append(self, chunk: bytes) -> None:
+        self.output.extend(chunk)
+        if len(self.output) > self.limit:
+            # Keep the tail: the end of a command's output is what explains how it ended.
+            del self.output[: len(self.output) - self.limit]
+            self.truncated = True
+
+    def text(self) -> str:
+        data = bytes(self.output)
+        if self.truncated:
+            # The cut may have split a UTF-8 sequence; drop continuation bytes at the front.
+            while data and (data[0] & 0xC0) == 0x80:
+                data = data[1:]
+        return data.decode("utf-8", errors="replace")
+
+
+class TerminalManager:
+    """The terminals one agent session created, released on close."""
+
+    def __init__(self) -> None:
+        self._terminals: dict[str, Terminal] = {}
+
+    async def create(
+        self,
+        command: str,
+        args: list[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        output_byte_limit: int | None,
+    ) -> str:
+        process = await asyncio.create_subprocess_exec(
+            command,
+            *args,
+            cwd=str(cwd),
+            env={**os.environ, **env},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        terminal = Terminal(process, output_byte_limit or DEFAULT_OUTPUT_LIMIT)
+        terminal.reader = asyncio.create_task(self._read(terminal))
+        terminal_id = f"term_{uuid.uuid4().hex[:12]}"
+        self._terminals[terminal_id] = terminal
+        return terminal_id
+
+    @staticmethod
+    async def _read(terminal: Terminal) -> None:
+        stream = terminal.process.stdout
+        assert stream is not None
+        while chunk := await stream.read(65536):
+            terminal.append(chunk)
+
+    def get(self, terminal_id: str) -> Terminal:
+        try:
+            return self._terminals[terminal_id]
+        except KeyError:
+            raise KeyError(f"unknown terminal {terminal_id!r}") from None
+
+    async def wait(self, terminal_id: str) -> int | None:
+        terminal = self.get(terminal_id)
+        code = await terminal.process.wait()
+        if terminal.reader is not None:
+            await terminal.reader
+        return code
+
+    def kill(self, terminal_id: str) -> None:
+        terminal = self.get(terminal_id)
+        if terminal.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(terminal.process.pid, 9)
+
+    async def release(self, terminal_id: str) -> None:
+        terminal = self._terminals.pop(terminal_id, None)
+        if terminal is None:
+            return
+        if terminal.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(terminal.process.pid, 9)
+            await terminal.process.wait()
+        if terminal.reader is not None:
+            terminal.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await terminal.reader
+
+    async def close(self) -> None:
+        for terminal_id in list(self._terminals):
+            await self.release(terminal_id)

@@ -1,0 +1,130 @@
+"""`agent-bridge`: serve (the language server), agents (what is configured and installed), demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_state_dir
+
+from bridge import __version__
+from bridge.config import env_config_path, load_registry
+
+
+def default_state_dir() -> Path:
+    value = os.environ.get("AGENT_BRIDGE_STATE_DIR")
+    return Path(value) if value else Path(user_state_dir("agent-bridge"))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="where sessions, worktrees and logs live (env AGENT_BRIDGE_STATE_DIR)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="agents configuration TOML (env AGENT_BRIDGE_CONFIG)")
+    parser.add_argument("--log-file", type=Path, default=None, help="write the server log to this file")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="agent-bridge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"agent-bridge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the language server (stdio by default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", default=None, help="listen on TCP instead of stdio")
+    _common(serve)
+    agents = sub.add_parser("agents", help="list configured agents, whether they are installed, and versions")
+    agents.add_argument("--json", action="store_true", help="print JSON")
+    agents.add_argument("--workspace", type=Path, default=Path.cwd(), help="workspace whose config to read")
+    _common(agents)
+    demo = sub.add_parser("demo", help="drive a whole session in a temporary repository with the scripted agent")
+    demo.add_argument("--agent", default="scripted", help="agent to prompt (default: the bundled scripted agent)")
+    _common(demo)
+    return parser.parse_args(argv)
+
+
+def setup_logging(log_file: Path | None) -> None:
+    handlers: list[logging.Handler] = []
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    else:
+        # stdout carries the protocol: the log goes to stderr.
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers)
+    logging.getLogger("pygls").setLevel(logging.WARNING)
+
+
+def agent_version(command: str) -> str | None:
+    """What `<command> --version` prints first, if it answers quickly."""
+    try:
+        proc = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    return lines[0].strip() if proc.returncode == 0 and lines else None
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    registry = load_registry(args.config or env_config_path(), args.workspace)
+    rows: list[dict[str, Any]] = []
+    for name, agent in sorted(registry.agents.items()):
+        exe = shutil.which(agent.command[0])
+        version = None
+        if exe and agent.builtin and name != "scripted":
+            version = agent_version(exe)
+        rows.append({"name": name, "protocol": agent.protocol, "command": list(agent.command),
+                     "installed": exe is not None, "path": exe, "version": version,
+                     "default": name == registry.default_agent})
+    if args.json:
+        print(json.dumps({"agents": rows, "warnings": registry.warnings}, indent=2))
+        return 0
+    for warning in registry.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        mark = "*" if r["default"] else " "
+        state = f"installed {r['version'] or ''}".strip() if r["installed"] else "not installed"
+        print(f"{mark} {r['name']:<{width}}  {r['protocol']:<8}  {state:<28}  {' '.join(r['command'])}")
+    print("\n* default agent")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bridge.server import build_server
+
+    setup_logging(args.log_file)
+    state_dir = args.state_dir or default_state_dir()
+    server = build_server(state_dir, args.config or env_config_path())
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            print(f"agent-bridge: --tcp expects HOST:PORT, got {args.tcp!r}", file=sys.stderr)
+            return 2
+        server.start_tcp(host, int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    if args.command == "agents":
+        return cmd_agents(args)
+    if args.command == "demo":
+        from bridge.demo import run_demo
+
+        return run_demo(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

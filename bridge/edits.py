@@ -1,0 +1,98 @@
+"""Turning a pending change into an edit of the user's live text without clobbering what they typed.
+
+The live text is merged three ways (live, base, agent's version): if the user has not touched the region
+the result is the agent's change re-anchored wherever the lines now are; if they have, it is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.hunks import split_lines
+
+
+class MergeConflict(Exception):
+    """The user's live text and the agent's change touch the same lines."""
+
+
+@dataclass(frozen=True)
+class LineEdit:
+    """Replace lines [start, end) of the live text with `new_text` (which ends on a line boundary)."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def merge3(live: str, base: str, target: str) -> str:
+    """`target`'s changes from `base` carried onto `live`; MergeConflict when they overlap."""
+    if live == base:
+        return target
+    if target == base:
+        return live
+    with tempfile.TemporaryDirectory(prefix="agent-bridge-merge-") as tmp:
+        paths = []
+        for name, text in (("live", live), ("base", base), ("agent", target)):
+            path = Path(tmp) / name
+            path.write_bytes(text.encode("utf-8"))
+            paths.append(str(path))
+        proc = subprocess.run(
+            ["git", "merge-file", "-p", "-q", *paths], capture_output=True, check=False
+        )
+    if proc.returncode != 0:
+        if proc.returncode > 0:
+            raise MergeConflict(f"{proc.returncode} conflicting region(s) with your unsaved or local edits")
+        raise MergeConflict(f"git merge-file failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout.decode("utf-8")
+
+
+def line_edit(old: str, new: str) -> LineEdit | None:
+    """The smallest whole-line replacement turning `old` into `new` (None when equal)."""
+    if old == new:
+        return None
+    a, b = split_lines(old), split_lines(new)
+    prefix = 0
+    while prefix < len(a) and prefix < len(b) and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while (
+        suffix < len(a) - prefix
+        and suffix < len(b) - prefix
+        and a[len(a) - 1 - suffix] == b[len(b) - 1 - suffix]
+    ):
+        suffix += 1
+    return LineEdit(prefix, len(a) - suffix, "".join(b[prefix : len(b) - suffix]))
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def column_length(text: str, encoding: str) -> int:
+    """Length of `text` in the position encoding negotiated with the client."""
+    if encoding == "utf-8":
+        return len(text.encode("utf-8"))
+    if encoding == "utf-32":
+        return len(text)
+    return utf16_len(text)
+
+
+def line_position(lines: list[str], index: int, encoding: str = "utf-16") -> tuple[int, int]:
+    """LSP (line, character) of the start of line `index`, or of the end of the text past its last line.
+
+    A text whose last line has no newline has no "next line" to point at: its end is that line's end.
+    """
+    if index < len(lines):
+        return index, 0
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        last = lines[-1]
+        return len(lines) - 1, column_length(last, encoding)
+    return len(lines), 0

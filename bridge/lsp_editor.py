@@ -1,0 +1,101 @@
+"""The `Editor` the core talks to, implemented over an LSP connection (pygls)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types as T
+from pygls.uris import to_fs_path
+
+from bridge.commands import EVENT_NOTIFICATION
+
+if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
+
+log = logging.getLogger(__name__)
+
+
+def uri_key(uri: str) -> str:
+    """A comparable form of a file URI (editors differ in how they escape them)."""
+    path = to_fs_path(uri)
+    return os.path.normcase(os.path.normpath(path)) if path else uri
+
+
+class LspEditor:
+    """Sends events, progress, questions and refreshes to the connected LSP client."""
+
+    def __init__(self, ls: LanguageServer, on_pending_changed: Callable[[str], None]) -> None:
+        self._ls = ls
+        self._on_pending_changed = on_pending_changed
+        self._tokens: dict[str, str] = {}  # turn id -> progress token
+        self.token_turns: dict[str, str] = {}  # progress token -> turn id
+
+    def _caps(self) -> T.ClientCapabilities:
+        return self._ls.client_capabilities
+
+    def notify_event(self, payload: dict[str, Any]) -> None:
+        self._ls.protocol.notify(EVENT_NOTIFICATION, payload)
+
+    async def progress_begin(self, turn_id: str, title: str) -> None:
+        window = self._caps().window
+        if not (window and window.work_done_progress):
+            return
+        token = f"agent-bridge-{uuid.uuid4().hex[:12]}"
+        try:
+            await self._ls.work_done_progress.create_async(token)
+        except Exception as exc:  # a client may refuse; the turn goes on without progress
+            log.debug("progress create refused: %s", exc)
+            return
+        self._tokens[turn_id] = token
+        self.token_turns[token] = turn_id
+        self._ls.work_done_progress.begin(token, T.WorkDoneProgressBegin(title=title, cancellable=True))
+
+    def progress_report(self, turn_id: str, message: str) -> None:
+        token = self._tokens.get(turn_id)
+        if token is not None:
+            self._ls.work_done_progress.report(token, T.WorkDoneProgressReport(message=message))
+
+    def progress_end(self, turn_id: str, message: str) -> None:
+        token = self._tokens.pop(turn_id, None)
+        if token is not None:
+            self.token_turns.pop(token, None)
+            self._ls.work_done_progress.end(token, T.WorkDoneProgressEnd(message=message))
+
+    async def ask(self, message: str, actions: list[str]) -> str | None:
+        params = T.ShowMessageRequestParams(
+            type=T.MessageType.Warning, message=message, actions=[T.MessageActionItem(title=a) for a in actions]
+        )
+        try:
+            answer = await self._ls.window_show_message_request_async(params)
+        except Exception as exc:
+            log.warning("permission question failed: %s", exc)
+            return None
+        return answer.title if answer else None
+
+    def pending_changed(self, session_id: str) -> None:
+        self._on_pending_changed(session_id)
+
+    def unsaved_texts(self, repo_root: Path) -> dict[str, str]:
+        texts: dict[str, str] = {}
+        root = os.path.realpath(repo_root)
+        for uri, doc in self._ls.workspace.text_documents.items():
+            path = to_fs_path(uri)
+            if not path:
+                continue
+            real = os.path.realpath(path)
+            if real.startswith(root + os.sep):
+                texts[os.path.relpath(real, root).replace(os.sep, "/")] = doc.source
+        return texts
+
+    def log(self, message: str, error: bool = False) -> None:
+        (log.error if error else log.info)(message)
+        with contextlib.suppress(Exception):
+            self._ls.window_log_message(
+                T.LogMessageParams(type=T.MessageType.Error if error else T.MessageType.Info, message=message)
+            )

@@ -1,0 +1,187 @@
+"""Pending hunks as the editor sees them: JSON for `agentBridge.pending`, code actions, lenses, diagnostics.
+
+Pure functions over `FileChange`s and their attribution; no git, no LSP I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as T
+
+from bridge import commands
+from bridge.edits import column_length
+from bridge.hunks import FileChange, Hunk, hunk_id
+from bridge.store import HunkRow
+
+SOURCE = "agent-bridge"
+
+
+def whole_file_hunk(change: FileChange) -> Hunk:
+    """A stand-in hunk for changes without text hunks (binary files, pure renames, empty files)."""
+    marker = f"{change.change}:{change.old_path or ''}:{change.old_oid or ''}:{change.new_oid or ''}"
+    return Hunk(hunk_id(change.path, marker, "", 0), 0, (), 0, ())
+
+
+def hunks_of(change: FileChange) -> list[Hunk]:
+    return list(change.hunks) or [whole_file_hunk(change)]
+
+
+def file_uri(repo_root: Path, rel: str) -> str:
+    return (repo_root / rel).as_uri()
+
+
+def hunk_range(hunk: Hunk, encoding: str = "utf-16") -> T.Range:
+    """Where a hunk sits in the base text (what the user had when the agent started)."""
+    start = T.Position(hunk.old_start, 0)
+    count = len(hunk.old_lines)
+    if count == 0:
+        return T.Range(start, start)
+    last = hunk.old_lines[-1]
+    if last.endswith("\n"):
+        return T.Range(start, T.Position(hunk.old_start + count, 0))
+    return T.Range(start, T.Position(hunk.old_start + count - 1, column_length(last, encoding)))
+
+
+def _range_json(rng: T.Range) -> dict[str, Any]:
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
+    }
+
+
+Attribution = Mapping[tuple[str, str], HunkRow]
+
+
+def pending_json(
+    session_id: str, repo_root: Path, changes: Iterable[FileChange], attribution: Attribution,
+    encoding: str = "utf-16",
+) -> list[dict[str, Any]]:
+    """The `agentBridge.pending` result entries of one session."""
+    out = []
+    for change in changes:
+        entry: dict[str, Any] = {
+            "sessionId": session_id,
+            "uri": file_uri(repo_root, change.path),
+            "change": change.change,
+            "binary": change.binary,
+            "hunks": [],
+        }
+        if change.old_path:
+            entry["oldUri"] = file_uri(repo_root, change.old_path)
+        for hunk in hunks_of(change):
+            row = attribution.get((change.path, hunk.hunk_id))
+            entry["hunks"].append({
+                "hunkId": hunk.hunk_id,
+                "agent": row.agent if row else "unknown",
+                "turnId": row.turn_id if row else None,
+                "range": _range_json(hunk_range(hunk, encoding)),
+                "oldText": hunk.old_text,
+                "newText": hunk.new_text,
+            })
+        out.append(entry)
+    return out
+
+
+@dataclass(frozen=True)
+class DocHunk:
+    """A pending hunk in one open document, with what the views need to show it."""
+
+    session_id: str
+    uri: str
+    change: FileChange
+    hunk: Hunk
+    agent: str
+    turn_id: str | None
+
+    def summary(self) -> str:
+        old, new = len(self.hunk.old_lines), len(self.hunk.new_lines)
+        if self.change.change in ("create", "delete", "rename") and not self.change.hunks:
+            return f"{self.change.change} file"
+        if self.change.binary:
+            return "binary file"
+        if old and new:
+            return f"replace {old} line{'s' * (old != 1)} with {new}"
+        if new:
+            return f"add {new} line{'s' * (new != 1)}"
+        return f"remove {old} line{'s' * (old != 1)}"
+
+
+def _touches(rng: T.Range, hunk_rng: T.Range) -> bool:
+    start = (rng.start.line, rng.start.character)
+    end = (rng.end.line, rng.end.character)
+    h_start = (hunk_rng.start.line, hunk_rng.start.character)
+    h_end = (hunk_rng.end.line, hunk_rng.end.character)
+    if h_start == h_end:  # an insertion point touches the line it sits on
+        return start[0] <= h_start[0] <= max(end[0], start[0])
+    return start <= h_end and h_start <= end and not (end == h_start and end != start)
+
+
+def hunks_touching(hunks: Iterable[DocHunk], rng: T.Range, encoding: str = "utf-16") -> list[DocHunk]:
+    return [h for h in hunks if _touches(rng, hunk_range(h.hunk, encoding))]
+
+
+def apply_action(doc_hunk: DocHunk, edit: T.WorkspaceEdit) -> T.CodeAction:
+    """The edit alone: the server notices when the document reaches the planned text and re-baselines then,
+    so no follow-up command is needed and any client that applies edits works."""
+    return T.CodeAction(
+        title=f"Apply agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
+        kind=T.CodeActionKind.QuickFix,
+        edit=edit,
+        tags=[T.CodeActionTag.LlmGenerated],
+        data={"sessionId": doc_hunk.session_id, "hunkId": doc_hunk.hunk.hunk_id},
+    )
+
+
+def reject_action(doc_hunk: DocHunk) -> T.CodeAction:
+    return T.CodeAction(
+        title=f"Reject agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
+        kind=T.CodeActionKind.QuickFix,
+        command=T.Command(
+            title="Reject agent change",
+            command=commands.REJECT,
+            arguments=[{"sessionId": doc_hunk.session_id, "uri": doc_hunk.uri, "hunkId": doc_hunk.hunk.hunk_id}],
+        ),
+        data={"sessionId": doc_hunk.session_id, "hunkId": doc_hunk.hunk.hunk_id},
+    )
+
+
+def conflict_action(doc_hunk: DocHunk, reason: str) -> T.CodeAction:
+    return T.CodeAction(
+        title=f"Apply agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
+        kind=T.CodeActionKind.QuickFix,
+        disabled=T.CodeActionDisabled(reason=reason),
+    )
+
+
+def code_lenses(hunks: Iterable[DocHunk], encoding: str = "utf-16") -> list[T.CodeLens]:
+    lenses = []
+    for h in hunks:
+        start = hunk_range(h.hunk, encoding).start
+        rng = T.Range(T.Position(start.line, 0), T.Position(start.line, 0))
+        selection = {"sessionId": h.session_id, "uri": h.uri, "hunkId": h.hunk.hunk_id}
+        title = f"Apply ({h.agent}: {h.summary()})"
+        lenses.append(T.CodeLens(rng, T.Command(title=title, command=commands.APPLY, arguments=[selection])))
+        lenses.append(T.CodeLens(rng, T.Command(title="Reject", command=commands.REJECT, arguments=[selection])))
+    return lenses
+
+
+def diagnostics(hunks: Iterable[DocHunk], encoding: str = "utf-16") -> list[T.Diagnostic]:
+    out = []
+    for h in hunks:
+        rng = hunk_range(h.hunk, encoding)
+        if rng.start == rng.end:
+            # An empty range is invisible in most editors; mark the line the insertion sits on.
+            rng = T.Range(rng.start, T.Position(rng.start.line + 1, 0))
+        out.append(T.Diagnostic(
+            range=rng,
+            message=f"Pending agent change from {h.agent}: {h.summary()}. Use a code action to apply or reject it.",
+            severity=T.DiagnosticSeverity.Hint,
+            source=SOURCE,
+            code=h.hunk.hunk_id,
+            data={"sessionId": h.session_id, "hunkId": h.hunk.hunk_id},
+        ))
+    return out

@@ -1,0 +1,483 @@
+"""Sessions: one worktree each, turns queued one at a time, warm agents kept per (session, agent)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.acp_backend import AcpBackend
+from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
+from bridge import worktrees
+from bridge.config import AgentConfig, Registry
+from bridge.editor import BridgeError, Editor, UnknownSession, UnknownTurn
+from bridge.hunks import FileChange
+from bridge.pool import AgentPool, Key
+from bridge.prompts import rejection_note, selection_note, title_for
+from bridge.review import hunks_of
+from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
+from bridge.turns import TurnHost, TurnResult, run_turn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Turn:
+    id: str
+    session_id: str
+    agent: AgentConfig
+    prompt: str
+    parts: list[PromptPart]
+    done: asyncio.Future[TurnResult]
+
+
+@dataclass
+class LiveSession:
+    row: SessionRow
+    worktree: WorktreeRow
+    repo_root: Path
+    cwd: Path
+    queue: asyncio.Queue[Turn] = field(default_factory=asyncio.Queue)
+    worker: asyncio.Task[None] | None = None
+    current: Turn | None = None
+    turns: dict[str, Turn] = field(default_factory=dict)
+    pending: list[FileChange] = field(default_factory=list)
+    hosts: dict[str, TurnHost] = field(default_factory=dict)
+    # Who made each pending hunk: (path, hunk id) -> row, refreshed with `pending`.
+    attribution: dict[tuple[str, str], HunkRow] = field(default_factory=dict)
+    # Serializes everything that moves the base or rewrites the worktree (turn ends, apply, reject).
+    git_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.worktree.path)
+
+
+def branch_name(session_id: str) -> str:
+    return f"agent-bridge/{session_id}"
+
+
+def base_ref(session_id: str) -> str:
+    return f"refs/agent-bridge/base/{session_id}"
+
+
+def archive_ref(session_id: str) -> str:
+    return f"refs/agent-bridge/archive/{session_id}"
+
+
+class SessionManager:
+    """Owns sessions, their turns and the warm agents. All public methods are safe to call from handlers."""
+
+    def __init__(self, store: Store, state_dir: Path, registry: Registry, editor: Editor) -> None:
+        self.store = store
+        self.state_dir = state_dir
+        self.registry = registry
+        self.editor = editor
+        self.pool = AgentPool(registry.settings.max_live_agents, registry.settings.idle_timeout)
+        self.sessions: dict[str, LiveSession] = {}
+        self._janitor: asyncio.Task[None] | None = None
+
+    # Lifecycle
+    async def start(self) -> None:
+        failed = await self.store.fail_unfinished_turns("the bridge stopped while this turn was running")
+        if failed:
+            self.editor.log(f"marked {failed} turn(s) interrupted by an earlier bridge exit as failed")
+        for row in await self.store.sessions("open"):
+            wt = await self.store.worktree(row.id)
+            if wt is None or not await asyncio.to_thread(Path(wt.path).is_dir):
+                self.editor.log(f"session {row.id}: worktree is missing; closing it", error=True)
+                await self.store.close_session(row.id)
+                continue
+            live = LiveSession(row, wt, Path(row.repo_root), _agent_cwd(Path(wt.path), Path(row.repo_root),
+                                                                          Path(row.workspace)))
+            self.sessions[row.id] = live
+            with contextlib.suppress(Exception):
+                await self.refresh_pending(live, None)
+        self._janitor = asyncio.create_task(self._evict_loop())
+
+    async def shutdown(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+        for live in list(self.sessions.values()):
+            await self._stop_session_tasks(live, "the bridge is shutting down")
+        for key in self.pool.keys():
+            backend = self.pool.pop(key)
+            if backend is not None:
+                with contextlib.suppress(Exception):
+                    await backend.close()
+
+    def reload(self, registry: Registry) -> None:
+        self.registry = registry
+        self.pool.max_live = registry.settings.max_live_agents
+        self.pool.idle_timeout = registry.settings.idle_timeout
+
+    def session(self, session_id: str) -> LiveSession:
+        live = self.sessions.get(session_id)
+        if live is None:
+            raise UnknownSession(session_id)
+        return live
+
+    # Creating sessions
+    async def create_session(self, workspace: Path, title: str) -> LiveSession:
+        try:
+            repo_root = await asyncio.to_thread(worktrees.find_repo_root, workspace)
+        except worktrees.NotAGitRepository:
+            raise BridgeError(
+                f"{workspace} is not inside a git repository; agent-bridge needs one to keep agents' edits "
+                "apart from yours (run `git init` there first)"
+            ) from None
+        session_id = uuid.uuid4().hex[:12]
+        overlays = self.editor.unsaved_texts(repo_root)
+        path = self.state_dir / "worktrees" / session_id
+        try:
+            base = await asyncio.to_thread(worktrees.snapshot_base, repo_root, overlays)
+            await asyncio.to_thread(worktrees.set_ref, repo_root, base_ref(session_id), base)
+            await asyncio.to_thread(worktrees.create_worktree, repo_root, path, branch_name(session_id), base)
+        except worktrees.GitError as exc:
+            raise BridgeError(f"could not create the session worktree: {exc}") from exc
+        row = SessionRow(session_id, str(workspace), str(repo_root), title, "open", time.time())
+        wt = WorktreeRow(session_id, str(path), branch_name(session_id), base, base_ref(session_id))
+        await self.store.add_session(row, wt)
+        live = LiveSession(row, wt, repo_root, _agent_cwd(path, repo_root, workspace))
+        self.sessions[session_id] = live
+        return live
+
+    # Turns
+    async def prompt(
+        self,
+        text: str,
+        agent_name: str | None,
+        session_id: str | None,
+        workspace: Path,
+        context: tuple[str, str, int, int] | None = None,
+    ) -> tuple[str, str]:
+        """Queue a turn; returns (session id, turn id) at once.
+
+        `context` is (repo-relative path, selected text, first line, last line) of the user's selection.
+        """
+        try:
+            agent = self.registry.get(agent_name)
+        except KeyError as exc:
+            raise BridgeError(str(exc.args[0])) from None
+        live = self.session(session_id) if session_id else await self.create_session(workspace, title_for(text))
+        turn_id = uuid.uuid4().hex[:12]
+        parts: list[PromptPart] = [TextPart(text)]
+        if context is not None:
+            rel, selected, first, last = context
+            parts.append(TextPart(selection_note(rel, first, last)))
+            parts.append(ResourcePart((live.path / rel).as_uri(), selected))
+        turn = Turn(turn_id, live.row.id, agent, text, parts, asyncio.get_running_loop().create_future())
+        await self.store.add_turn(turn_id, live.row.id, agent.name, text)
+        live.turns[turn_id] = turn
+        if live.worker is None or live.worker.done():
+            live.worker = asyncio.create_task(self._work(live))
+        live.queue.put_nowait(turn)
+        return live.row.id, turn_id
+
+    async def _work(self, live: LiveSession) -> None:
+        while True:
+            turn = await live.queue.get()
+            live.current = turn
+            try:
+                result = await self._run(live, turn)
+            except Exception as exc:  # the worker must survive anything a turn throws
+                log.exception("turn %s failed unexpectedly", turn.id)
+                result = TurnResult("failed", error=f"internal error: {exc}")
+                with contextlib.suppress(Exception):
+                    await self.store.end_turn(turn.id, "failed", error=result.error)
+            finally:
+                live.current = None
+            if not turn.done.done():
+                turn.done.set_result(result)
+
+    async def _backend(self, live: LiveSession, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
+        key: Key = (live.row.id, agent.name)
+        backend = self.pool.get(key)
+        host = live.hosts.get(agent.name)
+        if backend is not None and backend.alive and host is not None:
+            return backend, host
+        if backend is not None:
+            self.pool.pop(key)
+            with contextlib.suppress(Exception):
+                await backend.close()
+        host = TurnHost(self, live, agent)
+        live.hosts[agent.name] = host
+        if agent.protocol != "acp":
+            raise BridgeError(f"agent {agent.name!r}: the {agent.protocol!r} transport is not available yet")
+        stderr_path = self.state_dir / "logs" / f"{live.row.id}-{agent.name}.stderr.log"
+        backend = AcpBackend(agent.command, agent.env, host, stderr_path)
+        previous = await self.store.agent_session(live.row.id, agent.name)
+        resume_id = None
+        if (
+            previous is not None
+            and previous.agent_session_id
+            and previous.status not in ("crashed",)
+            and previous.config_hash == agent.config_hash()
+        ):
+            resume_id = previous.agent_session_id
+        info = await backend.start(resume_id)
+        if info.note:
+            host.notice(info.note)
+        await self.store.upsert_agent_session(
+            live.row.id, agent.name, backend.kind, info.agent_session_id, "idle", agent.config_hash()
+        )
+        self.pool.add(key, backend)
+        await self._evict()
+        return backend, host
+
+    async def _run(self, live: LiveSession, turn: Turn) -> TurnResult:
+        key: Key = (live.row.id, turn.agent.name)
+        await self.store.start_turn(turn.id)
+        self.editor.notify_event(
+            {"sessionId": live.row.id, "turnId": turn.id, "kind": "turnStarted", "agent": turn.agent.name,
+             "prompt": turn.prompt}
+        )
+        await self.editor.progress_begin(turn.id, f"{turn.agent.name}: {title_for(turn.prompt, 40)}")
+        try:
+            backend, host = await self._backend(live, turn.agent)
+        except (BackendError, BridgeError) as exc:
+            result = TurnResult("failed", error=str(exc))
+            await self._finish(live, turn, result, None)
+            return result
+        rejected = await self.store.unreported_rejections(live.row.id, turn.agent.name)
+        note = rejection_note(rejected)
+        parts = [TextPart(note), *turn.parts] if note else turn.parts
+        self.pool.set_busy(key, True)
+        await self.store.set_agent_status(live.row.id, turn.agent.name, "active")
+        try:
+            result = await run_turn(backend, host, turn.id, parts, self.registry.settings.turn_watchdog)
+        finally:
+            self.pool.set_busy(key, False)
+        if rejected and result.status != "failed":
+            await self.store.mark_reported(live.row.id, [(r.path, r.hunk_id) for r in rejected])
+        if result.crashed:
+            # The worktree keeps what the agent wrote; the next turn starts a fresh process.
+            await self.store.set_agent_status(live.row.id, turn.agent.name, "crashed")
+            self.pool.pop(key)
+            with contextlib.suppress(Exception):
+                await backend.close()
+        else:
+            await self.store.set_agent_status(live.row.id, turn.agent.name, "idle")
+        if result.usage is not None:
+            u = result.usage
+            await self.store.add_usage(
+                live.row.id, turn.agent.name, u.input_tokens or 0, u.output_tokens or 0, u.cost or 0.0
+            )
+        await self._finish(live, turn, result, host)
+        return result
+
+    async def _finish(self, live: LiveSession, turn: Turn, result: TurnResult, host: TurnHost | None) -> None:
+        if host is not None:
+            await host.flush()
+        commit = None
+        async with live.git_lock:
+            try:
+                commit = await asyncio.to_thread(
+                    worktrees.commit_all, live.path, f"{turn.agent.name}: {title_for(turn.prompt, 60)}\n\n"
+                    f"Agent-Bridge-Turn: {turn.id}"
+                )
+                await self.refresh_pending(live, turn)
+            except worktrees.GitError as exc:
+                self.editor.log(f"session {live.row.id}: could not record the turn's changes: {exc}", error=True)
+        await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit)
+        payload: dict[str, Any] = {
+            "sessionId": live.row.id, "turnId": turn.id, "kind": "turnEnded", "status": result.status,
+            "agent": turn.agent.name,
+        }
+        if result.stop_reason:
+            payload["stopReason"] = result.stop_reason
+        if result.error:
+            payload["error"] = result.error
+        self.editor.notify_event(payload)
+        self.editor.progress_end(turn.id, result.error or result.status)
+
+    async def refresh_pending(self, live: LiveSession, turn: Turn | None) -> None:
+        """Recompute pending hunks from git (the truth) and attribute new ones to `turn`."""
+        changes = await asyncio.to_thread(worktrees.pending_changes, live.path, live.worktree.base_commit)
+        agent = turn.agent.name if turn else "unknown"
+        rows = [
+            HunkRow(live.row.id, c.path, h.hunk_id, agent, turn.id if turn else None, "pending",
+                    h.old_text if not c.binary else "", h.new_text if not c.binary else "", False)
+            for c in changes
+            for h in hunks_of(c)
+        ]
+        await self.store.record_pending(rows)
+        await self.store.drop_vanished(live.row.id, {(r.path, r.hunk_id) for r in rows})
+        before = _fingerprint(live.pending)
+        live.pending = changes
+        live.attribution = await self.attribution(live.row.id)
+        if turn is None or before != _fingerprint(changes):
+            self.editor.notify_event(
+                {"sessionId": live.row.id, "turnId": turn.id if turn else None, "kind": "pendingChanged",
+                 "files": len(changes), "hunks": sum(len(hunks_of(c)) for c in changes)}
+            )
+            self.editor.pending_changed(live.row.id)
+
+    async def await_turn(self, session_id: str, turn_id: str | None, timeout: float | None) -> TurnResult:
+        live = self.session(session_id) if session_id in self.sessions else None
+        if turn_id is None:
+            if live is None:
+                raise UnknownSession(session_id)
+            if not live.turns:
+                raise BridgeError(f"session {session_id!r} has no turns yet")
+            turn_id = list(live.turns)[-1]
+        turn = live.turns.get(turn_id) if live else None
+        if turn is None:
+            row = await self.store.turn(turn_id)
+            if row is None or row.session_id != session_id:
+                if live is None and await self.store.session(session_id) is None:
+                    raise UnknownSession(session_id)
+                raise UnknownTurn(session_id, turn_id)
+            if row.status in ("queued", "running"):
+                raise BridgeError(f"turn {turn_id!r} was interrupted and cannot be awaited")
+            return TurnResult(row.status, row.stop_reason, row.error)
+        try:
+            return await asyncio.wait_for(asyncio.shield(turn.done), timeout)
+        except TimeoutError:
+            raise BridgeError(f"turn {turn_id!r} is still running after {timeout:g} s") from None
+
+    async def cancel(self, session_id: str) -> bool:
+        live = self.session(session_id)
+        turn = live.current
+        if turn is None:
+            return False
+        host = live.hosts.get(turn.agent.name)
+        if host is None:
+            return False
+        await host.cancel()
+        return True
+
+    # Queries
+    async def describe_sessions(self) -> list[dict[str, Any]]:
+        result = []
+        for live in self.sessions.values():
+            agents = []
+            for row in await self.store.agent_sessions(live.row.id):
+                status = row.status
+                if live.current is not None and live.current.agent.name == row.agent:
+                    status = "busy"
+                elif status == "idle" and self.pool.get((live.row.id, row.agent)) is None:
+                    status = "stopped"
+                agents.append({"agent": row.agent, "status": status,
+                               "usage": {"inputTokens": row.input_tokens, "outputTokens": row.output_tokens,
+                                         "cost": row.cost}})
+            result.append({
+                "sessionId": live.row.id,
+                "title": live.row.title,
+                "agents": agents,
+                "pendingHunks": sum(len(hunks_of(c)) for c in live.pending),
+                "createdAt": _iso(live.row.created_at),
+                "workspace": live.row.workspace,
+                "worktree": live.worktree.path,
+                "busy": live.current is not None,
+                "queuedTurns": live.queue.qsize(),
+            })
+        return result
+
+    def describe_agents(self) -> list[dict[str, Any]]:
+        result = []
+        for name, agent in sorted(self.registry.agents.items()):
+            exe = shutil.which(agent.command[0])
+            result.append({
+                "name": name,
+                "protocol": agent.protocol,
+                "available": exe is not None,
+                "detail": exe if exe else f"{agent.command[0]} not found on PATH",
+                "command": list(agent.command),
+                "default": name == self.registry.default_agent,
+            })
+        return result
+
+    async def attribution(self, session_id: str) -> dict[tuple[str, str], HunkRow]:
+        return {(r.path, r.hunk_id): r for r in await self.store.hunks(session_id, "pending")}
+
+    # Closing
+    async def close_session(self, session_id: str) -> bool:
+        live = self.sessions.get(session_id)
+        if live is None:
+            if await self.store.session(session_id) is None:
+                raise UnknownSession(session_id)
+            return False
+        await self._stop_session_tasks(live, "the session was closed")
+        for key in self.pool.keys(session_id):
+            backend = self.pool.pop(key)
+            if backend is not None:
+                with contextlib.suppress(Exception):
+                    await backend.close()
+        async with live.git_lock:
+            changes = await asyncio.to_thread(worktrees.pending_changes, live.path, live.worktree.base_commit)
+            keep = archive_ref(session_id) if changes else None
+            try:
+                await asyncio.to_thread(
+                    worktrees.remove_worktree, live.repo_root, live.path, live.worktree.branch, keep
+                )
+                await asyncio.to_thread(worktrees.delete_ref, live.repo_root, live.worktree.base_ref)
+            except worktrees.GitError as exc:
+                self.editor.log(f"session {session_id}: could not remove its worktree: {exc}", error=True)
+        if keep:
+            self.editor.log(f"session {session_id}: unapplied changes kept at {keep}")
+        await self.store.close_session(session_id)
+        del self.sessions[session_id]
+        self.editor.pending_changed(session_id)
+        return True
+
+    async def _stop_session_tasks(self, live: LiveSession, reason: str) -> None:
+        while not live.queue.empty():
+            turn = live.queue.get_nowait()
+            await self.store.end_turn(turn.id, "cancelled", error=reason)
+            if not turn.done.done():
+                turn.done.set_result(TurnResult("cancelled", error=reason))
+        if live.current is not None:
+            current = live.current
+            host = live.hosts.get(current.agent.name)
+            if host is not None:
+                await host.cancel()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(current.done), 5)
+        if live.worker is not None:
+            live.worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await live.worker
+
+    # Eviction
+    async def _evict(self) -> None:
+        for key in self.pool.to_evict():
+            backend = self.pool.pop(key)
+            if backend is None:
+                continue
+            self.editor.log(f"stopping idle agent {key[1]} of session {key[0]}")
+            with contextlib.suppress(Exception):
+                await backend.close()
+            with contextlib.suppress(Exception):
+                await self.store.set_agent_status(key[0], key[1], "idle")
+
+    async def _evict_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, max(self.pool.idle_timeout / 4, 0.5)))
+            with contextlib.suppress(Exception):
+                await self._evict()
+
+
+def _agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
+    """The workspace's place inside the worktree (agents start where the user's editor is rooted)."""
+    try:
+        rel = workspace.resolve().relative_to(repo_root.resolve())
+    except ValueError:
+        return worktree
+    if workspace.is_file():
+        rel = rel.parent
+    return worktree / rel
+
+
+def _fingerprint(changes: list[FileChange]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(c.path, tuple(h.hunk_id for h in hunks_of(c))) for c in changes]
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

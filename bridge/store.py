@@ -1,0 +1,407 @@
+"""The bridge's state: one SQLite file (WAL) under the state dir, with versioned migrations.
+
+The worktree on disk is the source of truth for edits; this file records who did what, so a crash of the
+bridge or of an agent loses nothing that was written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the initial schema.
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        workspace TEXT NOT NULL,
+        repo_root TEXT NOT NULL,
+        title TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        created_at REAL NOT NULL,
+        closed_at REAL
+    );
+    CREATE TABLE worktrees (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        path TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        base_commit TEXT NOT NULL,
+        base_ref TEXT NOT NULL
+    );
+    CREATE TABLE agent_sessions (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        agent TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        agent_session_id TEXT,
+        status TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost REAL NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (session_id, agent)
+    );
+    CREATE TABLE turns (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        agent TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        status TEXT NOT NULL,
+        stop_reason TEXT,
+        error TEXT,
+        commit_sha TEXT,
+        queued_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL
+    );
+    CREATE INDEX turns_by_session ON turns(session_id, queued_at);
+    CREATE TABLE hunks (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        path TEXT NOT NULL,
+        hunk_id TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        turn_id TEXT,
+        status TEXT NOT NULL,
+        old_text TEXT NOT NULL DEFAULT '',
+        new_text TEXT NOT NULL DEFAULT '',
+        reported INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (session_id, path, hunk_id)
+    );
+    CREATE TABLE permission_rules (
+        agent TEXT NOT NULL,
+        command TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (agent, command)
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    workspace: str
+    repo_root: str
+    title: str
+    status: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class WorktreeRow:
+    session_id: str
+    path: str
+    branch: str
+    base_commit: str
+    base_ref: str
+
+
+@dataclass(frozen=True)
+class AgentSessionRow:
+    session_id: str
+    agent: str
+    backend: str
+    agent_session_id: str | None
+    status: str
+    config_hash: str
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+@dataclass(frozen=True)
+class TurnRow:
+    id: str
+    session_id: str
+    agent: str
+    prompt: str
+    status: str
+    stop_reason: str | None
+    error: str | None
+    commit_sha: str | None
+    queued_at: float
+    started_at: float | None
+    ended_at: float | None
+
+
+@dataclass(frozen=True)
+class HunkRow:
+    session_id: str
+    path: str
+    hunk_id: str
+    agent: str
+    turn_id: str | None
+    status: str
+    old_text: str
+    new_text: str
+    reported: bool
+
+
+def _hunk_row(row: aiosqlite.Row) -> HunkRow:
+    return HunkRow(
+        session_id=row[0], path=row[1], hunk_id=row[2], agent=row[3], turn_id=row[4], status=row[5],
+        old_text=row[6], new_text=row[7], reported=bool(row[8]),
+    )
+
+
+class Store:
+    """Async access to the state database. Open with `await Store.open(path)`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db, path)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        version = await self.schema_version()
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    async def _fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def _write(self, sql: str, args: Sequence[Any] = ()) -> int:
+        cur = await self._db.execute(sql, args)
+        await self._db.commit()
+        return cur.rowcount
+
+    # Sessions and worktrees
+    async def add_session(self, row: SessionRow, worktree: WorktreeRow) -> None:
+        await self._db.execute(
+            "INSERT INTO sessions (id, workspace, repo_root, title, status, created_at) VALUES (?,?,?,?,?,?)",
+            (row.id, row.workspace, row.repo_root, row.title, row.status, row.created_at),
+        )
+        await self._db.execute(
+            "INSERT INTO worktrees (session_id, path, branch, base_commit, base_ref) VALUES (?,?,?,?,?)",
+            (worktree.session_id, worktree.path, worktree.branch, worktree.base_commit, worktree.base_ref),
+        )
+        await self._db.commit()
+
+    async def sessions(self, status: str | None = "open") -> list[SessionRow]:
+        sql = "SELECT id, workspace, repo_root, title, status, created_at FROM sessions"
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            args = (status,)
+        rows = await self._fetchall(sql + " ORDER BY created_at", args)
+        return [SessionRow(*row) for row in rows]
+
+    async def session(self, session_id: str) -> SessionRow | None:
+        rows = await self._fetchall(
+            "SELECT id, workspace, repo_root, title, status, created_at FROM sessions WHERE id = ?", (session_id,)
+        )
+        return SessionRow(*rows[0]) if rows else None
+
+    async def set_session_title(self, session_id: str, title: str) -> None:
+        await self._write("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
+
+    async def close_session(self, session_id: str) -> None:
+        await self._write(
+            "UPDATE sessions SET status = 'closed', closed_at = ? WHERE id = ?", (time.time(), session_id)
+        )
+        await self._write(
+            "UPDATE agent_sessions SET status = 'closed', updated_at = ? WHERE session_id = ?",
+            (time.time(), session_id),
+        )
+
+    async def worktree(self, session_id: str) -> WorktreeRow | None:
+        rows = await self._fetchall(
+            "SELECT session_id, path, branch, base_commit, base_ref FROM worktrees WHERE session_id = ?",
+            (session_id,),
+        )
+        return WorktreeRow(*rows[0]) if rows else None
+
+    async def all_worktrees(self) -> list[WorktreeRow]:
+        rows = await self._fetchall("SELECT session_id, path, branch, base_commit, base_ref FROM worktrees")
+        return [WorktreeRow(*row) for row in rows]
+
+    async def set_base(self, session_id: str, base_commit: str) -> None:
+        await self._write("UPDATE worktrees SET base_commit = ? WHERE session_id = ?", (base_commit, session_id))
+
+    # Agent sessions
+    async def upsert_agent_session(
+        self,
+        session_id: str,
+        agent: str,
+        backend: str,
+        agent_session_id: str | None,
+        status: str,
+        config_hash: str,
+    ) -> None:
+        await self._write(
+            """INSERT INTO agent_sessions (session_id, agent, backend, agent_session_id, status, config_hash,
+                   updated_at) VALUES (?,?,?,?,?,?,?)
+               ON CONFLICT (session_id, agent) DO UPDATE SET backend = excluded.backend,
+                   agent_session_id = excluded.agent_session_id, status = excluded.status,
+                   config_hash = excluded.config_hash, updated_at = excluded.updated_at""",
+            (session_id, agent, backend, agent_session_id, status, config_hash, time.time()),
+        )
+
+    async def set_agent_status(self, session_id: str, agent: str, status: str) -> None:
+        await self._write(
+            "UPDATE agent_sessions SET status = ?, updated_at = ? WHERE session_id = ? AND agent = ?",
+            (status, time.time(), session_id, agent),
+        )
+
+    async def add_usage(
+        self, session_id: str, agent: str, input_tokens: int, output_tokens: int, cost: float
+    ) -> None:
+        await self._write(
+            """UPDATE agent_sessions SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
+                   cost = cost + ?, updated_at = ? WHERE session_id = ? AND agent = ?""",
+            (input_tokens, output_tokens, cost, time.time(), session_id, agent),
+        )
+
+    async def agent_sessions(self, session_id: str) -> list[AgentSessionRow]:
+        rows = await self._fetchall(
+            """SELECT session_id, agent, backend, agent_session_id, status, config_hash, input_tokens,
+                   output_tokens, cost FROM agent_sessions WHERE session_id = ? ORDER BY agent""",
+            (session_id,),
+        )
+        return [AgentSessionRow(*row) for row in rows]
+
+    async def agent_session(self, session_id: str, agent: str) -> AgentSessionRow | None:
+        rows = [r for r in await self.agent_sessions(session_id) if r.agent == agent]
+        return rows[0] if rows else None
+
+    # Turns
+    async def add_turn(self, turn_id: str, session_id: str, agent: str, prompt: str) -> None:
+        await self._write(
+            "INSERT INTO turns (id, session_id, agent, prompt, status, queued_at) VALUES (?,?,?,?,?,?)",
+            (turn_id, session_id, agent, prompt, "queued", time.time()),
+        )
+
+    async def start_turn(self, turn_id: str) -> None:
+        await self._write(
+            "UPDATE turns SET status = 'running', started_at = ? WHERE id = ?", (time.time(), turn_id)
+        )
+
+    async def end_turn(
+        self,
+        turn_id: str,
+        status: str,
+        stop_reason: str | None = None,
+        error: str | None = None,
+        commit_sha: str | None = None,
+    ) -> None:
+        await self._write(
+            """UPDATE turns SET status = ?, stop_reason = ?, error = ?, commit_sha = ?, ended_at = ?
+               WHERE id = ?""",
+            (status, stop_reason, error, commit_sha, time.time(), turn_id),
+        )
+
+    async def turn(self, turn_id: str) -> TurnRow | None:
+        rows = await self._fetchall("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        return TurnRow(*rows[0]) if rows else None
+
+    async def turns(self, session_id: str) -> list[TurnRow]:
+        rows = await self._fetchall(
+            "SELECT * FROM turns WHERE session_id = ? ORDER BY queued_at, rowid", (session_id,)
+        )
+        return [TurnRow(*row) for row in rows]
+
+    async def fail_unfinished_turns(self, message: str) -> int:
+        """Turns left queued or running by a bridge that died: they cannot go on."""
+        return await self._write(
+            """UPDATE turns SET status = 'failed', error = ?, ended_at = ?
+               WHERE status IN ('queued', 'running')""",
+            (message, time.time()),
+        )
+
+    # Hunks
+    async def hunks(self, session_id: str, status: str | None = None) -> list[HunkRow]:
+        sql = """SELECT session_id, path, hunk_id, agent, turn_id, status, old_text, new_text, reported
+                 FROM hunks WHERE session_id = ?"""
+        args: tuple[Any, ...] = (session_id,)
+        if status is not None:
+            sql += " AND status = ?"
+            args += (status,)
+        rows = await self._fetchall(sql + " ORDER BY path, rowid", args)
+        return [_hunk_row(row) for row in rows]
+
+    async def record_pending(self, rows: Iterable[HunkRow]) -> None:
+        """Insert newly seen pending hunks; hunks already known keep their attribution."""
+        now = time.time()
+        await self._db.executemany(
+            """INSERT INTO hunks (session_id, path, hunk_id, agent, turn_id, status, old_text, new_text,
+                   reported, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT (session_id, path, hunk_id) DO UPDATE SET
+                   agent = CASE WHEN hunks.status = 'pending' THEN hunks.agent ELSE excluded.agent END,
+                   turn_id = CASE WHEN hunks.status = 'pending' THEN hunks.turn_id ELSE excluded.turn_id END,
+                   status = 'pending', reported = 0, updated_at = excluded.updated_at""",
+            [
+                (r.session_id, r.path, r.hunk_id, r.agent, r.turn_id, r.status, r.old_text, r.new_text, 0, now)
+                for r in rows
+            ],
+        )
+        await self._db.commit()
+
+    async def set_hunk_status(self, session_id: str, keys: Iterable[tuple[str, str]], status: str) -> None:
+        now = time.time()
+        await self._db.executemany(
+            "UPDATE hunks SET status = ?, updated_at = ? WHERE session_id = ? AND path = ? AND hunk_id = ?",
+            [(status, now, session_id, path, hunk_id) for path, hunk_id in keys],
+        )
+        await self._db.commit()
+
+    async def drop_vanished(self, session_id: str, live: set[tuple[str, str]]) -> None:
+        """Pending hunks that are no longer in the diff (an agent undid them) are forgotten."""
+        rows = await self.hunks(session_id, "pending")
+        gone = [(r.path, r.hunk_id) for r in rows if (r.path, r.hunk_id) not in live]
+        await self._db.executemany(
+            "DELETE FROM hunks WHERE session_id = ? AND path = ? AND hunk_id = ?",
+            [(session_id, path, hunk_id) for path, hunk_id in gone],
+        )
+        await self._db.commit()
+
+    async def unreported_rejections(self, session_id: str, agent: str) -> list[HunkRow]:
+        rows = await self.hunks(session_id, "rejected")
+        return [r for r in rows if r.agent == agent and not r.reported]
+
+    async def mark_reported(self, session_id: str, keys: Iterable[tuple[str, str]]) -> None:
+        await self._db.executemany(
+            "UPDATE hunks SET reported = 1 WHERE session_id = ? AND path = ? AND hunk_id = ?",
+            [(session_id, path, hunk_id) for path, hunk_id in keys],
+        )
+        await self._db.commit()
+
+    # Remembered permission answers
+    async def remember_command(self, agent: str, command: str, answer: str) -> None:
+        await self._write(
+            """INSERT INTO permission_rules (agent, command, answer, created_at) VALUES (?,?,?,?)
+               ON CONFLICT (agent, command) DO UPDATE SET answer = excluded.answer""",
+            (agent, command, answer, time.time()),
+        )
+
+    async def remembered_commands(self, agent: str, answer: str = "allow") -> frozenset[str]:
+        rows = await self._fetchall(
+            "SELECT command FROM permission_rules WHERE agent = ? AND answer = ?", (agent, answer)
+        )
+        return frozenset(row[0] for row in rows)
