@@ -12,7 +12,7 @@ from lsprotocol import types as T
 
 from bridge import worktrees
 from bridge.editor import BridgeError
-from bridge.edits import MergeConflict, line_edit, line_position, merge3, text_sha
+from bridge.edits import MergeConflict, line_edit, line_position, merge3, reanchor, text_sha
 from bridge.hunks import FileChange, Hunk, apply_hunks, split_lines
 from bridge.review import file_uri, hunks_of
 from bridge.sessions import LiveSession, SessionManager
@@ -162,11 +162,15 @@ def plan_file(
         _need_resource(caps, "delete", change.path)
         plan.operations.append(T.DeleteFile(uri=uri, options=T.DeleteFileOptions(ignore_if_not_exists=True)))
         return plan
-    target = apply_hunks(base_text, list(hunks) if hunks is not None else list(change.hunks))
+    chosen = list(hunks) if hunks is not None else list(change.hunks)
+    target = apply_hunks(base_text, chosen)
     try:
         merged = merge3(doc.text, base_text, target)
     except MergeConflict as exc:
-        raise PlanConflict(f"{change.path}: {exc}") from None
+        try:
+            merged = reanchor(doc.text, base_text, chosen)
+        except MergeConflict as again:
+            raise PlanConflict(f"{change.path}: {again} ({exc})") from None
     plan.expect_sha = text_sha(merged)
     if change.change == "rename":
         _need_resource(caps, "rename", change.path)

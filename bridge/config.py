@@ -158,9 +158,11 @@ def _merge_settings(settings: BridgeSettings, raw: Any, source: str, warnings: l
         attr, kind = keys[key]
         ok = isinstance(value, bool) if kind is bool else (
             isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+            # int(0.5) would silently become 0 (a cap of zero live agents): only whole numbers fit an int.
+            and (kind is not int or float(value).is_integer())
         )
         if not ok:
-            expected = "true/false" if kind is bool else "a positive number"
+            expected = "true/false" if kind is bool else "a positive integer" if kind is int else "a positive number"
             warnings.append(f"{source}: setting {key!r} must be {expected}")
             continue
         settings = replace(settings, **{attr: kind(value)})

@@ -7,12 +7,14 @@ the result is the agent's change re-anchored wherever the lines now are; if they
 from __future__ import annotations
 
 import hashlib
+import itertools
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.hunks import split_lines
+from bridge.hunks import Hunk, split_lines
 
 
 class MergeConflict(Exception):
@@ -52,6 +54,52 @@ def merge3(live: str, base: str, target: str) -> str:
             raise MergeConflict(f"{proc.returncode} conflicting region(s) with your unsaved or local edits")
         raise MergeConflict(f"git merge-file failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout.decode("utf-8")
+
+
+def _find(lines: list[str], needle: list[str]) -> list[int]:
+    if not needle:
+        return []
+    n = len(needle)
+    return [i for i in range(len(lines) - n + 1) if lines[i : i + n] == needle]
+
+
+def reanchor(live: str, base: str, hunks: Sequence[Hunk]) -> str:
+    """Apply hunks to `live` by finding the lines they replace, wherever the user's edits moved them.
+
+    Used when a three-way merge calls adjacent edits a conflict: each hunk's old lines (with the base lines
+    around them, for insertions) must still be in the live text exactly once, else MergeConflict.
+    """
+    lines = split_lines(live)
+    base_lines = split_lines(base)
+    edits: list[tuple[int, int, list[str]]] = []
+    for hunk in hunks:
+        start = hunk.old_start
+        end = start + len(hunk.old_lines)
+        before = base_lines[start - 1 : start] if start > 0 else []
+        after = base_lines[end : end + 1]
+        candidates = [
+            (before + list(hunk.old_lines) + after, len(before)),
+            (before + list(hunk.old_lines), len(before)),
+            (list(hunk.old_lines) + after, 0),
+            (list(hunk.old_lines), 0),
+        ]
+        for needle, skip in candidates:
+            found = _find(lines, needle)
+            if len(found) == 1:
+                at = found[0] + skip
+                edits.append((at, at + len(hunk.old_lines), list(hunk.new_lines)))
+                break
+            if len(found) > 1:
+                raise MergeConflict("the lines this change replaces occur more than once in your text")
+        else:
+            raise MergeConflict("you changed the lines this change replaces")
+    edits.sort()
+    for (_, end, _), (start, _, _) in itertools.pairwise(edits):
+        if start < end:
+            raise MergeConflict("changes overlap in your text")
+    for start, end, new in reversed(edits):
+        lines[start:end] = new
+    return "".join(lines)
 
 
 def line_edit(old: str, new: str) -> LineEdit | None:

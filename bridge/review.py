@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from lsprotocol import types as T
 
 from bridge import commands
 from bridge.edits import column_length
-from bridge.hunks import FileChange, Hunk, hunk_id
+from bridge.hunks import FileChange, Hunk, hunk_id, split_lines
 from bridge.store import HunkRow
 
 SOURCE = "agent-bridge"
@@ -34,16 +35,37 @@ def file_uri(repo_root: Path, rel: str) -> str:
     return (repo_root / rel).as_uri()
 
 
-def hunk_range(hunk: Hunk, encoding: str = "utf-16") -> T.Range:
-    """Where a hunk sits in the base text (what the user had when the agent started)."""
-    start = T.Position(hunk.old_start, 0)
+def hunk_range(hunk: Hunk, encoding: str = "utf-16", delta: int = 0) -> T.Range:
+    """Where a hunk sits in the base text (what the user had when the agent started), moved by `delta`
+    lines when the user has edited above it since."""
+    first = hunk.old_start + delta
+    start = T.Position(first, 0)
     count = len(hunk.old_lines)
     if count == 0:
         return T.Range(start, start)
     last = hunk.old_lines[-1]
     if last.endswith("\n"):
-        return T.Range(start, T.Position(hunk.old_start + count, 0))
-    return T.Range(start, T.Position(hunk.old_start + count - 1, column_length(last, encoding)))
+        return T.Range(start, T.Position(first + count, 0))
+    return T.Range(start, T.Position(first + count - 1, column_length(last, encoding)))
+
+
+class LineMap:
+    """Maps base line numbers to the live text's, following the user's edits since the snapshot."""
+
+    def __init__(self, base: str, live: str) -> None:
+        self._opcodes = (
+            [] if base == live
+            else SequenceMatcher(None, split_lines(base), split_lines(live), autojunk=False).get_opcodes()
+        )
+
+    def __call__(self, line: int) -> int:
+        for tag, a0, a1, b0, _ in self._opcodes:
+            if a0 <= line < a1 or (a0 == a1 == line):
+                return b0 + (line - a0) if tag == "equal" else b0
+        if self._opcodes:
+            _, _, a1, _, b1 = self._opcodes[-1]
+            return b1 + (line - a1)
+        return line
 
 
 def _range_json(rng: T.Range) -> dict[str, Any]:
@@ -96,6 +118,10 @@ class DocHunk:
     hunk: Hunk
     agent: str
     turn_id: str | None
+    delta: int = 0  # lines the user's edits moved this hunk by
+
+    def range(self, encoding: str = "utf-16") -> T.Range:
+        return hunk_range(self.hunk, encoding, self.delta)
 
     def summary(self) -> str:
         old, new = len(self.hunk.old_lines), len(self.hunk.new_lines)
@@ -121,7 +147,7 @@ def _touches(rng: T.Range, hunk_rng: T.Range) -> bool:
 
 
 def hunks_touching(hunks: Iterable[DocHunk], rng: T.Range, encoding: str = "utf-16") -> list[DocHunk]:
-    return [h for h in hunks if _touches(rng, hunk_range(h.hunk, encoding))]
+    return [h for h in hunks if _touches(rng, h.range(encoding))]
 
 
 def apply_action(doc_hunk: DocHunk, edit: T.WorkspaceEdit) -> T.CodeAction:
@@ -160,7 +186,7 @@ def conflict_action(doc_hunk: DocHunk, reason: str) -> T.CodeAction:
 def code_lenses(hunks: Iterable[DocHunk], encoding: str = "utf-16") -> list[T.CodeLens]:
     lenses = []
     for h in hunks:
-        start = hunk_range(h.hunk, encoding).start
+        start = h.range(encoding).start
         rng = T.Range(T.Position(start.line, 0), T.Position(start.line, 0))
         selection = {"sessionId": h.session_id, "uri": h.uri, "hunkId": h.hunk.hunk_id}
         title = f"Apply ({h.agent}: {h.summary()})"
@@ -172,7 +198,7 @@ def code_lenses(hunks: Iterable[DocHunk], encoding: str = "utf-16") -> list[T.Co
 def diagnostics(hunks: Iterable[DocHunk], encoding: str = "utf-16") -> list[T.Diagnostic]:
     out = []
     for h in hunks:
-        rng = hunk_range(h.hunk, encoding)
+        rng = h.range(encoding)
         if rng.start == rng.end:
             # An empty range is invisible in most editors; mark the line the insertion sits on.
             rng = T.Range(rng.start, T.Position(rng.start.line + 1, 0))

@@ -13,16 +13,16 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from bridge import __version__, changes, commands
+from bridge import __version__, changes, commands, worktrees
 from bridge.changes import DocLookup, EditorCaps, LiveDoc, PlanConflict
 from bridge.commands import InvalidArguments
 from bridge.config import Registry, load_registry
 from bridge.editor import BridgeError, UnknownSession
 from bridge.edits import text_sha
-from bridge.hunks import split_lines
+from bridge.hunks import FileChange, split_lines
 from bridge.lsp_editor import LspEditor, uri_key
-from bridge.review import DocHunk, file_uri, hunks_of, hunks_touching
-from bridge.sessions import SessionManager
+from bridge.review import DocHunk, LineMap, file_uri, hunks_of, hunks_touching
+from bridge.sessions import LiveSession, SessionManager
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class BridgeServer(LanguageServer):
         self._published: dict[str, str] = {}  # uri key -> uri with diagnostics published
         self._background: set[asyncio.Task[Any]] = set()
         self._expected: dict[str, list[changes.Expectation]] = {}
+        self._line_maps: dict[tuple[Any, ...], LineMap] = {}
 
     # Helpers used by handlers
     async def core(self) -> SessionManager:
@@ -76,15 +77,32 @@ class BridgeServer(LanguageServer):
             return []
         key = uri_key(uri)
         found = []
+        doc = self.lookup()(uri)
         for live in self.manager.sessions.values():
             for change in live.pending:
                 if uri_key(file_uri(live.repo_root, change.path)) != key:
                     continue
+                line_map = self._line_map(live, change, doc)
                 for hunk in hunks_of(change):
                     row = live.attribution.get((change.path, hunk.hunk_id))
+                    delta = line_map(hunk.old_start) - hunk.old_start if line_map else 0
                     found.append(DocHunk(live.row.id, uri, change, hunk, row.agent if row else "unknown",
-                                         row.turn_id if row else None))
+                                         row.turn_id if row else None, delta))
         return found
+
+    def _line_map(self, live: LiveSession, change: FileChange, doc: LiveDoc | None) -> LineMap | None:
+        """How the user's edits since the base moved lines; cached per document version and base."""
+        base = live.base_texts.get(change.path)
+        if doc is None or base is None:
+            return None
+        key = (live.row.id, change.path, live.worktree.base_commit, doc.version, len(doc.text))
+        cached = self._line_maps.get(key)
+        if cached is None:
+            cached = LineMap(base, doc.text)
+            if len(self._line_maps) > 256:
+                self._line_maps.clear()
+            self._line_maps[key] = cached
+        return cached
 
     def refresh_views(self, session_id: str) -> None:
         """Pending hunks changed: republish hint diagnostics and ask the client to refresh code lenses."""
@@ -400,7 +418,6 @@ def _selection(
     lines = split_lines(text)
     end_line = rng.end.line if rng.end.character > 0 or rng.end.line == rng.start.line else rng.end.line - 1
     selected = "".join(lines[rng.start.line : end_line + 1])
-    from bridge import worktrees
 
     try:
         repo_root = manager.session(session_id).repo_root if session_id else worktrees.find_repo_root(path)

@@ -49,6 +49,8 @@ class LiveSession:
     turns: dict[str, Turn] = field(default_factory=dict)
     pending: list[FileChange] = field(default_factory=list)
     hosts: dict[str, TurnHost] = field(default_factory=dict)
+    # Base texts of the files in `pending`, so views can follow the user's edits without running git.
+    base_texts: dict[str, str] = field(default_factory=dict)
     # Who made each pending hunk: (path, hunk id) -> row, refreshed with `pending`.
     attribution: dict[tuple[str, str], HunkRow] = field(default_factory=dict)
     # Serializes everything that moves the base or rewrites the worktree (turn ends, apply, reject).
@@ -299,7 +301,7 @@ class SessionManager:
 
     async def refresh_pending(self, live: LiveSession, turn: Turn | None) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`."""
-        changes = await asyncio.to_thread(worktrees.pending_changes, live.path, live.worktree.base_commit)
+        changes, base_texts = await asyncio.to_thread(_pending_with_bases, live.path, live.worktree.base_commit)
         agent = turn.agent.name if turn else "unknown"
         rows = [
             HunkRow(live.row.id, c.path, h.hunk_id, agent, turn.id if turn else None, "pending",
@@ -311,6 +313,7 @@ class SessionManager:
         await self.store.drop_vanished(live.row.id, {(r.path, r.hunk_id) for r in rows})
         before = _fingerprint(live.pending)
         live.pending = changes
+        live.base_texts = base_texts
         live.attribution = await self.attribution(live.row.id)
         if turn is None or before != _fingerprint(changes):
             self.editor.notify_event(
@@ -473,6 +476,16 @@ def _agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
     if workspace.is_file():
         rel = rel.parent
     return worktree / rel
+
+
+def _pending_with_bases(worktree: Path, base: str) -> tuple[list[FileChange], dict[str, str]]:
+    changes = worktrees.pending_changes(worktree, base)
+    texts = {}
+    for change in changes:
+        if not change.binary and change.change in ("modify", "rename"):
+            blob = worktrees.read_blob(worktree, base, change.base_path) or b""
+            texts[change.path] = blob.decode("utf-8", errors="replace")
+    return changes, texts
 
 
 def _fingerprint(changes: list[FileChange]) -> list[tuple[str, tuple[str, ...]]]:

@@ -56,6 +56,7 @@ def event_payload(event: AgentEvent) -> dict[str, Any]:
     data = asdict(event)
     if isinstance(event, ToolCall):
         data["paths"] = list(event.paths)
+        data["tool_kind"] = data.pop("kind")  # `kind` names the event itself
         data.pop("raw_input", None)
     return {_camel(k): v for k, v in data.items() if v is not None}
 

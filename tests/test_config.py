@@ -1,0 +1,440 @@
+"""bridge.config: built-ins, TOML layering, initializationOptions, and never failing on a bad config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge import config
+from bridge.config import (
+    CONFIG_FILE_NAME,
+    AgentConfig,
+    BridgeSettings,
+    Registry,
+    apply_layer,
+    builtin_agents,
+    config_file_candidates,
+    load_registry,
+    parse_agent,
+)
+
+BUILTINS = {"opencode", "qwen", "gemini", "claude", "codex", "goose", "scripted"}
+
+
+@pytest.fixture(autouse=True)
+def user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the user config dir at an empty scratch dir so the developer's own config never leaks in."""
+    directory = tmp_path / "user-config"
+    directory.mkdir()
+    monkeypatch.setattr(config, "user_config_dir", lambda _app: str(directory))
+    return directory
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def assert_builtins_intact(registry: Registry) -> None:
+    assert BUILTINS <= set(registry.agents)
+    assert registry.agents["qwen"].command == ("qwen", "--acp")
+    assert registry.agents["opencode"].command == ("opencode", "acp")
+
+
+# Built-ins
+
+
+def test_builtins_present_without_any_configuration(tmp_path: Path) -> None:
+    registry = load_registry(workspace=tmp_path / "ws")
+    assert set(registry.agents) == BUILTINS
+    assert registry.default_agent == "opencode"
+    assert registry.warnings == []
+    assert registry.settings == BridgeSettings()
+    for name, agent in registry.agents.items():
+        assert agent.name == name
+        assert agent.builtin is True
+        assert agent.protocol == "acp"
+        assert agent.command and all(isinstance(c, str) and c for c in agent.command)
+    assert registry.agents["claude"].command == ("claude-agent-acp",)
+    assert registry.agents["scripted"].command[1:] == ("-m", "bridge.scripted_agent")
+
+
+def test_builtin_agents_returns_fresh_copies() -> None:
+    first = builtin_agents()
+    first.pop("qwen")
+    assert "qwen" in builtin_agents()
+
+
+# TOML layering
+
+
+def test_workspace_toml_adds_agent_and_default(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(
+        ws / CONFIG_FILE_NAME,
+        """
+default_agent = "local"
+[agents.local]
+protocol = "opencode"
+command = ["opencode", "serve"]
+env = { OPENAI_BASE_URL = "http://127.0.0.1:8080/v1" }
+""",
+    )
+    registry = load_registry(workspace=ws)
+    assert registry.warnings == []
+    local = registry.agents["local"]
+    assert local == AgentConfig(
+        name="local",
+        protocol="opencode",
+        command=("opencode", "serve"),
+        env={"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"},
+    )
+    assert local.builtin is False
+    assert registry.default_agent == "local"
+    assert registry.get(None) is local
+    assert_builtins_intact(registry)
+
+
+def test_explicit_path_wins_over_workspace_and_user_dir(tmp_path: Path, user_config: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, '[agents.from_ws]\ncommand = ["ws"]\n')
+    write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
+    explicit = write(tmp_path / "explicit.toml", '[agents.from_explicit]\ncommand = ["explicit"]\n')
+    registry = load_registry(explicit=explicit, workspace=ws)
+    assert "from_explicit" in registry.agents
+    assert "from_ws" not in registry.agents
+    assert "from_user" not in registry.agents
+    assert registry.warnings == []
+
+
+def test_explicit_candidates_exclude_user_config_dir(tmp_path: Path, user_config: Path) -> None:
+    explicit = tmp_path / "x.toml"
+    assert config_file_candidates(explicit, tmp_path) == [explicit]
+    assert config_file_candidates(None, tmp_path) == [tmp_path / CONFIG_FILE_NAME, user_config / "config.toml"]
+    assert config_file_candidates(None, None) == [user_config / "config.toml"]
+
+
+def test_workspace_file_wins_over_user_dir(tmp_path: Path, user_config: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, '[agents.from_ws]\ncommand = ["ws"]\n')
+    write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
+    registry = load_registry(workspace=ws)
+    assert "from_ws" in registry.agents
+    assert "from_user" not in registry.agents
+
+
+def test_user_dir_used_when_workspace_has_no_file(tmp_path: Path, user_config: Path) -> None:
+    write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
+    registry = load_registry(workspace=tmp_path / "ws")
+    assert registry.agents["from_user"].command == ("user",)
+    assert registry.warnings == []
+
+
+def test_init_options_win_over_toml(tmp_path: Path) -> None:
+    explicit = write(
+        tmp_path / "c.toml",
+        """
+default_agent = "a"
+[agents.a]
+command = ["from-toml"]
+[agents.b]
+command = ["b-toml"]
+""",
+    )
+    registry = load_registry(
+        explicit=explicit,
+        init_options={"agents": {"a": {"command": ["from-init"]}}, "defaultAgent": "b"},
+    )
+    assert registry.agents["a"].command == ("from-init",)
+    assert registry.agents["b"].command == ("b-toml",)
+    assert registry.default_agent == "b"
+    assert registry.warnings == []
+
+
+def test_init_options_partial_override_keeps_toml_command(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "c.toml", '[agents.a]\nprotocol = "opencode"\ncommand = ["a-bin", "serve"]\n')
+    registry = load_registry(explicit=explicit, init_options={"agents": {"a": {"env": {"K": "V"}}}})
+    a = registry.agents["a"]
+    assert a.command == ("a-bin", "serve")
+    assert a.protocol == "opencode"
+    assert dict(a.env) == {"K": "V"}
+
+
+def test_partial_override_of_builtin_keeps_command(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "c.toml", '[agents.qwen]\nenv = { OPENAI_BASE_URL = "http://x/v1" }\n')
+    registry = load_registry(explicit=explicit)
+    qwen = registry.agents["qwen"]
+    assert qwen.command == ("qwen", "--acp")
+    assert qwen.protocol == "acp"
+    assert dict(qwen.env) == {"OPENAI_BASE_URL": "http://x/v1"}
+    assert registry.warnings == []
+
+
+def test_command_given_as_single_string_becomes_tuple() -> None:
+    assert parse_agent("x", {"command": "solo"}).command == ("solo",)
+
+
+# Bad entries: a warning each, valid entries and built-ins kept, never raises
+
+
+def load_with(tmp_path: Path, toml: str) -> Registry:
+    explicit = write(tmp_path / "bad.toml", toml)
+    return load_registry(explicit=explicit)
+
+
+GOOD = '[agents.good]\ncommand = ["good-bin"]\n'
+
+
+@pytest.mark.parametrize(
+    ("entry", "needle"),
+    [
+        ('[agents.bad]\nprotocol = "http"\ncommand = ["x"]\n', "protocol must be one of acp, opencode"),
+        ("[agents.bad]\ncommand = []\n", "command must be a non-empty list of strings"),
+        ('[agents.bad]\ncommand = ""\n', "command must be a non-empty list of strings"),
+        ('[agents.bad]\ncommand = ["x", ""]\n', "command must be a non-empty list of strings"),
+        ("[agents.bad]\ncommand = [1, 2]\n", "command must be a non-empty list of strings"),
+        ('[agents.bad]\nprotocol = "acp"\n', "command must be a non-empty list of strings"),
+        ('[agents.bad]\ncommand = ["x"]\nenv = { K = 1 }\n', "env must map names to strings"),
+        ('[agents.bad]\ncommand = ["x"]\nenv = "K=V"\n', "env must map names to strings"),
+        ('[agents.bad]\ncommand = ["x"]\nargs = ["y"]\n', "unknown field(s) args"),
+        ('[agents]\nbad = "qwen --acp"\n', "expected a table/object, got str"),
+    ],
+)
+def test_bad_agent_entry_is_dropped_with_warning(tmp_path: Path, entry: str, needle: str) -> None:
+    registry = load_with(tmp_path, GOOD + entry)
+    assert "bad" not in registry.agents
+    assert registry.agents["good"].command == ("good-bin",)
+    assert_builtins_intact(registry)
+    assert len(registry.warnings) == 1
+    warning = registry.warnings[0]
+    assert "'bad'" in warning
+    assert needle in warning
+    assert "bad.toml" in warning
+    assert "entry ignored" in warning
+
+
+def test_bad_override_of_builtin_keeps_builtin(tmp_path: Path) -> None:
+    registry = load_with(tmp_path, '[agents.qwen]\nprotocol = "grpc"\n')
+    assert registry.agents["qwen"] == builtin_agents()["qwen"]
+    assert len(registry.warnings) == 1 and "'qwen'" in registry.warnings[0]
+
+
+def test_agents_not_a_table(tmp_path: Path) -> None:
+    registry = load_with(tmp_path, 'agents = ["qwen"]\n')
+    assert set(registry.agents) == BUILTINS
+    assert len(registry.warnings) == 1
+    assert "'agents' must be a table/object" in registry.warnings[0]
+
+
+def test_bad_default_agent_keeps_previous_default(tmp_path: Path) -> None:
+    registry = load_with(tmp_path, 'default_agent = "nosuch"\n' + GOOD)
+    assert registry.default_agent == "opencode"
+    assert "good" in registry.agents
+    assert len(registry.warnings) == 1
+    assert "default agent 'nosuch' is not a configured agent" in registry.warnings[0]
+    assert "'opencode'" in registry.warnings[0]
+
+
+def test_default_agent_naming_a_dropped_entry_is_refused(tmp_path: Path) -> None:
+    registry = load_with(tmp_path, 'default_agent = "bad"\n[agents.bad]\ncommand = []\n')
+    assert registry.default_agent == "opencode"
+    assert len(registry.warnings) == 2
+    assert any("default agent 'bad'" in w for w in registry.warnings)
+
+
+def test_default_agent_not_a_string(tmp_path: Path) -> None:
+    registry = load_with(tmp_path, "default_agent = 3\n")
+    assert registry.default_agent == "opencode"
+    assert len(registry.warnings) == 1 and "default agent 3" in registry.warnings[0]
+
+
+def test_broken_toml_syntax_warns_and_uses_builtins(tmp_path: Path) -> None:
+    registry = load_with(tmp_path, "[agents.x\ncommand = \n")
+    assert set(registry.agents) == BUILTINS
+    assert registry.default_agent == "opencode"
+    assert len(registry.warnings) == 1
+    assert "bad.toml" in registry.warnings[0]
+    assert "cannot read configuration" in registry.warnings[0]
+
+
+def test_broken_workspace_toml_does_not_fall_through_to_user_dir(tmp_path: Path, user_config: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, "= nonsense\n")
+    write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
+    registry = load_registry(workspace=ws)
+    assert "from_user" not in registry.agents
+    assert len(registry.warnings) == 1 and CONFIG_FILE_NAME in registry.warnings[0]
+
+
+def test_missing_explicit_file_warns(tmp_path: Path, user_config: Path) -> None:
+    write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
+    missing = tmp_path / "nope.toml"
+    registry = load_registry(explicit=missing, workspace=tmp_path)
+    assert set(registry.agents) == BUILTINS
+    assert registry.warnings == [f"{missing}: configuration file not found; using built-ins"]
+
+
+def test_explicit_path_is_a_directory_warns(tmp_path: Path) -> None:
+    directory = tmp_path / "dir.toml"
+    directory.mkdir()
+    registry = load_registry(explicit=directory)
+    assert set(registry.agents) == BUILTINS
+    assert len(registry.warnings) == 1 and "cannot read configuration" in registry.warnings[0]
+
+
+def test_init_options_not_an_object() -> None:
+    registry = load_registry(init_options=["agents"])
+    assert set(registry.agents) == BUILTINS
+    assert registry.warnings == ["initializationOptions: expected a table/object at the top level; ignored"]
+
+
+def test_init_options_bad_entry_keeps_toml_entry(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "c.toml", '[agents.a]\ncommand = ["a-bin"]\n')
+    registry = load_registry(
+        explicit=explicit,
+        init_options={"agents": {"a": {"command": 7}, "b": {"command": ["b-bin"]}}},
+    )
+    assert registry.agents["a"].command == ("a-bin",)
+    assert registry.agents["b"].command == ("b-bin",)
+    assert len(registry.warnings) == 1
+    assert registry.warnings[0].startswith("initializationOptions: agent 'a'")
+
+
+def test_warnings_from_all_layers_accumulate(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "c.toml", "[agents.x]\ncommand = []\n")
+    registry = load_registry(explicit=explicit, init_options={"agents": {"y": {"protocol": "z", "command": ["y"]}}})
+    assert len(registry.warnings) == 2
+    assert "c.toml" in registry.warnings[0] and "'x'" in registry.warnings[0]
+    assert registry.warnings[1].startswith("initializationOptions") and "'y'" in registry.warnings[1]
+
+
+# Settings
+
+
+def test_settings_parsed_in_both_spellings(tmp_path: Path) -> None:
+    explicit = write(
+        tmp_path / "c.toml",
+        "[settings]\nhint_diagnostics = false\nmax_live_agents = 3\nidle_timeout = 60\nturn_watchdog = 1.5\n",
+    )
+    registry = load_registry(explicit=explicit)
+    assert registry.settings == BridgeSettings(
+        hint_diagnostics=False, max_live_agents=3, idle_timeout=60.0, turn_watchdog=1.5
+    )
+    assert isinstance(registry.settings.idle_timeout, float)
+    assert registry.warnings == []
+
+    camel = load_registry(
+        init_options={"settings": {"hintDiagnostics": False, "maxLiveAgents": 2, "idleTimeout": 5,
+                                   "turnWatchdog": 30}}
+    )
+    assert camel.settings == BridgeSettings(
+        hint_diagnostics=False, max_live_agents=2, idle_timeout=5.0, turn_watchdog=30.0
+    )
+
+
+def test_init_settings_override_toml_settings_one_key_at_a_time(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "c.toml", "[settings]\nmax_live_agents = 3\nidle_timeout = 60\n")
+    registry = load_registry(explicit=explicit, init_options={"settings": {"maxLiveAgents": 5}})
+    assert registry.settings.max_live_agents == 5
+    assert registry.settings.idle_timeout == 60.0
+
+
+@pytest.mark.parametrize(
+    ("settings", "needle"),
+    [
+        ({"hintDiagnostics": "yes"}, "'hintDiagnostics' must be true/false"),
+        ({"hintDiagnostics": 1}, "'hintDiagnostics' must be true/false"),
+        ({"maxLiveAgents": 0}, "'maxLiveAgents' must be a positive"),
+        ({"maxLiveAgents": -2}, "'maxLiveAgents' must be a positive"),
+        ({"maxLiveAgents": True}, "'maxLiveAgents' must be a positive"),
+        ({"maxLiveAgents": "4"}, "'maxLiveAgents' must be a positive"),
+        ({"maxLiveAgents": 0.5}, "'maxLiveAgents' must be a positive integer"),
+        ({"maxLiveAgents": 2.5}, "'maxLiveAgents' must be a positive integer"),
+        ({"idleTimeout": 0}, "'idleTimeout' must be a positive number"),
+        ({"turnWatchdog": None}, "'turnWatchdog' must be a positive number"),
+        ({"colour": "blue"}, "unknown setting 'colour'"),
+    ],
+)
+def test_bad_setting_warns_and_keeps_default(settings: dict[str, object], needle: str) -> None:
+    registry = load_registry(init_options={"settings": settings})
+    assert registry.settings == BridgeSettings()
+    assert len(registry.warnings) == 1
+    assert needle in registry.warnings[0]
+    assert registry.warnings[0].startswith("initializationOptions")
+
+
+def test_integral_float_for_int_setting_is_accepted() -> None:
+    registry = load_registry(init_options={"settings": {"maxLiveAgents": 4.0}})
+    assert registry.settings.max_live_agents == 4
+    assert isinstance(registry.settings.max_live_agents, int)
+    assert registry.warnings == []
+
+
+def test_settings_not_a_table_warns() -> None:
+    registry = load_registry(init_options={"settings": 3})
+    assert registry.settings == BridgeSettings()
+    assert registry.warnings == ["initializationOptions: settings must be a table/object; ignored"]
+
+
+def test_bad_setting_does_not_drop_good_settings() -> None:
+    registry = load_registry(init_options={"settings": {"maxLiveAgents": -1, "idleTimeout": 10}})
+    assert registry.settings.max_live_agents == BridgeSettings().max_live_agents
+    assert registry.settings.idle_timeout == 10.0
+    assert len(registry.warnings) == 1
+
+
+def test_apply_layer_none_is_identity() -> None:
+    base = Registry(agents=builtin_agents(), default_agent="opencode")
+    assert apply_layer(base, None, "x") is base
+
+
+# config_hash
+
+
+def test_config_hash_stable_and_sensitive_to_command_and_env() -> None:
+    a = AgentConfig("a", "acp", ("bin", "--acp"), {"K": "1", "L": "2"})
+    same = AgentConfig("a", "acp", ("bin", "--acp"), {"L": "2", "K": "1"}, builtin=True)
+    renamed = AgentConfig("other", "acp", ("bin", "--acp"), {"K": "1", "L": "2"})
+    assert a.config_hash() == a.config_hash()
+    assert a.config_hash() == same.config_hash()  # env order and the builtin flag do not matter
+    assert a.config_hash() == renamed.config_hash()
+    assert len(a.config_hash()) == 16
+    assert AgentConfig("a", "acp", ("bin",), {"K": "1", "L": "2"}).config_hash() != a.config_hash()
+    assert AgentConfig("a", "acp", ("bin", "--acp"), {"K": "1"}).config_hash() != a.config_hash()
+    assert AgentConfig("a", "acp", ("bin", "--acp"), {"K": "9", "L": "2"}).config_hash() != a.config_hash()
+    assert AgentConfig("a", "opencode", ("bin", "--acp"), {"K": "1", "L": "2"}).config_hash() != a.config_hash()
+
+
+def test_config_hash_changes_when_override_adds_env(tmp_path: Path) -> None:
+    plain = load_registry().agents["qwen"]
+    explicit = write(tmp_path / "c.toml", '[agents.qwen]\nenv = { K = "V" }\n')
+    with_env = load_registry(explicit=explicit).agents["qwen"]
+    assert plain.config_hash() != with_env.config_hash()
+    assert load_registry().agents["qwen"].config_hash() == plain.config_hash()
+
+
+# Registry.get
+
+
+def test_registry_get_unknown_names_known_agents() -> None:
+    registry = load_registry(init_options={"agents": {"mine": {"command": ["m"]}}})
+    with pytest.raises(KeyError) as info:
+        registry.get("nosuch")
+    message = str(info.value)
+    assert "nosuch" in message
+    for name in [*BUILTINS, "mine"]:
+        assert name in message
+
+
+def test_registry_get_default_and_named() -> None:
+    registry = load_registry()
+    assert registry.get(None) is registry.agents["opencode"]
+    assert registry.get("") is registry.agents["opencode"]
+    assert registry.get("gemini").command == ("gemini", "--acp")
+
+
+def test_registry_get_with_no_agents_says_none() -> None:
+    with pytest.raises(KeyError, match="configured: none"):
+        Registry(agents={}, default_agent="x").get(None)
