@@ -59,7 +59,7 @@ def to_acp_blocks(parts: list[PromptPart]) -> list[Any]:
         if isinstance(part, TextPart):
             blocks.append(acp.text_block(part.text))
         elif isinstance(part, ResourcePart):
-            blocks.append(acp.embedded_text_resource(part.uri, part.text, mime_type=part.mime_type))
+            blocks.append(acp.resource_block(acp.embedded_text_resource(part.uri, part.text, mime_type=part.mime_type)))
     return blocks
 
 
@@ -350,7 +350,15 @@ class AcpBackend:
         task = asyncio.ensure_future(call)
         done, _ = await asyncio.wait({task, self._exited}, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
-            return task.result()
+            try:
+                return task.result()
+            except (ConnectionError, RuntimeError):
+                # The connection noticed first; the process exit follows within moments.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._exited), 1.0)
+                if self._exited.done():
+                    raise AgentCrashed(self._crash_message(what)) from None
+                raise
         # Give the connection a moment to deliver a reply that raced the exit.
         with contextlib.suppress(TimeoutError, Exception):
             return await asyncio.wait_for(asyncio.shield(task), 0.2)

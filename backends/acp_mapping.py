@@ -161,6 +161,9 @@ def permission_request(tool_call: schema.ToolCallUpdate, options: Sequence[schem
     command, cwd = command_of(tool_call.raw_input)
     if command is None and known is not None:
         command = known.command
+    if cwd is None and known is not None:
+        # Without it the policy could not refuse a command announced to run outside the worktree.
+        cwd = command_of(known.raw_input)[1]
     kind = tool_call.kind or (known.kind if known else None) or ("execute" if command else "other")
     return PermissionRequest(
         tool_call_id=tool_call.tool_call_id,

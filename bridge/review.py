@@ -59,9 +59,13 @@ class LineMap:
         )
 
     def __call__(self, line: int) -> int:
+        # A block holding the line first: lines the user inserted just above it must not capture it.
         for tag, a0, a1, b0, _ in self._opcodes:
-            if a0 <= line < a1 or (a0 == a1 == line):
+            if a0 <= line < a1:
                 return b0 + (line - a0) if tag == "equal" else b0
+        for _, a0, a1, b0, _ in self._opcodes:
+            if a0 == a1 == line:
+                return b0
         if self._opcodes:
             _, _, a1, _, b1 = self._opcodes[-1]
             return b1 + (line - a1)
