@@ -236,3 +236,28 @@ async def test_sessions_run_concurrently(editor: Editor, count: int) -> None:
     assert len({sid for sid, _ in started}) == count
     for i, (_, tid) in enumerate(started):
         assert editor.text_of(tid) == f"session {i}\n"
+
+
+async def test_bridge_restart_restores_sessions_and_resumes_the_agent(repo: Path, tmp_path: Path) -> None:
+    env = {"SCRIPTED_AGENT_STATE_DIR": str(tmp_path / "agent-state")}
+    state, log = tmp_path / "state", tmp_path / "agent.log"
+    first = await start_editor(repo, state, log, extra_env=env)
+    try:
+        sid, _, _ = await first.run("@say remember me\n@write a.txt\nfrom before\n@end")
+    finally:
+        await first.client.shutdown_session()
+    second = await start_editor(repo, state, log, extra_env=env)
+    try:
+        sessions = await second.cmd("agentBridge.sessions", {})
+        assert [s["sessionId"] for s in sessions] == [sid]
+        assert sessions[0]["pendingHunks"] == 1
+        _, _, result = await second.run("@say again", sessionId=sid)
+        assert result["status"] == "completed"
+        lines = second.agent_log_lines()
+        loads = [e for e in lines if e["method"] == "session/load"]
+        news = [e for e in lines if e["method"] == "session/new"]
+        assert len(news) == 1 and len(loads) == 1 and loads[0]["sessionId"] == news[0]["sessionId"]
+        pending = await second.pending(sid)
+        assert pending[0]["hunks"][0]["agent"] == "scripted"
+    finally:
+        await second.client.shutdown_session()
