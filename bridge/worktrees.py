@@ -151,7 +151,9 @@ def _temp_index(seed: Path | None = None) -> Iterator[dict[str, str]]:
     with tempfile.TemporaryDirectory(prefix="agent-bridge-index-") as tmp:
         index = Path(tmp) / "index"
         if seed is not None and seed.is_file():
-            shutil.copyfile(seed, index)
+            # copy2 keeps the mtime: git re-checks entries not older than the index ("racy git"); a fresh
+            # mtime would make it trust stale stat data and miss same-size edits made in the same second.
+            shutil.copy2(seed, index)
         yield {"GIT_INDEX_FILE": str(index)}
 
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -425,3 +426,20 @@ def test_non_utf8_text(repo: Path, tmp_path: Path) -> None:
     (change,) = pending_changes(wt, new_base)
     revert_in_worktree(wt, new_base, change, [change.hunks[0].hunk_id])
     assert (wt / "latin2.txt").read_bytes() == "na\u00efve\nOK\n".encode("latin-1")
+
+
+def test_same_size_edit_in_the_same_second_as_checkout_is_seen(repo: Path, tmp_path: Path) -> None:
+    # Git trusts an index entry whose stat data matches unless the file is not older than the index
+    # ("racy git"). An edit of the same size in the same second as the checkout, looked at a second later,
+    # must still be seen: the throwaway index has to keep the real index's mtime for that protection.
+    write(repo / "same.txt", b"aaaa\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "same")
+    for attempt in range(5):
+        wt, base = session(repo, tmp_path, name=f"s{attempt}")
+        write(wt / "same.txt", b"bbbb\n")
+        if int((wt / "same.txt").stat().st_mtime) == int((wt / ".git").stat().st_mtime):
+            break
+    time.sleep(1.1 - (time.time() % 1.0))  # look at it from the next second on
+    changes = by_path(pending_changes(wt, base))
+    assert [(h.old_text, h.new_text) for h in changes["same.txt"].hunks] == [("aaaa\n", "bbbb\n")]
