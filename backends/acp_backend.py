@@ -87,7 +87,7 @@ class _Client:
     ) -> schema.RequestPermissionResponse:
         async with self._lock:
             known = self._backend.tools.get(tool_call.tool_call_id)
-            request = permission_request(tool_call, options, known)
+            request = permission_request(tool_call, options, known, self._backend.tools.cwd)
             # Some agents announce an edit only here (no tool_call before): make it visible all the same.
             merged = self._backend.tools.merge(tool_call)
             await self._host.on_event(merged)
@@ -246,7 +246,7 @@ class AcpBackend:
         self.env = dict(env)
         self.host = host
         self.stderr_path = stderr_path
-        self.tools = ToolCallMerger()
+        self.tools = ToolCallMerger(str(host.cwd))
         self.terminals = TerminalManager()
         self._client = _Client(self)
         self._stack: AsyncExitStack | None = None

@@ -6,6 +6,7 @@ permission request, partial tool_call_update payloads) is tested on its own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,14 +40,19 @@ def content_text(block: Any) -> str:
     return ""
 
 
-def _tool_paths(locations: Sequence[Any] | None, content: Sequence[Any] | None) -> tuple[str, ...]:
+def _tool_paths(
+    locations: Sequence[Any] | None, content: Sequence[Any] | None, cwd: str | None = None
+) -> tuple[str, ...]:
+    """Paths a tool call names, made absolute against `cwd` (ACP wants absolute paths; qwen sends some
+    relative ones), so one file is not listed twice."""
+    named = [loc.path for loc in locations or ()]
+    named += [item.path for item in content or () if getattr(item, "type", None) == "diff"]
     paths: list[str] = []
-    for loc in locations or ():
-        if loc.path not in paths:
-            paths.append(loc.path)
-    for item in content or ():
-        if getattr(item, "type", None) == "diff" and item.path not in paths:
-            paths.append(item.path)
+    for path in named:
+        if cwd is not None and not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(cwd, path))
+        if path not in paths:
+            paths.append(path)
     return tuple(paths)
 
 
@@ -77,12 +83,13 @@ class ToolCallMerger:
     twice with the same id, some send only updates (the start was inside a permission request).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cwd: str | None = None) -> None:
         self._calls: dict[str, ToolCall] = {}
+        self.cwd = cwd
 
     def merge(self, update: schema.ToolCallStart | schema.ToolCallProgress | schema.ToolCallUpdate) -> ToolCall:
         previous = self._calls.get(update.tool_call_id)
-        paths = _tool_paths(update.locations, update.content)
+        paths = _tool_paths(update.locations, update.content, self.cwd)
         command, _ = command_of(update.raw_input)
         merged = ToolCall(
             tool_call_id=update.tool_call_id,
@@ -154,10 +161,14 @@ def map_usage(usage: schema.Usage | None) -> Usage | None:
     )
 
 
-def permission_request(tool_call: schema.ToolCallUpdate, options: Sequence[schema.PermissionOption],
-                       known: ToolCall | None) -> PermissionRequest:
+def permission_request(
+    tool_call: schema.ToolCallUpdate,
+    options: Sequence[schema.PermissionOption],
+    known: ToolCall | None,
+    cwd: str | None = None,
+) -> PermissionRequest:
     """Normalize a `session/request_permission`, filling gaps from the tool call already seen."""
-    paths = _tool_paths(tool_call.locations, tool_call.content) or (known.paths if known else ())
+    paths = _tool_paths(tool_call.locations, tool_call.content, cwd) or (known.paths if known else ())
     command, cwd = command_of(tool_call.raw_input)
     if command is None and known is not None:
         command = known.command

@@ -25,6 +25,7 @@ class TextCoalescer:
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
+        self._flushing: set[asyncio.Task[None]] = set()  # held so a pending flush is not garbage-collected
 
     async def add(self, kind: str, text: str) -> None:
         if not text:
@@ -38,7 +39,12 @@ class TextCoalescer:
             await self.flush()
         elif self._timer is None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self._interval, lambda: loop.create_task(self.flush()))
+            self._timer = loop.call_later(self._interval, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
 
     async def flush(self) -> None:
         async with self._lock:

@@ -177,6 +177,9 @@ def apply_layer(registry: Registry, data: Any, source: str) -> Registry:
     if not isinstance(data, Mapping):
         warnings.append(f"{source}: expected a table/object at the top level; ignored")
         return replace(registry, warnings=warnings)
+    known = {"agents", "default_agent", "defaultAgent", "settings"}
+    for key in sorted(set(data) - known):
+        warnings.append(f"{source}: unknown key {key!r} ignored (expected one of {', '.join(sorted(known))})")
     agents = _merge_agents(registry.agents, data.get("agents"), source, warnings)
     default = data.get("default_agent", data.get("defaultAgent"))
     settings = _merge_settings(registry.settings, data.get("settings"), source, warnings)
