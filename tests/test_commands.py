@@ -1,0 +1,282 @@
+"""bridge.commands: argument validation for every `workspace/executeCommand` command."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from bridge import commands as C
+from bridge.commands import (
+    AwaitTurnArgs,
+    HunkSelection,
+    InvalidArguments,
+    PendingArgs,
+    Position,
+    PromptArgs,
+    Range,
+    SessionArgs,
+    parse_await_turn,
+    parse_empty,
+    parse_pending,
+    parse_prompt,
+    parse_selection,
+    parse_session,
+    single_argument,
+)
+
+URI = "file:///repo/src/a.py"
+RANGE = {"start": {"line": 1, "character": 0}, "end": {"line": 3, "character": 4}}
+
+
+def rejects(parse: Callable[[Mapping[str, Any]], object], arg: Mapping[str, Any], *needles: str) -> str:
+    with pytest.raises(InvalidArguments) as info:
+        parse(arg)
+    message = str(info.value)
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+# single_argument
+
+
+def test_single_argument_missing_counts_as_empty_object() -> None:
+    assert single_argument(C.SESSIONS, None) == {}
+    assert single_argument(C.SESSIONS, []) == {}
+
+
+def test_single_argument_returns_the_object() -> None:
+    assert single_argument(C.PROMPT, [{"text": "hi"}]) == {"text": "hi"}
+
+
+def test_single_argument_more_than_one() -> None:
+    with pytest.raises(InvalidArguments, match=r"agentBridge\.prompt takes one object argument, got 2 arguments"):
+        single_argument(C.PROMPT, [{"text": "a"}, {"text": "b"}])
+
+
+@pytest.mark.parametrize("arg", ["text", 3, ["x"], None, True])
+def test_single_argument_non_object(arg: object) -> None:
+    with pytest.raises(InvalidArguments, match=f"takes one object argument, got {type(arg).__name__}"):
+        single_argument(C.CANCEL, [arg])
+
+
+def test_single_argument_converts_namedtuples_deeply() -> None:
+    Pos = namedtuple("Pos", "line character")
+    Rng = namedtuple("Rng", "start end")
+    Arg = namedtuple("Arg", "text uri range")
+    arg = Arg("hi", URI, Rng(Pos(1, 2), Pos(3, 4)))
+    plain = single_argument(C.PROMPT, [arg])
+    assert plain == {
+        "text": "hi",
+        "uri": URI,
+        "range": {"start": {"line": 1, "character": 2}, "end": {"line": 3, "character": 4}},
+    }
+    assert parse_prompt(plain).range == Range(Position(1, 2), Position(3, 4))
+
+
+# prompt
+
+
+def test_prompt_minimal() -> None:
+    assert parse_prompt({"text": "fix it"}) == PromptArgs("fix it", None, None, None, None)
+
+
+def test_prompt_full() -> None:
+    parsed = parse_prompt({"text": "t", "agent": "qwen", "sessionId": "s1", "uri": URI, "range": RANGE})
+    assert parsed == PromptArgs("t", "qwen", "s1", URI, Range(Position(1, 0), Position(3, 4)))
+
+
+def test_prompt_empty_range_allowed() -> None:
+    rng = {"start": {"line": 2, "character": 5}, "end": {"line": 2, "character": 5}}
+    assert parse_prompt({"text": "t", "uri": URI, "range": rng}).range == Range(Position(2, 5), Position(2, 5))
+
+
+def test_prompt_uri_without_range_ok() -> None:
+    assert parse_prompt({"text": "t", "uri": URI}).uri == URI
+
+
+@pytest.mark.parametrize(
+    ("arg", "needles"),
+    [
+        ({}, ("'text' is required",)),
+        ({"text": None}, ("'text' is required",)),
+        ({"agent": "qwen"}, ("'text' is required",)),
+        ({"text": ""}, ("'text' must be a non-empty string",)),
+        ({"text": "   "}, ("'text' must be a non-empty string",)),
+        ({"text": 5}, ("'text' must be a non-empty string", "5")),
+        ({"text": ["a"]}, ("'text' must be a non-empty string",)),
+        ({"text": "t", "agent": ""}, ("'agent' must be a non-empty string",)),
+        ({"text": "t", "agent": 1}, ("'agent' must be a non-empty string",)),
+        ({"text": "t", "sessionId": 42}, ("'sessionId' must be a non-empty string",)),
+        ({"text": "t", "sessionId": ""}, ("'sessionId' must be a non-empty string",)),
+        ({"text": "t", "uri": ""}, ("'uri' must be a non-empty string",)),
+        ({"text": "t", "uri": "https://example.com/a.py"}, ("'uri' must be a file: URI",)),
+        ({"text": "t", "uri": "/repo/a.py"}, ("'uri' must be a file: URI",)),
+        ({"text": "t", "range": RANGE}, ("'range' needs 'uri'",)),
+        ({"text": "t", "uri": URI, "range": "1-3"}, ("'range' must be an object",)),
+        ({"text": "t", "uri": URI, "range": {"end": RANGE["end"]}}, ("'range.start' must be an object",)),
+        ({"text": "t", "uri": URI, "range": {"start": RANGE["start"]}}, ("'range.end' must be an object",)),
+        (
+            {"text": "t", "uri": URI, "range": {"start": {"line": 1}, "end": RANGE["end"]}},
+            ("'range.start.character' must be a non-negative integer",),
+        ),
+        (
+            {"text": "t", "uri": URI, "range": {"start": {"line": -1, "character": 0}, "end": RANGE["end"]}},
+            ("'range.start.line' must be a non-negative integer",),
+        ),
+        (
+            {"text": "t", "uri": URI, "range": {"start": RANGE["start"], "end": {"line": 1.5, "character": 0}}},
+            ("'range.end.line' must be a non-negative integer",),
+        ),
+        (
+            {"text": "t", "uri": URI, "range": {"start": {"line": True, "character": 0}, "end": RANGE["end"]}},
+            ("'range.start.line' must be a non-negative integer",),
+        ),
+        (
+            {"text": "t", "uri": URI, "range": {"start": {"line": 3, "character": 1},
+                                                 "end": {"line": 3, "character": 0}}},
+            ("'range.end' is before 'range.start'",),
+        ),
+        (
+            {"text": "t", "uri": URI, "range": {"start": {"line": 4, "character": 0},
+                                                 "end": {"line": 3, "character": 9}}},
+            ("'range.end' is before 'range.start'",),
+        ),
+        ({"text": "t", "prompt": "x"}, ("unknown field(s) prompt", "expected agent, range, sessionId, text, uri")),
+        ({"text": "t", "session_id": "s", "zz": 1}, ("unknown field(s) session_id, zz",)),
+    ],
+)
+def test_prompt_rejects(arg: dict[str, Any], needles: tuple[str, ...]) -> None:
+    message = rejects(parse_prompt, arg, *needles)
+    assert message.startswith(f"{C.PROMPT}: ")
+
+
+# session commands (cancel, closeSession)
+
+
+@pytest.mark.parametrize("command", [C.CANCEL, C.CLOSE_SESSION])
+def test_session_ok(command: str) -> None:
+    assert parse_session(command, {"sessionId": "abc"}) == SessionArgs("abc")
+
+
+@pytest.mark.parametrize("command", [C.CANCEL, C.CLOSE_SESSION])
+@pytest.mark.parametrize(
+    ("arg", "needle"),
+    [
+        ({}, "'sessionId' is required"),
+        ({"sessionId": ""}, "'sessionId' must be a non-empty string"),
+        ({"sessionId": 7}, "'sessionId' must be a non-empty string"),
+        ({"sessionId": "s", "turnId": "t"}, "unknown field(s) turnId"),
+        ({"session": "s"}, "unknown field(s) session"),
+    ],
+)
+def test_session_rejects(command: str, arg: dict[str, Any], needle: str) -> None:
+    message = rejects(lambda a: parse_session(command, a), arg, needle)
+    assert message.startswith(f"{command}: ")
+
+
+# awaitTurn
+
+
+def test_await_turn_ok() -> None:
+    assert parse_await_turn({"sessionId": "s"}) == AwaitTurnArgs("s", None, None)
+    assert parse_await_turn({"sessionId": "s", "turnId": "t", "timeout": 5}) == AwaitTurnArgs("s", "t", 5.0)
+    parsed = parse_await_turn({"sessionId": "s", "timeout": 0.5})
+    assert parsed.timeout == 0.5 and isinstance(parsed.timeout, float)
+
+
+@pytest.mark.parametrize(
+    ("arg", "needle"),
+    [
+        ({}, "'sessionId' is required"),
+        ({"turnId": "t"}, "'sessionId' is required"),
+        ({"sessionId": "s", "turnId": ""}, "'turnId' must be a non-empty string"),
+        ({"sessionId": "s", "turnId": 3}, "'turnId' must be a non-empty string"),
+        ({"sessionId": "s", "timeout": 0}, "'timeout' must be a positive number"),
+        ({"sessionId": "s", "timeout": -1}, "'timeout' must be a positive number"),
+        ({"sessionId": "s", "timeout": "10"}, "'timeout' must be a positive number"),
+        ({"sessionId": "s", "timeout": True}, "'timeout' must be a positive number"),
+        ({"sessionId": "s", "wait": 1}, "unknown field(s) wait"),
+    ],
+)
+def test_await_turn_rejects(arg: dict[str, Any], needle: str) -> None:
+    assert rejects(parse_await_turn, arg, needle).startswith(f"{C.AWAIT_TURN}: ")
+
+
+# sessions, agents: no fields
+
+
+@pytest.mark.parametrize("command", [C.SESSIONS, C.AGENTS])
+def test_empty_ok_and_rejects_any_field(command: str) -> None:
+    assert parse_empty(command, {}) is None
+    message = rejects(lambda a: parse_empty(command, a), {"sessionId": "s"}, "unknown field(s) sessionId")
+    assert message.startswith(f"{command}: ")
+
+
+# pending
+
+
+def test_pending_ok() -> None:
+    assert parse_pending({}) == PendingArgs(None, None)
+    assert parse_pending({"sessionId": "s"}) == PendingArgs("s", None)
+    assert parse_pending({"uri": URI}) == PendingArgs(None, URI)
+    assert parse_pending({"sessionId": "s", "uri": URI}) == PendingArgs("s", URI)
+
+
+@pytest.mark.parametrize(
+    ("arg", "needle"),
+    [
+        ({"sessionId": ""}, "'sessionId' must be a non-empty string"),
+        ({"sessionId": 1}, "'sessionId' must be a non-empty string"),
+        ({"uri": "untitled:Untitled-1"}, "'uri' must be a file: URI"),
+        ({"uri": 5}, "'uri' must be a non-empty string"),
+        ({"hunkId": "h1"}, "unknown field(s) hunkId"),
+    ],
+)
+def test_pending_rejects(arg: dict[str, Any], needle: str) -> None:
+    assert rejects(parse_pending, arg, needle).startswith(f"{C.PENDING}: ")
+
+
+# apply / reject
+
+
+@pytest.mark.parametrize("command", [C.APPLY, C.REJECT])
+def test_selection_ok(command: str) -> None:
+    assert parse_selection(command, {"sessionId": "s"}) == HunkSelection("s", None, None)
+    assert parse_selection(command, {"sessionId": "s", "uri": URI}) == HunkSelection("s", URI, None)
+    assert parse_selection(command, {"sessionId": "s", "uri": URI, "hunkId": "h1"}) == HunkSelection("s", URI, "h1")
+
+
+@pytest.mark.parametrize("command", [C.APPLY, C.REJECT])
+@pytest.mark.parametrize(
+    ("arg", "needle"),
+    [
+        ({}, "'sessionId' is required"),
+        ({"uri": URI}, "'sessionId' is required"),
+        ({"sessionId": ""}, "'sessionId' must be a non-empty string"),
+        ({"sessionId": "s", "hunkId": "h1"}, "'hunkId' needs 'uri'"),
+        ({"sessionId": "s", "uri": URI, "hunkId": ""}, "'hunkId' must be a non-empty string"),
+        ({"sessionId": "s", "uri": URI, "hunkId": 12}, "'hunkId' must be a non-empty string"),
+        ({"sessionId": "s", "uri": "vscode-notebook-cell:/x"}, "'uri' must be a file: URI"),
+        ({"sessionId": "s", "uri": URI, "range": RANGE}, "unknown field(s) range"),
+    ],
+)
+def test_selection_rejects(command: str, arg: dict[str, Any], needle: str) -> None:
+    assert rejects(lambda a: parse_selection(command, a), arg, needle).startswith(f"{command}: ")
+
+
+def test_invalid_arguments_is_a_value_error() -> None:
+    assert issubclass(InvalidArguments, ValueError)
+
+
+def test_command_names_are_the_contract() -> None:
+    assert [C.PROMPT, C.AWAIT_TURN, C.CANCEL, C.SESSIONS, C.CLOSE_SESSION, C.AGENTS, C.PENDING, C.APPLY,
+            C.REJECT] == [
+        "agentBridge.prompt", "agentBridge.awaitTurn", "agentBridge.cancel", "agentBridge.sessions",
+        "agentBridge.closeSession", "agentBridge.agents", "agentBridge.pending", "agentBridge.apply",
+        "agentBridge.reject",
+    ]
+    assert C.EVENT_NOTIFICATION == "agentBridge/event"

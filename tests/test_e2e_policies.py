@@ -1,0 +1,130 @@
+"""End to end: the watchdog, eviction of warm agents, the CLI and the TCP transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from lsprotocol import types as T
+from pytest_lsp import make_test_lsp_client
+
+from tests.lsp_harness import CLIENT_CAPABILITIES, plain, start_editor
+
+
+async def test_watchdog_fails_a_silent_turn_and_marks_the_agent_crashed(repo: Path, tmp_path: Path) -> None:
+    options = {"settings": {"turnWatchdog": 1}}
+    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
+    try:
+        sid, _, result = await ed.run("@say going quiet\n@hang")
+        assert result["status"] == "failed" and "no activity for 1 s" in result["error"]
+        sessions = await ed.cmd("agentBridge.sessions", {})
+        assert sessions[0]["agents"][0]["status"] == "crashed"
+        _, _, again = await ed.run("@say fresh", sessionId=sid)
+        assert again["status"] == "completed"
+        news = [e for e in ed.agent_log_lines() if e["method"] == "session/new"]
+        assert len(news) == 2  # not resumed after being marked crashed
+    finally:
+        await ed.client.shutdown_session()
+
+
+async def test_live_cap_stops_the_least_recently_used_idle_agent(repo: Path, tmp_path: Path) -> None:
+    options = {"settings": {"maxLiveAgents": 1}}
+    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
+    try:
+        s1, _, _ = await ed.run("@say one")
+        s2, _, _ = await ed.run("@say two")
+        status = {s["sessionId"]: s["agents"][0]["status"] for s in await ed.cmd("agentBridge.sessions", {})}
+        assert status == {s1: "stopped", s2: "idle"}
+        _, _, again = await ed.run("@say one again", sessionId=s1)
+        assert again["status"] == "completed"
+        status = {s["sessionId"]: s["agents"][0]["status"] for s in await ed.cmd("agentBridge.sessions", {})}
+        assert status == {s1: "idle", s2: "stopped"}
+        # The evicted agent's conversation was resumed, not restarted.
+        loads = [e for e in ed.agent_log_lines() if e["method"] == "session/load"]
+        assert len(loads) == 1
+    finally:
+        await ed.client.shutdown_session()
+
+
+async def test_busy_agent_is_never_evicted(repo: Path, tmp_path: Path) -> None:
+    options = {"settings": {"maxLiveAgents": 1, "idleTimeout": 0.5}}
+    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
+    try:
+        sid, tid = await ed.prompt("@sleep 2\n@say survived")
+        await asyncio.sleep(1.5)  # several janitor rounds while the turn runs
+        result = await ed.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid})
+        assert result["status"] == "completed" and ed.text_of(tid) == "survived\n"
+        await asyncio.sleep(1.5)
+        status = (await ed.cmd("agentBridge.sessions", {}))[0]["agents"][0]["status"]
+        assert status == "stopped"  # idle past the timeout once the turn ended
+    finally:
+        await ed.client.shutdown_session()
+
+
+def test_agents_cli_lists_configured_agents(tmp_path: Path) -> None:
+    config = tmp_path / "agents.toml"
+    config.write_text('default_agent = "mine"\n[agents.mine]\ncommand = ["sh", "-c", "true"]\n'
+                      '[agents.bad]\nprotocol = "nope"\ncommand = ["x"]\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "agents", "--json", "--config", str(config)],
+        capture_output=True, text=True, check=True,
+    )
+    data = json.loads(proc.stdout)
+    rows = {row["name"]: row for row in data["agents"]}
+    assert rows["mine"]["installed"] and rows["mine"]["default"]
+    assert rows["scripted"]["installed"] and "bad" not in rows
+    assert any("protocol must be one of" in w for w in data["warnings"])
+
+
+def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "demo"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "agent> Updating greet.py" in out
+    assert "Pending hunks (agentBridge.pending)" in out and out.count(" by scripted, lines ") == 2
+    assert "def greet(name: str) -> None:" in out.split("the document now reads:")[1]
+    assert "Pending hunks left: 0" in out and "untouched until you save: yes" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_tcp_transport_serves_a_client(repo: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state")}
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", "serve", "--tcp", f"127.0.0.1:{port}", env=env,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    client = make_test_lsp_client()
+    try:
+        for _ in range(100):
+            try:
+                await client.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        await client.initialize_session(T.InitializeParams(capabilities=CLIENT_CAPABILITIES,
+                                                           root_uri=repo.as_uri()))
+        agents = plain(await client.workspace_execute_command_async(
+            T.ExecuteCommandParams(command="agentBridge.agents", arguments=[{}])
+        ))
+        assert any(a["name"] == "scripted" for a in agents)
+        await client.shutdown_async(None)
+        client.exit(None)
+    finally:
+        await client.stop()
+        if server.returncode is None:
+            server.terminate()
+        await server.wait()

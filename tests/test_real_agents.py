@@ -1,0 +1,266 @@
+"""End to end with real ACP agents: the editor drives qwen-code and claude-agent-acp through the bridge.
+
+The agents run for real (installed by ``scripts/install-agents.sh``) but talk to ``tests/scripted_llm.py``, so
+what they do is fixed by directives in the prompt. Each test checks the whole path: prompt over LSP, events,
+the user's checkout left alone, the edit pending as hunks attributed to the agent, applying one through a code
+action, and a second turn served by the same warm agent process and ACP session.
+
+A missing agent skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lsp_harness import Editor, make_repo, start_editor
+from tests.real_agents import agent_command, agent_env
+from tests.scripted_llm import ScriptedLLM
+
+pytestmark = [pytest.mark.real_agent, pytest.mark.timeout(240)]
+
+REQUIRE_ENV = "AGENT_BRIDGE_REQUIRE_REAL_AGENTS"
+TURN_TIMEOUT = 120.0  # a cold agent start plus a turn takes a few seconds; leave plenty of room on slow CI
+
+FILE = "calc.py"
+ORIGINAL = "".join(
+    ["def add(a, b):\n", "    return a + b\n", "\n"]
+    + [f"# filler line {i}\n" for i in range(1, 13)]
+    + ["\n", "def sub(a, b):\n", "    return a - b\n"]
+)
+# Two edits far enough apart (more than 2 x 3 context lines) to come back as two hunks.
+CHANGED = ORIGINAL.replace("def add(a, b):", "def add(a: int, b: int) -> int:").replace(
+    "    return a - b\n", "    return a - b  # difference\n"
+)
+AFTER_FIRST_HUNK = ORIGINAL.replace("def add(a, b):", "def add(a: int, b: int) -> int:")
+NOTES = "notes.md"
+NOTES_TEXT = "# notes\nsecond turn\n"
+
+# bridge agent name -> binary name in tests/real_agents.py
+AGENTS = {"qwen": "qwen", "claude": "claude-agent-acp"}
+
+
+def require_agent(binary: str) -> list[str]:
+    """The agent's argv; skip when it is not installed, or fail when real agents are required."""
+    cmd = agent_command(binary)
+    if cmd is None:
+        message = f"{binary} is not installed (run scripts/install-agents.sh)"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{message}; {REQUIRE_ENV} is set, so real agents are required")
+        pytest.skip(message)
+    return cmd
+
+
+def script(*lines: str) -> str:
+    return "\n".join(lines)
+
+
+def write_directive(path: str, text: str) -> list[str]:
+    return [f"@write {path}", *text.splitlines(), "@end"]
+
+
+# Processes
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; the fields after its last ")" are fixed.
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def agent_processes(bridge_pid: int, home: Path) -> list[int]:
+    """Live children of the bridge running with the test's agent HOME: the agent processes it started.
+
+    The HOME is unique to the test, so agents of concurrent test runs never count.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if _ppid(pid) == bridge_pid and _environ(pid).get("HOME") == str(home):
+            found.append(pid)
+    return sorted(found)
+
+
+def bridge_pid(editor: Editor) -> int:
+    server = editor.client._server  # pygls keeps the server subprocess it started
+    assert server is not None
+    return server.pid
+
+
+async def wait_until(pred: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def diagnostics(editor: Editor) -> str:
+    """Bridge log and agent stderr, to explain a failure."""
+    parts = []
+    log = editor.state_dir / "bridge.log"
+    if log.exists():
+        parts.append(f"--- bridge.log (tail)\n{log.read_text()[-4000:]}")
+    for path in sorted((editor.state_dir / "logs").glob("*.stderr.log")):
+        parts.append(f"--- {path.name} (tail)\n{path.read_text(errors='replace')[-3000:]}")
+    return "\n".join(parts)
+
+
+async def run_turn(editor: Editor, text: str, agent: str, session_id: str | None = None) -> tuple[str, str, dict]:
+    fields: dict[str, Any] = {"agent": agent}
+    if session_id:
+        fields["sessionId"] = session_id
+    started = time.monotonic()
+    sid, tid, result = await editor.run(text, timeout=TURN_TIMEOUT, **fields)
+    print(f"{agent}: turn {tid} took {time.monotonic() - started:.1f} s -> {result}")
+    assert result.get("status") == "completed", f"{result}\n{diagnostics(editor)}"
+    return sid, tid, result
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+async def test_real_agent_edit_is_reviewed_and_agent_stays_warm(name: str, tmp_path: Path) -> None:
+    cmd = require_agent(AGENTS[name])
+    repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
+    home = tmp_path / "agent-home"
+    with ScriptedLLM() as llm:
+        init_options = {
+            "agents": {name: {"protocol": "acp", "command": cmd, "env": agent_env(AGENTS[name], llm.base_url, home)}},
+            "defaultAgent": name,
+        }
+        editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=init_options)
+        try:
+            await _exercise(editor, llm, name, repo, home)
+        finally:
+            started = time.monotonic()
+            await editor.client.shutdown_session()
+            print(f"{name}: shutdown took {time.monotonic() - started:.1f} s")
+
+
+async def _exercise(editor: Editor, llm: ScriptedLLM, name: str, repo: Path, home: Path) -> None:
+    uri = editor.open(FILE)
+
+    # Turn 1: read (both agents refuse to overwrite a file they have not read this session), write, answer.
+    first_prompt = script(f"@read {FILE}", *write_directive(FILE, CHANGED), "@say finished")
+    sid, tid, result = await run_turn(editor, first_prompt, name)
+    assert result["stopReason"] == "end_turn"
+
+    kinds = editor.kinds(tid)
+    assert kinds[0] == "turnStarted" and kinds[-1] == "turnEnded", kinds
+    assert "finished" in editor.text_of(tid), (editor.text_of(tid), diagnostics(editor))
+    tool_calls = [e for e in editor.events if e.get("turnId") == tid and e["kind"] == "toolCall"]
+    assert tool_calls, kinds
+    assert all(e["agent"] == name for e in editor.events if e.get("turnId") == tid and "agent" in e)
+    # An edit inside the worktree is allowed without asking the user (it is reviewed as hunks instead).
+    assert editor.questions == []
+    refused = [e for e in editor.events if e["kind"] == "permission" and e.get("outcome") != "allowed"]
+    assert refused == [], refused
+
+    # The user's checkout is untouched; the worktree has the agent's edit.
+    assert (repo / FILE).read_text() == ORIGINAL
+    sessions = await editor.cmd("agentBridge.sessions", {})
+    assert [s["sessionId"] for s in sessions] == [sid]
+    worktree = Path(sessions[0]["worktree"])
+    assert worktree != repo and (worktree / FILE).read_text() == CHANGED
+
+    # Pending: the edit as two hunks, attributed to this agent and turn.
+    pending = await editor.pending(sid)
+    assert [(p["uri"], p["change"]) for p in pending] == [(uri, "modify")], pending
+    hunks = pending[0]["hunks"]
+    assert len(hunks) == 2, hunks
+    assert {h["agent"] for h in hunks} == {name} and {h["turnId"] for h in hunks} == {tid}
+    assert hunks[0]["oldText"] == "def add(a, b):\n"
+    assert hunks[0]["newText"] == "def add(a: int, b: int) -> int:\n"
+    assert sessions[0]["pendingHunks"] == 2
+
+    # Apply the first hunk through its code action, as an editor would.
+    actions = await editor.code_actions(uri, hunks[0]["range"]["start"]["line"])
+    titles = [a.title for a in actions]
+    apply = next((a for a in actions if a.title.startswith(f"Apply agent change ({name}")), None)
+    assert apply is not None and apply.edit is not None, titles
+    assert any(t.startswith(f"Reject agent change ({name}") for t in titles), titles
+    rebaselined = asyncio.ensure_future(editor.wait_event(
+        lambda e: e["kind"] == "pendingChanged" and e["sessionId"] == sid and e.get("turnId") is None
+    ))
+    ok, reason = editor.apply_workspace_edit(apply.edit)
+    assert ok, reason
+    assert editor.text(uri) == AFTER_FIRST_HUNK
+    event = await asyncio.wait_for(rebaselined, 15)
+    assert event["hunks"] == 1, event
+    left = (await editor.pending(sid))[0]["hunks"]
+    assert [h["hunkId"] for h in left] == [hunks[1]["hunkId"]]
+    assert (repo / FILE).read_text() == ORIGINAL  # saved only when the user saves
+
+    # The agent stays warm between turns: one live process, idle, recorded in the session.
+    pid = bridge_pid(editor)
+    procs = agent_processes(pid, home)
+    assert len(procs) == 1, procs
+    agents = (await editor.cmd("agentBridge.sessions", {}))[0]["agents"]
+    assert [(a["agent"], a["status"]) for a in agents] == [(name, "idle")], agents
+    stderr_log = editor.state_dir / "logs" / f"{sid}-{name}.stderr.log"
+    assert stderr_log.exists()
+
+    # Turn 2 in the same session: same process, same ACP session (the LLM sees the first turn's history).
+    llm.clear()
+    second_prompt = script(*write_directive(NOTES, NOTES_TEXT), "@say again")
+    sid2, tid2, _ = await run_turn(editor, second_prompt, name, session_id=sid)
+    assert sid2 == sid and tid2 != tid
+    assert "again" in editor.text_of(tid2)
+    assert agent_processes(pid, home) == procs
+    agents = (await editor.cmd("agentBridge.sessions", {}))[0]["agents"]
+    assert [(a["agent"], a["status"]) for a in agents] == [(name, "idle")], agents
+    assert not [e for e in editor.events if e["kind"] == "notice"]  # no restart or resume notice
+    model_calls = [json.dumps(r.body) for r in llm.model_requests() if "@say again" in json.dumps(r.body)]
+    assert model_calls, [r.path for r in llm.requests]
+    assert all("@say finished" in body for body in model_calls), "the second turn lost the first one's history"
+
+    assert (repo / NOTES).exists() is False
+    pending = {p["uri"]: p for p in await editor.pending(sid)}
+    notes = pending[editor.uri(NOTES)]
+    assert notes["change"] == "create"
+    assert {h["agent"] for h in notes["hunks"]} == {name} and {h["turnId"] for h in notes["hunks"]} == {tid2}
+    assert [h["hunkId"] for h in pending[uri]["hunks"]] == [hunks[1]["hunkId"]]
+    assert {h["turnId"] for h in pending[uri]["hunks"]} == {tid}  # still the first turn's
+
+    # Everything left, through the command: the buffer ends as the agent wrote it.
+    result = await editor.cmd("agentBridge.apply", {"sessionId": sid})
+    assert result == {"applied": 2, "conflicts": []}, result
+    assert editor.text(uri) == CHANGED
+    assert editor.text(editor.uri(NOTES)) == NOTES_TEXT
+    assert await editor.pending(sid) == []
+
+    # Closing the session stops the agent process.
+    started = time.monotonic()
+    assert await editor.cmd("agentBridge.closeSession", {"sessionId": sid}) == {"closed": True}
+    await wait_until(lambda: not agent_processes(pid, home), 20, f"{name} to exit after closeSession")
+    print(f"{name}: closeSession and agent exit took {time.monotonic() - started:.1f} s")
+
+
+def test_missing_agent_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The skip/fail rule itself, without any agent."""
+    monkeypatch.setattr("tests.test_real_agents.agent_command", lambda name: None)
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_agent("qwen")
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match=REQUIRE_ENV):
+        require_agent("qwen")
