@@ -81,17 +81,20 @@ def single_argument(command: str, arguments: list[Any] | None) -> Mapping[str, A
         raise InvalidArguments(f"{command} takes one object argument, got {len(arguments)} arguments")
     arg = arguments[0]
     if hasattr(arg, "_asdict"):  # pygls hands unknown structures over as namedtuples
-        arg = _plain(arg)
+        arg = plain(arg)
     if not isinstance(arg, Mapping):
         raise InvalidArguments(f"{command} takes one object argument, got {type(arg).__name__}")
     return arg
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """JSON as dicts and lists: pygls gives structures it has no type for as (nested) namedtuples."""
     if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
+        value = value._asdict()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 

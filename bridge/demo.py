@@ -20,6 +20,8 @@ from typing import Any
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
+from bridge.commands import plain
+
 ORIGINAL = textwrap.dedent(
     """\
     def greet(name):
@@ -80,17 +82,6 @@ def apply_text_edits(text: str, edits: list[T.TextEdit]) -> str:
         text = text[: offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end) :]
         lines = text.splitlines(keepends=True)
     return text
-
-
-def plain(value: Any) -> Any:
-    """JSON as dicts and lists (pygls hands unknown structures over as namedtuples)."""
-    if hasattr(value, "_asdict"):
-        value = value._asdict()
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 class DemoEditor:

@@ -166,6 +166,20 @@ def apply_action(doc_hunk: DocHunk, edit: T.WorkspaceEdit) -> T.CodeAction:
     )
 
 
+def apply_command_action(doc_hunk: DocHunk) -> T.CodeAction:
+    """Apply through `agentBridge.apply` when there is nothing to put in the buffer (binary files, or the
+    user already has the change): the command writes or re-baselines."""
+    return T.CodeAction(
+        title=f"Apply agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
+        kind=T.CodeActionKind.QuickFix,
+        command=T.Command(
+            title="Apply agent change",
+            command=commands.APPLY,
+            arguments=[{"sessionId": doc_hunk.session_id, "uri": doc_hunk.uri, "hunkId": doc_hunk.hunk.hunk_id}],
+        ),
+    )
+
+
 def reject_action(doc_hunk: DocHunk) -> T.CodeAction:
     return T.CodeAction(
         title=f"Reject agent change ({doc_hunk.agent}: {doc_hunk.summary()})",

@@ -334,7 +334,7 @@ def register(server: BridgeServer) -> None:
         T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix])
     )
     async def code_action(ls: BridgeServer, params: T.CodeActionParams) -> list[T.CodeAction] | None:
-        from bridge.review import apply_action, conflict_action, reject_action
+        from bridge.review import apply_action, apply_command_action, conflict_action, reject_action
 
         only = params.context.only
         if only and not any(str(k).startswith("quickfix") for k in only):
@@ -357,7 +357,7 @@ def register(server: BridgeServer) -> None:
                 edit = changes.workspace_edit([plan], caps)
                 if edit is None or plan.disk_write is not None:
                     # Nothing to put in the buffer (binary, or already there): let the command do it.
-                    actions.append(_command_action(h))
+                    actions.append(apply_command_action(h))
                 else:
                     actions.append(apply_action(h, edit))
                     if plan.expect_sha:
@@ -386,20 +386,6 @@ def register(server: BridgeServer) -> None:
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background work failed: %s", task.exception())
-
-
-def _command_action(h: DocHunk) -> T.CodeAction:
-    from bridge.review import SOURCE  # noqa: F401 - keeps titles consistent with the other actions
-
-    return T.CodeAction(
-        title=f"Apply agent change ({h.agent}: {h.summary()})",
-        kind=T.CodeActionKind.QuickFix,
-        command=T.Command(
-            title="Apply agent change",
-            command=commands.APPLY,
-            arguments=[{"sessionId": h.session_id, "uri": h.uri, "hunkId": h.hunk.hunk_id}],
-        ),
-    )
 
 
 def _selection(

@@ -22,16 +22,7 @@ from lsprotocol import types as T
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, make_test_lsp_client
 
-
-def plain(value: Any) -> Any:
-    """JSON as dicts and lists (pygls gives unknown structures as namedtuples)."""
-    if hasattr(value, "_asdict"):
-        value = value._asdict()
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
+from bridge.commands import plain
 
 
 def git(repo: Path, *args: str) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 from lsprotocol import types as T
 from pytest_lsp import make_test_lsp_client
 
-from tests.lsp_harness import CLIENT_CAPABILITIES, plain, start_editor
+from bridge.commands import plain
+from tests.lsp_harness import CLIENT_CAPABILITIES, start_editor
 
 
 async def test_watchdog_fails_a_silent_turn_and_marks_the_agent_crashed(repo: Path, tmp_path: Path) -> None:
