@@ -20,6 +20,7 @@ from bridge.editor import BridgeError, Editor, UnknownSession, UnknownTurn
 from bridge.hunks import FileChange
 from bridge.pool import AgentPool, Key
 from bridge.prompts import rejection_note, selection_note, title_for
+from bridge.reaper import reap_orphans
 from bridge.review import hunks_of
 from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
 from bridge.turns import TurnHost, TurnResult, run_turn
@@ -101,6 +102,12 @@ class SessionManager:
             self.sessions[row.id] = live
             with contextlib.suppress(Exception):
                 await self.refresh_pending(live, None)
+        for reaped in await asyncio.to_thread(reap_orphans, self.state_dir / "worktrees", set(self.sessions)):
+            if reaped.skipped:
+                self.editor.log(f"orphaned worktree {reaped.path}: {reaped.skipped}", error=True)
+            else:
+                kept = f"; its unreviewed work is kept at {reaped.archived_at}" if reaped.archived_at else ""
+                self.editor.log(f"removed orphaned worktree {reaped.path}{kept}")
         self._janitor = asyncio.create_task(self._evict_loop())
 
     async def shutdown(self) -> None:

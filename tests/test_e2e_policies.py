@@ -129,3 +129,33 @@ async def test_tcp_transport_serves_a_client(repo: Path, tmp_path: Path) -> None
         if server.returncode is None:
             server.terminate()
         await server.wait()
+
+
+async def test_orphaned_worktrees_are_reaped_after_a_safety_check(repo: Path, tmp_path: Path) -> None:
+    from bridge import worktrees
+
+    state = tmp_path / "state"
+    orphans = state / "worktrees"
+    base = worktrees.snapshot_base(repo, {})
+    for name, edit in (("withwork", True), ("clean", False)):
+        worktrees.set_ref(repo, f"refs/agent-bridge/base/{name}", base)
+        worktrees.create_worktree(repo, orphans / name, f"agent-bridge/{name}", base)
+        if edit:
+            (orphans / name / "unreviewed.txt").write_text("keep me\n")
+    (orphans / "stray").mkdir()
+    (orphans / "stray" / "file.txt").write_text("not a worktree\n")
+
+    ed = await start_editor(repo, state, tmp_path / "agent.log")
+    try:
+        await ed.cmd("agentBridge.sessions", {})  # answered once start-up (and reaping) is done
+        assert not (orphans / "withwork").exists() and not (orphans / "clean").exists()
+        assert (orphans / "stray" / "file.txt").exists()  # not a worktree: never deleted
+        from tests.lsp_harness import git
+
+        assert git(repo, "show", "refs/agent-bridge/archive/withwork:unreviewed.txt") == "keep me\n"
+        refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/agent-bridge/")
+        assert "refs/agent-bridge/archive/clean" not in refs  # nothing to keep
+        assert "refs/agent-bridge/base/" not in refs
+        assert "agent-bridge/withwork" not in git(repo, "branch", "--list")
+    finally:
+        await ed.client.shutdown_session()
