@@ -237,7 +237,9 @@ def register(server: BridgeServer) -> None:
             if parsed.session_id is None:
                 workspace = Path(path) if workspace is None else workspace
             if parsed.range is not None:
-                context = _selection(ls, manager, parsed.session_id, parsed.uri, Path(path), parsed.range)
+                repo_root = manager.session(parsed.session_id).repo_root if parsed.session_id else None
+                doc = ls.lookup()(parsed.uri)
+                context = await asyncio.to_thread(_selection, doc, repo_root, Path(path), parsed.range)
         if workspace is None:
             raise BridgeError("no workspace folder is open; open a folder inside a git repository or pass 'uri'")
         session_id, turn_id = await manager.prompt(parsed.text, parsed.agent, parsed.session_id, workspace, context)
@@ -389,26 +391,24 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 
 
 def _selection(
-    ls: BridgeServer, manager: SessionManager, session_id: str | None, uri: str, path: Path,
-    rng: commands.Range,
+    doc: LiveDoc | None, repo_root: Path | None, path: Path, rng: commands.Range
 ) -> tuple[str, str, int, int]:
-    """(repo-relative path, selected text, first line, last line) of a prompt's selection."""
-    doc = ls.lookup()(uri)
+    """(repo-relative path, selected text, first line, last line) of a prompt's selection (blocking)."""
     if doc is None:
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise BridgeError(f"cannot read {path}: {exc}") from None
     else:
         text = doc.text
     lines = split_lines(text)
     end_line = rng.end.line if rng.end.character > 0 or rng.end.line == rng.start.line else rng.end.line - 1
     selected = "".join(lines[rng.start.line : end_line + 1])
-
-    try:
-        repo_root = manager.session(session_id).repo_root if session_id else worktrees.find_repo_root(path)
-    except worktrees.NotAGitRepository:
-        raise BridgeError(f"{path} is not inside a git repository") from None
+    if repo_root is None:
+        try:
+            repo_root = worktrees.find_repo_root(path)
+        except worktrees.NotAGitRepository:
+            raise BridgeError(f"{path} is not inside a git repository") from None
     try:
         rel = path.resolve().relative_to(repo_root.resolve()).as_posix()
     except ValueError:
