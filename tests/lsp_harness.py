@@ -154,6 +154,10 @@ class Editor:
                 if path.exists():
                     path.unlink()
             elif isinstance(op, T.RenameFile):
+                # Editors rename the file on disk and carry an open buffer along.
+                old, new = Path(op.old_uri.removeprefix("file://")), Path(op.new_uri.removeprefix("file://"))
+                if old.exists():
+                    old.rename(new)
                 if op.old_uri in self.docs:
                     self.docs[op.new_uri] = self.docs.pop(op.old_uri)
         self.edits_applied += 1

@@ -181,3 +181,23 @@ async def test_close_session_removes_worktree_and_keeps_unreviewed_work(editor: 
     assert archived == NEW_GREET
     assert f"agent-bridge/{sid}" not in git(repo, "branch", "--list")
     assert git(repo, "status", "--porcelain") == ""
+
+
+async def test_binary_and_renamed_files_apply(editor: Editor, repo: Path) -> None:
+    sid, _, _ = await editor.run("@say setup")
+    worktree = Path((await editor.cmd("agentBridge.sessions", {}))[0]["worktree"])
+    png = bytes(range(256)) * 4
+    (worktree / "logo.bin").write_bytes(png)
+    (worktree / "greet.py").rename(worktree / "hello.py")
+    await editor.run("@say moved things", sessionId=sid)
+    pending = {p["uri"]: p for p in await editor.pending(sid)}
+    binary = pending[editor.uri("logo.bin")]
+    assert binary["change"] == "create" and binary["binary"] is True and len(binary["hunks"]) == 1
+    renamed = pending[editor.uri("hello.py")]
+    assert renamed["change"] == "rename" and renamed["oldUri"] == editor.uri("greet.py")
+
+    result = await editor.cmd("agentBridge.apply", {"sessionId": sid})
+    assert result == {"applied": 2, "conflicts": []}
+    assert (repo / "logo.bin").read_bytes() == png  # binary content goes straight to disk
+    assert (repo / "hello.py").read_text() == SAMPLE and not (repo / "greet.py").exists()
+    assert await editor.pending(sid) == []

@@ -1,0 +1,268 @@
+-- Test driver for tests/test_editor_neovim.py: runs inside real headless Neovim 0.11 after the README's
+-- configuration (init.lua, passed with -u) and plays a user: open a file, prompt the agent, apply the hunk
+-- through a code action, undo. It writes everything it saw to the JSON file named by AB_NVIM_VERDICT and
+-- quits; the pytest side makes the assertions.
+--
+-- Environment: AB_NVIM_VERDICT (output JSON path), AB_NVIM_FILE (file to open), AB_NVIM_SAY (text the
+-- second turn says), AB_NVIM_NEW_LINE (the line the agent inserts), AB_NVIM_AGENT_TEXT (the whole file
+-- text the agent writes).
+
+local verdict_path = assert(os.getenv("AB_NVIM_VERDICT"), "AB_NVIM_VERDICT not set")
+local target = assert(os.getenv("AB_NVIM_FILE"), "AB_NVIM_FILE not set")
+local say = assert(os.getenv("AB_NVIM_SAY"), "AB_NVIM_SAY not set")
+local agent_text = assert(os.getenv("AB_NVIM_AGENT_TEXT"), "AB_NVIM_AGENT_TEXT not set")
+
+local TIMEOUT = 20000 -- ms for each wait; the pytest side kills the whole run after 60 s
+
+local verdict = { ok = false, steps = {}, events = {}, kinds = {}, printed = {} }
+
+local function step(msg)
+  table.insert(verdict.steps, msg)
+end
+
+local function write_verdict()
+  local f = assert(io.open(verdict_path, "w"))
+  f:write(vim.json.encode(verdict))
+  f:close()
+end
+
+vim.lsp.set_log_level("debug")
+
+-- Headless Neovim would wait for keyboard input forever on window/showMessageRequest (the bridge asks
+-- about commands; edits are allowed by policy): answer "dismissed" and record the question.
+verdict.questions = {}
+vim.ui.select = function(items, opts, on_choice)
+  table.insert(verdict.questions, (opts and opts.prompt) or "?")
+  on_choice(nil, nil)
+end
+vim.lsp.handlers["window/showMessageRequest"] = function(_, params)
+  table.insert(verdict.questions, params and params.message or "?")
+  return vim.NIL
+end
+
+-- The README's :AgentPrompt prints its result; keep a copy.
+local orig_print = print
+_G.print = function(...)
+  local parts = {}
+  for i = 1, select("#", ...) do
+    parts[#parts + 1] = tostring(select(i, ...))
+  end
+  table.insert(verdict.printed, table.concat(parts, " "))
+  orig_print(...)
+end
+
+vim.lsp.handlers["agentBridge/event"] = function(_, result)
+  table.insert(verdict.events, result)
+  verdict.kinds[result.kind] = true
+end
+
+local function events_of(kind, session)
+  local out = {}
+  for _, ev in ipairs(verdict.events) do
+    if ev.kind == kind and (session == nil or ev.sessionId == session) then
+      table.insert(out, ev)
+    end
+  end
+  return out
+end
+
+local function wait(what, cond)
+  if not vim.wait(TIMEOUT, cond, 20) then
+    error("timed out waiting for " .. what)
+  end
+  step(what)
+end
+
+local function buf_text(buf)
+  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n") .. "\n"
+end
+
+local function agent_hints(buf)
+  local out = {}
+  for _, d in ipairs(vim.diagnostic.get(buf)) do
+    if d.source == "agent-bridge" and d.severity == vim.diagnostic.severity.HINT then
+      table.insert(out, d)
+    end
+  end
+  return out
+end
+
+local function pending(client, session)
+  local res, err = client:request_sync("workspace/executeCommand", {
+    command = "agentBridge.pending",
+    arguments = { { sessionId = session } },
+  }, 5000)
+  if not res then
+    error("agentBridge.pending failed: " .. tostring(err))
+  end
+  if res.err then
+    error("agentBridge.pending failed: " .. vim.inspect(res.err))
+  end
+  local hunks = 0
+  for _, file in ipairs(res.result or {}) do
+    hunks = hunks + #file.hunks
+  end
+  return hunks, res.result
+end
+
+local function main()
+  vim.cmd.edit(vim.fn.fnameescape(target))
+  local buf = vim.api.nvim_get_current_buf()
+  verdict.filetype = vim.bo[buf].filetype
+  verdict.before = buf_text(buf)
+
+  local client
+  wait("client attached", function()
+    client = vim.lsp.get_clients({ bufnr = buf, name = "agent_bridge" })[1]
+    return client ~= nil and client.initialized == true
+  end)
+  verdict.offset_encoding = client.offset_encoding
+  verdict.root_dir = client.root_dir
+
+  -- 1. The README's command, exactly as a user types it.
+  vim.cmd("AgentPrompt @say hello")
+  wait("first turn ended", function()
+    return #events_of("turnEnded") >= 1
+  end)
+  local first_end = events_of("turnEnded")[1]
+  local session = first_end.sessionId
+  verdict.session = session
+  verdict.first_turn = first_end
+
+  -- 2. A multi-line prompt (:AgentPrompt takes one line) through the request the command wraps.
+  local prompt = table.concat({ "@write " .. vim.fn.fnamemodify(target, ":t") }, "\n")
+    .. "\n"
+    .. agent_text
+    .. "@end\n@say "
+    .. say
+    .. "\n"
+  local prompt_res
+  client:request("workspace/executeCommand", {
+    command = "agentBridge.prompt",
+    arguments = { { text = prompt, sessionId = session } },
+  }, function(err, res)
+    prompt_res = { err = err, result = res }
+  end, buf)
+  wait("prompt answered", function()
+    return prompt_res ~= nil
+  end)
+  if prompt_res.err then
+    error("agentBridge.prompt failed: " .. vim.inspect(prompt_res.err))
+  end
+  local turn = prompt_res.result.turnId
+  wait("second turn ended", function()
+    for _, ev in ipairs(events_of("turnEnded", session)) do
+      if ev.turnId == turn then
+        verdict.second_turn = ev
+        return true
+      end
+    end
+    return false
+  end)
+
+  local streamed = {}
+  for _, ev in ipairs(events_of("text", session)) do
+    if ev.turnId == turn then
+      table.insert(streamed, ev.text)
+    end
+  end
+  verdict.streamed = table.concat(streamed)
+  local first_streamed = {}
+  for _, ev in ipairs(events_of("text", session)) do
+    if ev.turnId == first_end.turnId then
+      table.insert(first_streamed, ev.text)
+    end
+  end
+  verdict.first_streamed = table.concat(first_streamed)
+
+  -- 3. Pending hunk shown as a hint diagnostic.
+  wait("hint diagnostics", function()
+    return #agent_hints(buf) > 0
+  end)
+  local hints = agent_hints(buf)
+  verdict.diagnostics = #hints
+  verdict.diagnostic = { lnum = hints[1].lnum, message = hints[1].message, code = hints[1].code }
+  verdict.pending_before_apply = pending(client, session)
+
+  local lenses = vim.lsp.buf_request_sync(buf, "textDocument/codeLens", {
+    textDocument = { uri = vim.uri_from_bufnr(buf) },
+  }, 5000)
+  verdict.lenses = {}
+  for _, r in pairs(lenses or {}) do
+    for _, lens in ipairs(r.result or {}) do
+      table.insert(verdict.lenses, lens.command and lens.command.title or "(unresolved)")
+    end
+  end
+
+  -- 4. Code actions on the hinted line; apply "Apply agent change" like vim.lsp.buf.code_action() does.
+  local line = hints[1].lnum
+  local results = vim.lsp.buf_request_sync(buf, "textDocument/codeAction", {
+    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    range = { start = { line = line, character = 0 }, ["end"] = { line = line, character = 0 } },
+    context = { diagnostics = vim.lsp.diagnostic.from(hints) },
+  }, 5000)
+  verdict.actions = {}
+  local apply
+  for _, r in pairs(results or {}) do
+    if r.err then
+      error("codeAction failed: " .. vim.inspect(r.err))
+    end
+    for _, action in ipairs(r.result or {}) do
+      table.insert(verdict.actions, action.title)
+      if apply == nil and action.title:find("^Apply agent change") then
+        apply = action
+      end
+    end
+  end
+  if apply == nil then
+    error("no 'Apply agent change' action among " .. vim.inspect(verdict.actions))
+  end
+  verdict.apply_title = apply.title
+  if apply.disabled then
+    error("Apply action disabled: " .. vim.inspect(apply.disabled))
+  end
+  if not apply.edit then
+    error("Apply action has no edit: " .. vim.inspect(apply))
+  end
+  -- A user runs the code action as its own command: start a new undo block, as typing would.
+  vim.o.undolevels = vim.o.undolevels
+  vim.lsp.util.apply_workspace_edit(apply.edit, client.offset_encoding)
+  verdict.after = buf_text(buf)
+  verdict.modified_after_apply = vim.bo[buf].modified
+  step("applied")
+
+  -- 5. The bridge sees the edit through didChange and re-baselines: the hunk stops being pending.
+  local hunks_left
+  local rebaselined = vim.wait(5000, function()
+    hunks_left = pending(client, session)
+    return hunks_left == 0
+  end, 100)
+  verdict.pending_after_apply = hunks_left
+  verdict.rebaselined = rebaselined
+  vim.wait(2000, function()
+    return #agent_hints(buf) == 0
+  end, 50)
+  verdict.diagnostics_after_apply = #agent_hints(buf)
+  verdict.pending_changed_events = #events_of("pendingChanged", session)
+
+  -- 6. `u` undoes the applied hunk like any edit.
+  vim.cmd("undo")
+  verdict.after_undo = buf_text(buf)
+  -- What the bridge makes of the undo (the hunk was re-baselined, so the undo is a user edit).
+  vim.wait(1000, function()
+    return false
+  end, 100)
+  local hunks_after_undo, files_after_undo = pending(client, session)
+  verdict.pending_after_undo = hunks_after_undo
+  verdict.pending_after_undo_files = files_after_undo
+  verdict.diagnostics_after_undo = #agent_hints(buf)
+
+  verdict.ok = true
+end
+
+local ok, err = xpcall(main, debug.traceback)
+if not ok then
+  verdict.error = tostring(err)
+end
+write_verdict()
+vim.cmd("qa!")
