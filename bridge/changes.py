@@ -50,6 +50,7 @@ class FilePlan:
     operations: list[Any] = field(default_factory=list)
     expect_sha: str | None = None
     disk_write: tuple[Path, bytes] | None = None
+    pre_sha: str | None = None  # the user's text before applying (a modify only), to notice an undo
 
     def count(self) -> int:
         return len(self.hunk_ids) if self.hunk_ids is not None else len(hunks_of(self.change))
@@ -172,6 +173,7 @@ def plan_file(
         except MergeConflict as again:
             raise PlanConflict(f"{change.path}: {again} ({exc})") from None
     plan.expect_sha = text_sha(merged)
+    plan.pre_sha = text_sha(doc.text) if change.change == "modify" else None
     if change.change == "rename":
         _need_resource(caps, "rename", change.path)
         plan.operations.append(T.RenameFile(old_uri=old_uri, new_uri=uri))
@@ -215,8 +217,11 @@ async def apply(
     caps: EditorCaps,
     encoding: str,
     send_edit: SendEdit,
-) -> dict[str, Any]:
-    """`agentBridge.apply`: one workspace/applyEdit for everything selected that merges cleanly."""
+) -> tuple[dict[str, Any], list[UndoWatch]]:
+    """`agentBridge.apply`: one workspace/applyEdit for everything selected that merges cleanly.
+
+    Returns the command's result and, per applied file, what to watch for to notice the user undoing it.
+    """
     async with live.git_lock:
         selection = select(live, uri, hunk_id)
         plans: list[FilePlan] = []
@@ -236,13 +241,13 @@ async def apply(
             if not ok:
                 why = f"the editor did not apply the edit: {reason or 'no reason given'}"
                 conflicts.extend(_conflict(live, p.change, None, why) for p in plans)
-                return {"applied": 0, "conflicts": conflicts}
+                return {"applied": 0, "conflicts": conflicts}, []
         for plan in plans:
             if plan.disk_write is not None:
                 path, data = plan.disk_write
                 await asyncio.to_thread(_write_bytes, path, data)
-        applied = await rebaseline(manager, live, plans)
-        return {"applied": applied, "conflicts": conflicts}
+        applied, watches = await rebaseline(manager, live, plans)
+        return {"applied": applied, "conflicts": conflicts}, watches
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -250,22 +255,67 @@ def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-async def rebaseline(manager: SessionManager, live: LiveSession, plans: list[FilePlan]) -> int:
+async def rebaseline(
+    manager: SessionManager, live: LiveSession, plans: list[FilePlan]
+) -> tuple[int, list[UndoWatch]]:
     """Move the base past what the user accepted, so those hunks stop being pending. Hold live.git_lock."""
     if not plans:
-        return 0
-    base = live.worktree.base_commit
+        return 0, []
+    source = base = live.worktree.base_commit
     keys: list[tuple[str, str]] = []
+    undoable: list[tuple[FilePlan, tuple[tuple[str, str], ...]]] = []
     for plan in plans:
         base = await asyncio.to_thread(worktrees.advance_base, live.path, base, plan.change, plan.hunk_ids)
         ids = plan.hunk_ids if plan.hunk_ids is not None else [h.hunk_id for h in hunks_of(plan.change)]
-        keys.extend((plan.change.path, i) for i in ids)
+        plan_keys = tuple((plan.change.path, i) for i in ids)
+        keys.extend(plan_keys)
+        if plan.pre_sha is not None:
+            undoable.append((plan, plan_keys))
+    await _set_base(manager, live, base)
+    await manager.store.set_hunk_status(live.row.id, keys, "applied")
+    await manager.refresh_pending(live, None)
+    watches = [
+        UndoWatch(live.row.id, plan.uri, plan.change.path, plan.pre_sha or "", source, base, plan_keys)
+        for plan, plan_keys in undoable
+    ]
+    return len(keys), watches
+
+
+async def _set_base(manager: SessionManager, live: LiveSession, base: str) -> None:
     await asyncio.to_thread(worktrees.set_ref, live.repo_root, live.worktree.base_ref, base)
     await manager.store.set_base(live.row.id, base)
     live.worktree = replace(live.worktree, base_commit=base)
-    await manager.store.set_hunk_status(live.row.id, keys, "applied")
-    await manager.refresh_pending(live, None)
-    return len(keys)
+
+
+@dataclass(frozen=True)
+class UndoWatch:
+    """An applied file: if the user's text goes back to `pre_sha` (undo), the hunks become pending again."""
+
+    session_id: str
+    uri: str
+    path: str
+    pre_sha: str
+    source: str  # the base before the apply
+    applied: str  # the base right after it
+    hunk_keys: tuple[tuple[str, str], ...]
+
+
+async def unapply(manager: SessionManager, live: LiveSession, watch: UndoWatch) -> bool:
+    """The user undid an applied change: put that file's base back, so its hunks are pending again.
+
+    Only when the base still holds exactly what that apply put there; otherwise it has moved on and is kept.
+    """
+    async with live.git_lock:
+        base = live.worktree.base_commit
+        now = await asyncio.to_thread(worktrees.read_blob, live.path, base, watch.path)
+        then = await asyncio.to_thread(worktrees.read_blob, live.path, watch.applied, watch.path)
+        if now != then:
+            return False
+        new_base = await asyncio.to_thread(worktrees.reset_base_path, live.path, base, watch.source, watch.path)
+        await _set_base(manager, live, new_base)
+        await manager.store.set_hunk_status(live.row.id, watch.hunk_keys, "pending")
+        await manager.refresh_pending(live, None)
+        return True
 
 
 async def reject(manager: SessionManager, live: LiveSession, uri: str | None, hunk_id: str | None) -> int:
@@ -292,17 +342,23 @@ class Expectation:
     session_id: str
     hunk_ids: tuple[str, ...]
     sha: str
+    pre_sha: str | None = None
 
 
-async def record_applied(manager: SessionManager, live: LiveSession, uri: str, hunk_ids: tuple[str, ...]) -> int:
+async def record_applied(
+    manager: SessionManager, live: LiveSession, uri: str, expectation: Expectation
+) -> list[UndoWatch]:
     """The editor applied a code action's edit: re-baseline the hunks that are still pending."""
     async with live.git_lock:
         plans = []
-        for hunk_id in hunk_ids:
+        for hunk_id in expectation.hunk_ids:
             try:
                 selected = select(live, uri, hunk_id)
             except BridgeError:
                 continue  # already applied (e.g. through agentBridge.apply) or rejected meanwhile
             for change, hunks in selected:
-                plans.append(FilePlan(change, [h.hunk_id for h in hunks] if hunks is not None else None, uri))
-        return await rebaseline(manager, live, plans)
+                plan = FilePlan(change, [h.hunk_id for h in hunks] if hunks is not None else None, uri)
+                plan.pre_sha = expectation.pre_sha if change.change == "modify" else None
+                plans.append(plan)
+        _, watches = await rebaseline(manager, live, plans)
+        return watches

@@ -43,6 +43,7 @@ class BridgeServer(LanguageServer):
         self._published: dict[str, str] = {}  # uri key -> uri with diagnostics published
         self._background: set[asyncio.Task[Any]] = set()
         self._expected: dict[str, list[changes.Expectation]] = {}
+        self._undo_watches: dict[str, changes.UndoWatch] = {}
         self._line_maps: dict[tuple[Any, ...], LineMap] = {}
 
     # Helpers used by handlers
@@ -152,8 +153,28 @@ class BridgeServer(LanguageServer):
                 del self._expected[key]
                 live = self.manager.sessions.get(expectation.session_id)
                 if live is not None:
-                    self._spawn(changes.record_applied(self.manager, live, uri, expectation.hunk_ids))
+                    self._spawn(self._record_applied(live, uri, expectation))
                 return
+
+    async def _record_applied(self, live: LiveSession, uri: str, expectation: changes.Expectation) -> None:
+        assert self.manager is not None
+        self.watch_undo(await changes.record_applied(self.manager, live, uri, expectation))
+
+    def watch_undo(self, watches: list[changes.UndoWatch]) -> None:
+        for watch in watches:
+            self._undo_watches[uri_key(watch.uri)] = watch
+
+    def check_undo(self, uri: str) -> None:
+        """Did the user's text go back to what it was before an apply (undo)? Then the hunks are pending again."""
+        key = uri_key(uri)
+        watch = self._undo_watches.get(key)
+        doc = self.workspace.text_documents.get(uri)
+        if watch is None or doc is None or self.manager is None or text_sha(doc.source) != watch.pre_sha:
+            return
+        del self._undo_watches[key]
+        live = self.manager.sessions.get(watch.session_id)
+        if live is not None:
+            self._spawn(changes.unapply(self.manager, live, watch))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -305,9 +326,11 @@ def register(server: BridgeServer) -> None:
         parsed = commands.parse_selection(commands.APPLY, commands.single_argument(commands.APPLY, list(args)))
         manager = await ls.core()
         live = manager.session(parsed.session_id)
-        return await changes.apply(
+        result, watches = await changes.apply(
             manager, live, parsed.uri, parsed.hunk_id, ls.lookup(), ls.editor_caps(), ls.encoding, ls.send_edit
         )
+        ls.watch_undo(watches)
+        return result
 
     @server.command(commands.REJECT)
     @_bridge_errors
@@ -326,6 +349,7 @@ def register(server: BridgeServer) -> None:
 
     @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: BridgeServer, params: T.DidChangeTextDocumentParams) -> None:
+        ls.check_undo(params.text_document.uri)
         ls.check_expectations(params.text_document.uri)
 
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
@@ -363,7 +387,8 @@ def register(server: BridgeServer) -> None:
                 else:
                     actions.append(apply_action(h, edit))
                     if plan.expect_sha:
-                        ls.expect(plan.uri, changes.Expectation(h.session_id, (h.hunk.hunk_id,), plan.expect_sha))
+                        ls.expect(plan.uri, changes.Expectation(h.session_id, (h.hunk.hunk_id,), plan.expect_sha,
+                                                                plan.pre_sha))
             except PlanConflict as exc:
                 actions.append(conflict_action(h, str(exc)))
             actions.append(reject_action(h))

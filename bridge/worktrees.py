@@ -416,6 +416,24 @@ def advance_base(worktree: Path, base: str, change: FileChange, hunk_ids: Collec
     return _out(worktree, "commit-tree", tree, "-p", base, "-m", f"agent-bridge: apply {change.path}")
 
 
+def reset_base_path(worktree: Path, base: str, source: str, path: str) -> str:
+    """New base commit (parent `base`) whose `path` is as it is in `source` (absent there: removed).
+
+    Undoes the re-baselining of one file when the user undoes an applied change in the editor.
+    """
+    worktree = Path(worktree)
+    entry = _tree_entry(worktree, source, path)
+    record = (entry[0], entry[2], path) if entry is not None else ("0", _NULL_OID, path)
+    with _temp_index() as env:
+        _git(worktree, "read-tree", base, env=env)
+        info = f"{record[0]} {record[1]}\t{record[2]}\0".encode("utf-8", "surrogateescape")
+        _git(worktree, "update-index", "-z", "--index-info", env=env, input=info)
+        tree = _out(worktree, "write-tree", env=env)
+    if tree == _out(worktree, "rev-parse", f"{base}^{{tree}}"):
+        return base
+    return _out(worktree, "commit-tree", tree, "-p", base, "-m", f"agent-bridge: unapply {path}")
+
+
 def _text(repo: Path, oid: str) -> str:
     # surrogateescape keeps stray non-UTF-8 bytes outside the hunks byte-identical on the way back.
     return _decode(_git(repo, "cat-file", "blob", oid).stdout)

