@@ -14,7 +14,7 @@ from bridge import worktrees
 from bridge.editor import BridgeError
 from bridge.edits import MergeConflict, line_edit, line_position, merge3, reanchor, text_sha
 from bridge.hunks import FileChange, Hunk, apply_hunks, split_lines
-from bridge.review import file_uri, hunks_of
+from bridge.review import file_uri, hunks_of, uri_key
 from bridge.sessions import LiveSession, SessionManager
 
 APPLY_EDIT_TIMEOUT = 120.0
@@ -60,8 +60,11 @@ def select(live: LiveSession, uri: str | None, hunk_id: str | None) -> list[tupl
     """The pending changes a selection names: one hunk, one file (None = all its hunks) or everything."""
     if uri is None:
         return [(c, None) for c in live.pending]
+    key = uri_key(uri)
     for change in live.pending:
-        if uri in (file_uri(live.repo_root, change.path), _old_uri(live, change)):
+        if key == uri_key(file_uri(live.repo_root, change.path)) or (
+            change.old_path and key == uri_key(file_uri(live.repo_root, change.old_path))
+        ):
             if hunk_id is None:
                 return [(change, None)]
             for hunk in hunks_of(change):
@@ -362,3 +365,25 @@ async def record_applied(
                 plans.append(plan)
         _, watches = await rebaseline(manager, live, plans)
         return watches
+
+
+def file_versions(live: LiveSession, uri: str) -> dict[str, Any]:
+    """`agentBridge.diff`: the base and the agent's version of one pending file (blocking: git and disk)."""
+    (change, _), = select(live, uri, None)
+    result: dict[str, Any] = {
+        "sessionId": live.row.id, "uri": file_uri(live.repo_root, change.path), "change": change.change,
+        "binary": change.binary, "baseText": None, "agentText": None,
+    }
+    if change.old_path:
+        result["oldUri"] = file_uri(live.repo_root, change.old_path)
+    if change.binary:
+        return result
+    if change.change != "create":
+        base = worktrees.read_blob(live.path, live.worktree.base_commit, change.base_path) or b""
+        result["baseText"] = base.decode("utf-8", errors="replace")
+    if change.change != "delete":
+        try:
+            result["agentText"] = (live.path / change.path).read_bytes().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            result["agentText"] = None
+    return result

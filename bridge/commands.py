@@ -19,6 +19,7 @@ AGENTS = "agentBridge.agents"
 PENDING = "agentBridge.pending"
 APPLY = "agentBridge.apply"
 REJECT = "agentBridge.reject"
+DIFF = "agentBridge.diff"
 
 EVENT_NOTIFICATION = "agentBridge/event"
 
@@ -204,3 +205,17 @@ def parse_selection(command: str, arg: Mapping[str, Any]) -> HunkSelection:
     if hunk_id is not None and uri is None:
         raise InvalidArguments(f"{command}: 'hunkId' needs 'uri' (the file the hunk belongs to)")
     return HunkSelection(_required(command, arg, "sessionId"), uri, hunk_id)
+
+
+@dataclass(frozen=True)
+class FileArgs:
+    session_id: str
+    uri: str
+
+
+def parse_file(command: str, arg: Mapping[str, Any]) -> FileArgs:
+    _check_keys(command, arg, {"sessionId", "uri"})
+    uri = _uri(command, arg)
+    if uri is None:
+        raise InvalidArguments(f"{command}: 'uri' is required")
+    return FileArgs(_required(command, arg, "sessionId"), uri)

@@ -21,12 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def uri_key(uri: str) -> str:
-    """A comparable form of a file URI (editors differ in how they escape them)."""
-    path = to_fs_path(uri)
-    return os.path.normcase(os.path.normpath(path)) if path else uri
-
-
 class LspEditor:
     """Sends events, progress, questions and refreshes to the connected LSP client."""
 

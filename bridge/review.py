@@ -5,6 +5,7 @@ Pure functions over `FileChange`s and their attribution; no git, no LSP I/O.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as T
+from pygls.uris import to_fs_path
 
 from bridge import commands
 from bridge.edits import column_length
@@ -33,6 +35,12 @@ def hunks_of(change: FileChange) -> list[Hunk]:
 
 def file_uri(repo_root: Path, rel: str) -> str:
     return (repo_root / rel).as_uri()
+
+
+def uri_key(uri: str) -> str:
+    """A comparable form of a file URI (editors differ in how they escape them)."""
+    path = to_fs_path(uri)
+    return os.path.normcase(os.path.normpath(path)) if path else uri
 
 
 def hunk_range(hunk: Hunk, encoding: str = "utf-16", delta: int = 0) -> T.Range:

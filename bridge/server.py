@@ -20,8 +20,8 @@ from bridge.config import Registry, load_registry
 from bridge.editor import BridgeError, UnknownSession
 from bridge.edits import text_sha
 from bridge.hunks import FileChange, split_lines
-from bridge.lsp_editor import LspEditor, uri_key
-from bridge.review import DocHunk, LineMap, file_uri, hunks_of, hunks_touching
+from bridge.lsp_editor import LspEditor
+from bridge.review import DocHunk, LineMap, file_uri, hunks_of, hunks_touching, uri_key
 from bridge.sessions import LiveSession, SessionManager
 from bridge.store import Store
 
@@ -339,6 +339,14 @@ def register(server: BridgeServer) -> None:
         manager = await ls.core()
         live = manager.session(parsed.session_id)
         return {"rejected": await changes.reject(manager, live, parsed.uri, parsed.hunk_id)}
+
+    @server.command(commands.DIFF)
+    @_bridge_errors
+    async def diff(ls: BridgeServer, *args: Any) -> dict[str, Any]:
+        parsed = commands.parse_file(commands.DIFF, commands.single_argument(commands.DIFF, list(args)))
+        manager = await ls.core()
+        live = manager.session(parsed.session_id)
+        return await asyncio.to_thread(changes.file_versions, live, parsed.uri)
 
     # Documents and views
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)

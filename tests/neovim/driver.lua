@@ -4,13 +4,15 @@
 -- quits; the pytest side makes the assertions.
 --
 -- Environment: AB_NVIM_VERDICT (output JSON path), AB_NVIM_FILE (file to open), AB_NVIM_SAY (text the
--- second turn says), AB_NVIM_NEW_LINE (the line the agent inserts), AB_NVIM_AGENT_TEXT (the whole file
--- text the agent writes).
+-- second turn says), AB_NVIM_AGENT_TEXT (the whole text the agent writes to that file), AB_NVIM_NEW_FILE /
+-- AB_NVIM_NEW_FILE_TEXT (a file the agent creates, next to AB_NVIM_FILE).
 
 local verdict_path = assert(os.getenv("AB_NVIM_VERDICT"), "AB_NVIM_VERDICT not set")
 local target = assert(os.getenv("AB_NVIM_FILE"), "AB_NVIM_FILE not set")
 local say = assert(os.getenv("AB_NVIM_SAY"), "AB_NVIM_SAY not set")
 local agent_text = assert(os.getenv("AB_NVIM_AGENT_TEXT"), "AB_NVIM_AGENT_TEXT not set")
+local new_file = assert(os.getenv("AB_NVIM_NEW_FILE"), "AB_NVIM_NEW_FILE not set")
+local new_file_text = assert(os.getenv("AB_NVIM_NEW_FILE_TEXT"), "AB_NVIM_NEW_FILE_TEXT not set")
 
 local TIMEOUT = 20000 -- ms for each wait; the pytest side kills the whole run after 60 s
 
@@ -87,10 +89,11 @@ local function agent_hints(buf)
   return out
 end
 
-local function pending(client, session)
+-- Pending hunks of the session (only those of `uri` when given): count, hunk ids, the raw answer.
+local function pending(client, session, uri)
   local res, err = client:request_sync("workspace/executeCommand", {
     command = "agentBridge.pending",
-    arguments = { { sessionId = session } },
+    arguments = { { sessionId = session, uri = uri } },
   }, 5000)
   if not res then
     error("agentBridge.pending failed: " .. tostring(err))
@@ -98,16 +101,20 @@ local function pending(client, session)
   if res.err then
     error("agentBridge.pending failed: " .. vim.inspect(res.err))
   end
-  local hunks = 0
+  local hunks, ids = 0, {}
   for _, file in ipairs(res.result or {}) do
     hunks = hunks + #file.hunks
+    for _, h in ipairs(file.hunks) do
+      table.insert(ids, h.hunkId)
+    end
   end
-  return hunks, res.result
+  return hunks, ids, res.result
 end
 
 local function main()
   vim.cmd.edit(vim.fn.fnameescape(target))
   local buf = vim.api.nvim_get_current_buf()
+  local uri = vim.uri_from_bufnr(buf)
   verdict.filetype = vim.bo[buf].filetype
   verdict.before = buf_text(buf)
 
@@ -130,9 +137,14 @@ local function main()
   verdict.first_turn = first_end
 
   -- 2. A multi-line prompt (:AgentPrompt takes one line) through the request the command wraps.
-  local prompt = table.concat({ "@write " .. vim.fn.fnamemodify(target, ":t") }, "\n")
+  local prompt = "@write "
+    .. vim.fn.fnamemodify(target, ":t")
     .. "\n"
     .. agent_text
+    .. "@end\n@write "
+    .. new_file
+    .. "\n"
+    .. new_file_text
     .. "@end\n@say "
     .. say
     .. "\n"
@@ -183,9 +195,11 @@ local function main()
   verdict.diagnostics = #hints
   verdict.diagnostic = { lnum = hints[1].lnum, message = hints[1].message, code = hints[1].code }
   verdict.pending_before_apply = pending(client, session)
+  local _, ids_before = pending(client, session, uri)
+  verdict.hunk_ids_before = ids_before
 
   local lenses = vim.lsp.buf_request_sync(buf, "textDocument/codeLens", {
-    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    textDocument = { uri = uri },
   }, 5000)
   verdict.lenses = {}
   for _, r in pairs(lenses or {}) do
@@ -197,7 +211,7 @@ local function main()
   -- 4. Code actions on the hinted line; apply "Apply agent change" like vim.lsp.buf.code_action() does.
   local line = hints[1].lnum
   local results = vim.lsp.buf_request_sync(buf, "textDocument/codeAction", {
-    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    textDocument = { uri = uri },
     range = { start = { line = line, character = 0 }, ["end"] = { line = line, character = 0 } },
     context = { diagnostics = vim.lsp.diagnostic.from(hints) },
   }, 5000)
@@ -218,6 +232,7 @@ local function main()
     error("no 'Apply agent change' action among " .. vim.inspect(verdict.actions))
   end
   verdict.apply_title = apply.title
+  verdict.apply_edit_shape = apply.edit and (apply.edit.documentChanges and "documentChanges" or "changes")
   if apply.disabled then
     error("Apply action disabled: " .. vim.inspect(apply.disabled))
   end
@@ -234,7 +249,7 @@ local function main()
   -- 5. The bridge sees the edit through didChange and re-baselines: the hunk stops being pending.
   local hunks_left
   local rebaselined = vim.wait(5000, function()
-    hunks_left = pending(client, session)
+    hunks_left = pending(client, session, uri)
     return hunks_left == 0
   end, 100)
   verdict.pending_after_apply = hunks_left
@@ -246,16 +261,39 @@ local function main()
   verdict.pending_changed_events = #events_of("pendingChanged", session)
 
   -- 6. `u` undoes the applied hunk like any edit.
-  vim.cmd("undo")
+  vim.api.nvim_buf_call(buf, function()
+    vim.cmd("undo")
+  end)
   verdict.after_undo = buf_text(buf)
-  -- What the bridge makes of the undo (the hunk was re-baselined, so the undo is a user edit).
-  vim.wait(1000, function()
-    return false
+  -- The document is back to its text before the apply: the bridge puts the hunk back (same id).
+  local ids_after_undo
+  vim.wait(5000, function()
+    _, ids_after_undo = pending(client, session, uri)
+    return #ids_after_undo > 0
   end, 100)
-  local hunks_after_undo, files_after_undo = pending(client, session)
-  verdict.pending_after_undo = hunks_after_undo
-  verdict.pending_after_undo_files = files_after_undo
+  verdict.hunk_ids_after_undo = ids_after_undo
+  vim.wait(2000, function()
+    return #agent_hints(buf) > 0
+  end, 50)
   verdict.diagnostics_after_undo = #agent_hints(buf)
+
+  -- 7. The file the agent created, applied the way the lenses do (agentBridge.apply for that uri): needs
+  -- workspaceEdit.documentChanges, which the README's configuration announces.
+  local dir = vim.fs.dirname(target)
+  local new_path = vim.fs.joinpath(dir, new_file)
+  local new_uri = vim.uri_from_fname(new_path)
+  local res = client:request_sync("workspace/executeCommand", {
+    command = "agentBridge.apply",
+    arguments = { { sessionId = session, uri = new_uri } },
+  }, 10000)
+  if not res or res.err then
+    error("agentBridge.apply failed: " .. vim.inspect(res))
+  end
+  verdict.create_apply = res.result
+  local nbuf = vim.fn.bufnr(new_path)
+  verdict.new_file_lines = nbuf > 0 and vim.api.nvim_buf_get_lines(nbuf, 0, -1, false) or vim.NIL
+  verdict.new_file_on_disk = vim.uv.fs_stat(new_path) ~= nil
+  verdict.pending_new_file_after_apply = pending(client, session, new_uri)
 
   verdict.ok = true
 end
