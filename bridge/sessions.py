@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.acp_backend import AcpBackend
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
 from bridge import worktrees
 from bridge.config import AgentConfig, Registry
 from bridge.editor import BridgeError, Editor, UnknownSession, UnknownTurn
+from bridge.factory import BackendFactory
 from bridge.hunks import FileChange
 from bridge.pool import AgentPool, Key
 from bridge.prompts import rejection_note, selection_note, title_for
@@ -83,6 +83,7 @@ class SessionManager:
         self.registry = registry
         self.editor = editor
         self.pool = AgentPool(registry.settings.max_live_agents, registry.settings.idle_timeout)
+        self.factory = BackendFactory(state_dir)
         self.sessions: dict[str, LiveSession] = {}
         self._janitor: asyncio.Task[None] | None = None
 
@@ -120,6 +121,7 @@ class SessionManager:
             if backend is not None:
                 with contextlib.suppress(Exception):
                     await backend.close()
+        await self.factory.close()
 
     def reload(self, registry: Registry) -> None:
         self.registry = registry
@@ -217,10 +219,7 @@ class SessionManager:
                 await backend.close()
         host = TurnHost(self, live, agent)
         live.hosts[agent.name] = host
-        if agent.protocol != "acp":
-            raise BridgeError(f"agent {agent.name!r}: the {agent.protocol!r} transport is not available yet")
-        stderr_path = self.state_dir / "logs" / f"{live.row.id}-{agent.name}.stderr.log"
-        backend = AcpBackend(agent.command, agent.env, host, stderr_path)
+        backend = self.factory.create(agent, host, live.row.id)
         previous = await self.store.agent_session(live.row.id, agent.name)
         resume_id = None
         if (
@@ -234,7 +233,7 @@ class SessionManager:
         if info.note:
             host.notice(info.note)
         await self.store.upsert_agent_session(
-            live.row.id, agent.name, backend.kind, info.agent_session_id, "idle", agent.config_hash()
+            live.row.id, agent.name, self.factory.kind(agent), info.agent_session_id, "idle", agent.config_hash()
         )
         self.pool.add(key, backend)
         await self._evict()
