@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -261,3 +262,19 @@ async def test_bridge_restart_restores_sessions_and_resumes_the_agent(repo: Path
         assert pending[0]["hunks"][0]["agent"] == "scripted"
     finally:
         await second.client.shutdown_session()
+
+
+async def test_two_agents_share_a_session_worktree_with_attribution(repo: Path, tmp_path: Path) -> None:
+    options = {"agents": {"helper": {"command": [sys.executable, "-m", "bridge.scripted_agent"]}}}
+    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
+    try:
+        sid, t1, _ = await ed.run("@write a.txt\nfrom scripted\n@end")
+        _, t2, _ = await ed.run("@read a.txt\n@write b.txt\nfrom helper\n@end", sessionId=sid, agent="helper")
+        assert "read 1 lines of a.txt" in ed.text_of(t2)  # the second agent sees the first one's work
+        pending = {p["uri"].rsplit("/", 1)[-1]: p["hunks"][0] for p in await ed.pending(sid)}
+        assert (pending["a.txt"]["agent"], pending["a.txt"]["turnId"]) == ("scripted", t1)
+        assert (pending["b.txt"]["agent"], pending["b.txt"]["turnId"]) == ("helper", t2)
+        agents = (await ed.cmd("agentBridge.sessions", {}))[0]["agents"]
+        assert sorted((a["agent"], a["status"]) for a in agents) == [("helper", "idle"), ("scripted", "idle")]
+    finally:
+        await ed.client.shutdown_session()
