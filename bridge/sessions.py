@@ -202,10 +202,14 @@ class SessionManager:
                 result = TurnResult("failed", error=f"internal error: {exc}")
                 with contextlib.suppress(Exception):
                     await self.store.end_turn(turn.id, "failed", error=result.error)
+                self.editor.notify_event({"sessionId": live.row.id, "turnId": turn.id, "kind": "turnEnded",
+                                          "agent": turn.agent.name, "status": "failed", "error": result.error})
+                self.editor.progress_end(turn.id, result.error or "failed")
             finally:
                 live.current = None
             if not turn.done.done():
                 turn.done.set_result(result)
+            _forget_old_turns(live)
 
     async def _backend(self, live: LiveSession, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
         key: Key = (live.row.id, agent.name)
@@ -471,6 +475,16 @@ class SessionManager:
             await asyncio.sleep(min(30.0, max(self.pool.idle_timeout / 4, 0.5)))
             with contextlib.suppress(Exception):
                 await self._evict()
+
+
+KEPT_TURNS = 64
+
+
+def _forget_old_turns(live: LiveSession) -> None:
+    """Ended turns beyond the most recent few are answered from the store, not kept in memory."""
+    ended = [tid for tid, t in live.turns.items() if t.done.done()]
+    for turn_id in ended[: max(0, len(ended) - KEPT_TURNS)]:
+        del live.turns[turn_id]
 
 
 def _agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -100,13 +101,24 @@ def test_readme_neovim_config_prompt_and_apply(tmp_path: Path) -> None:
     assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed"
 
     cmd = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(init), "-c", f"luafile {DRIVER}"]
+    # Its own process group, so that a timeout also ends the agent-bridge server and agent nvim started.
+    proc = subprocess.Popen(
+        cmd,
+        cwd=repo,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            cmd, cwd=repo, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT
-        )
-        output = f"exit code {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    except subprocess.TimeoutExpired as exc:
-        output = f"timed out after {RUN_TIMEOUT}s\nstdout:\n{exc.stdout!r}\nstderr:\n{exc.stderr!r}"
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+        output = f"exit code {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        output = f"timed out after {RUN_TIMEOUT}s\nstdout:\n{stdout}\nstderr:\n{stderr}"
 
     def report() -> str:
         lsp_log = xdg / "state" / "nvim" / "lsp.log"
