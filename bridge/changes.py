@@ -139,20 +139,28 @@ def plan_file(
 
     base_text = (base_bytes or b"").decode("utf-8", errors="replace")
     if change.change == "create":
-        doc = lookup(uri) or _disk_doc(user_path)
+        open_doc = lookup(uri)
+        on_disk = _disk_doc(user_path)
+        doc = open_doc or on_disk
         new_text = apply_hunks("", list(change.hunks))
-        if doc is not None:
-            if doc.text != new_text:
-                raise PlanConflict(f"{change.path} already exists in your checkout with other content")
-            return plan  # the user already has it: only the base moves
-        _need_resource(caps, "create", change.path)
-        plan.operations.append(T.CreateFile(uri=uri, options=T.CreateFileOptions(ignore_if_exists=True)))
-        if new_text:
-            plan.operations.append(T.TextDocumentEdit(
-                text_document=T.OptionalVersionedTextDocumentIdentifier(uri=uri, version=None),
-                edits=[T.TextEdit(range=T.Range(T.Position(0, 0), T.Position(0, 0)), new_text=new_text)],
-            ))
         plan.expect_sha = text_sha(new_text)
+        if doc is not None and doc.text == new_text:
+            return plan  # the user already has it: only the base moves
+        if on_disk is not None and on_disk.text.strip():
+            raise PlanConflict(f"{change.path} already exists in your checkout with other content")
+        if open_doc is not None and open_doc.text.strip():
+            raise PlanConflict(f"{change.path} is open in your editor with other content")
+        if open_doc is None:
+            _need_resource(caps, "create", change.path)
+            plan.operations.append(T.CreateFile(uri=uri, options=T.CreateFileOptions(ignore_if_exists=True)))
+        if new_text:
+            # Replace through the start of line 1, not insert at 0:0: editors that model an empty buffer as
+            # one empty line (Neovim) would otherwise keep it as an extra blank line at the end.
+            version = open_doc.version if open_doc is not None and caps.document_changes else None
+            plan.operations.append(T.TextDocumentEdit(
+                text_document=T.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+                edits=[T.TextEdit(range=T.Range(T.Position(0, 0), T.Position(1, 0)), new_text=new_text)],
+            ))
         return plan
 
     old_uri = _old_uri(live, change) or uri

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -107,9 +108,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not host or not port.isdigit():
             print(f"agent-bridge: --tcp expects HOST:PORT, got {args.tcp!r}", file=sys.stderr)
             return 2
-        server.start_tcp(host, int(port))
+        run = server.serve_tcp(host, int(port))
     else:
-        server.start_io()
+        run = server.serve_stdio()
+    try:
+        asyncio.run(run)
+    except (KeyboardInterrupt, SystemExit, BrokenPipeError):
+        pass
+    finally:
+        server.thread_pool.shutdown(wait=False, cancel_futures=True)
     return 0
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as T
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -42,9 +45,62 @@ class BridgeServer(LanguageServer):
         self.ready = asyncio.Event()
         self._published: dict[str, str] = {}  # uri key -> uri with diagnostics published
         self._background: set[asyncio.Task[Any]] = set()
+        self._teardown: asyncio.Future[None] | None = None
         self._expected: dict[str, list[changes.Expectation]] = {}
         self._undo_watches: dict[str, changes.UndoWatch] = {}
         self._line_maps: dict[tuple[Any, ...], LineMap] = {}
+
+    async def teardown(self) -> None:
+        """Stop agents and close the store, once: on `shutdown`, or when the client goes away without it.
+
+        Every caller waits for the same run: a client that sends `shutdown` and closes the pipe at once must
+        not leave the store open (its worker thread would keep the process alive).
+        """
+        if self._teardown is None:
+            self._teardown = asyncio.ensure_future(self._do_teardown())
+        await asyncio.shield(self._teardown)
+
+    async def _do_teardown(self) -> None:
+        try:
+            if self.manager is not None:
+                await self.manager.shutdown()
+        finally:
+            if self.store is not None:
+                await self.store.close()
+
+    async def serve_stdio(self) -> None:
+        """Serve one client over stdio until it exits or its pipe closes, then tear down before the loop ends.
+
+        pygls' own `start_io` leaves that to `exit`, which some clients (Neovim on `:qa`) never send; the
+        store's worker thread would then keep the process alive.
+        """
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+        reader = StdinAsyncReader(sys.stdin.buffer, self.thread_pool)
+        try:
+            await run_async(stop_event=self._stop_event, reader=reader, protocol=self.protocol, logger=log,
+                            error_handler=self.report_server_error)
+        finally:
+            await self.teardown()
+
+    async def serve_tcp(self, host: str, port: int) -> None:
+        """Serve one client over TCP; tear down when it disconnects."""
+        self._stop_event = stop = threading.Event()
+        done = asyncio.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)
+            try:
+                await run_async(stop_event=stop, reader=reader, protocol=self.protocol, logger=log,
+                                error_handler=self.report_server_error)
+            finally:
+                await self.teardown()
+                done.set()
+
+        tcp = await asyncio.start_server(connection, host, port)
+        log.info("serving on %s:%s", host, port)
+        async with tcp:
+            await done.wait()
 
     # Helpers used by handlers
     async def core(self) -> SessionManager:
@@ -238,10 +294,7 @@ def register(server: BridgeServer) -> None:
 
     @server.feature(T.SHUTDOWN)
     async def shutdown(ls: BridgeServer, params: None) -> None:
-        if ls.manager is not None:
-            await ls.manager.shutdown()
-        if ls.store is not None:
-            await ls.store.close()
+        await ls.teardown()
 
     # Commands
     @server.command(commands.PROMPT)

@@ -159,3 +159,29 @@ async def test_orphaned_worktrees_are_reaped_after_a_safety_check(repo: Path, tm
         assert "agent-bridge/withwork" not in git(repo, "branch", "--list")
     finally:
         await ed.client.shutdown_session()
+
+
+def _frame(payload: dict[str, object]) -> bytes:
+    body = json.dumps(payload).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+async def test_server_exits_when_the_client_goes_away_without_exit(repo: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", "serve", env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                             "params": {"processId": None, "rootUri": repo.as_uri(), "capabilities": {}}}))
+    proc.stdin.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+    proc.stdin.write(_frame({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand",
+                             "params": {"command": "agentBridge.sessions", "arguments": [{}]}}))
+    await proc.stdin.drain()
+    seen = b""
+    while b'"id": 2' not in seen and b'"id":2' not in seen:
+        seen += await asyncio.wait_for(proc.stdout.read(4096), 20)
+    proc.stdin.close()  # like an editor quitting without shutdown/exit
+    code = await asyncio.wait_for(proc.wait(), 15)
+    assert code == 0
