@@ -23,7 +23,7 @@ from bridge.prompts import rejection_note, selection_note, title_for
 from bridge.reaper import reap_orphans
 from bridge.review import hunks_of
 from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
-from bridge.turns import TurnHost, TurnResult, run_turn
+from bridge.turns import TurnHost, TurnResult, event_payload, run_turn
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ class Turn:
     prompt: str
     parts: list[PromptPart]
     done: asyncio.Future[TurnResult]
+    # Set by agentBridge.cancel at any point of the turn, even before the agent has it.
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    context: dict[str, Any] | None = None
 
 
 @dataclass
@@ -83,7 +86,7 @@ class SessionManager:
         self.registry = registry
         self.editor = editor
         self.pool = AgentPool(registry.settings.max_live_agents, registry.settings.idle_timeout)
-        self.factory = BackendFactory(state_dir)
+        self.factory = BackendFactory(state_dir, registry.settings)
         self.sessions: dict[str, LiveSession] = {}
         self._janitor: asyncio.Task[None] | None = None
 
@@ -127,6 +130,7 @@ class SessionManager:
         self.registry = registry
         self.pool.max_live = registry.settings.max_live_agents
         self.pool.idle_timeout = registry.settings.idle_timeout
+        self.factory.settings = registry.settings
 
     def session(self, session_id: str) -> LiveSession:
         live = self.sessions.get(session_id)
@@ -184,6 +188,9 @@ class SessionManager:
             parts.append(TextPart(selection_note(rel, first, last)))
             parts.append(ResourcePart((live.path / rel).as_uri(), selected))
         turn = Turn(turn_id, live.row.id, agent, text, parts, asyncio.get_running_loop().create_future())
+        if context is not None:
+            turn.context = {"uri": (live.repo_root / context[0]).as_uri(), "startLine": context[2],
+                            "endLine": context[3]}
         await self.store.add_turn(turn_id, live.row.id, agent.name, text)
         live.turns[turn_id] = turn
         if live.worker is None or live.worker.done():
@@ -246,10 +253,11 @@ class SessionManager:
     async def _run(self, live: LiveSession, turn: Turn) -> TurnResult:
         key: Key = (live.row.id, turn.agent.name)
         await self.store.start_turn(turn.id)
-        self.editor.notify_event(
-            {"sessionId": live.row.id, "turnId": turn.id, "kind": "turnStarted", "agent": turn.agent.name,
-             "prompt": turn.prompt}
-        )
+        started: dict[str, Any] = {"sessionId": live.row.id, "turnId": turn.id, "kind": "turnStarted",
+                                   "agent": turn.agent.name, "prompt": turn.prompt}
+        if turn.context is not None:
+            started["context"] = turn.context
+        self.editor.notify_event(started)
         await self.editor.progress_begin(turn.id, f"{turn.agent.name}: {title_for(turn.prompt, 40)}")
         try:
             backend, host = await self._backend(live, turn.agent)
@@ -257,13 +265,17 @@ class SessionManager:
             result = TurnResult("failed", error=str(exc))
             await self._finish(live, turn, result, None)
             return result
+        if turn.cancel.is_set():
+            result = TurnResult("cancelled", "cancelled", "the turn was cancelled before the agent started it")
+            await self._finish(live, turn, result, host)
+            return result
         rejected = await self.store.unreported_rejections(live.row.id, turn.agent.name)
         note = rejection_note(rejected)
         parts = [TextPart(note), *turn.parts] if note else turn.parts
         self.pool.set_busy(key, True)
         await self.store.set_agent_status(live.row.id, turn.agent.name, "active")
         try:
-            result = await run_turn(backend, host, turn.id, parts, self.registry.settings.turn_watchdog)
+            result = await run_turn(backend, host, turn.id, parts, self.registry.settings.turn_watchdog, turn.cancel)
         finally:
             self.pool.set_busy(key, False)
         if rejected and result.status != "failed":
@@ -302,6 +314,8 @@ class SessionManager:
             "sessionId": live.row.id, "turnId": turn.id, "kind": "turnEnded", "status": result.status,
             "agent": turn.agent.name,
         }
+        if result.usage is not None:
+            payload["usage"] = event_payload(result.usage)
         if result.stop_reason:
             payload["stopReason"] = result.stop_reason
         if result.error:
@@ -356,14 +370,12 @@ class SessionManager:
             raise BridgeError(f"turn {turn_id!r} is still running after {timeout:g} s") from None
 
     async def cancel(self, session_id: str) -> bool:
+        """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""
         live = self.session(session_id)
         turn = live.current
-        if turn is None:
+        if turn is None or turn.done.done():
             return False
-        host = live.hosts.get(turn.agent.name)
-        if host is None:
-            return False
-        await host.cancel()
+        turn.cancel.set()
         return True
 
     # Queries
@@ -404,6 +416,7 @@ class SessionManager:
                 "detail": exe if exe else f"{agent.command[0]} not found on PATH",
                 "command": list(agent.command),
                 "default": name == self.registry.default_agent,
+                **self.factory.describe(agent),
             })
         return result
 
@@ -448,9 +461,7 @@ class SessionManager:
                 turn.done.set_result(TurnResult("cancelled", error=reason))
         if live.current is not None:
             current = live.current
-            host = live.hosts.get(current.agent.name)
-            if host is not None:
-                await host.cancel()
+            current.cancel.set()
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(current.done), 5)
         if live.worker is not None:

@@ -145,24 +145,47 @@ class TurnHost:
     def end(self) -> None:
         self.turn_id = None
 
-    async def cancel(self) -> None:
-        self.cancel_requested = True
-        if self._backend is not None:
-            await self._backend.cancel()
+
+
+CANCEL_RESEND = 1.5  # seconds before a cancel the agent did not act on is sent again
+CANCEL_TRIES = 3
 
 
 async def run_turn(
-    backend: AgentBackend, host: TurnHost, turn_id: str, parts: list[PromptPart], watchdog: float
+    backend: AgentBackend,
+    host: TurnHost,
+    turn_id: str,
+    parts: list[PromptPart],
+    watchdog: float,
+    cancel: asyncio.Event,
 ) -> TurnResult:
-    """Prompt the backend and wait for the turn to end, failing it if the agent goes silent too long."""
+    """Prompt the backend and wait for the turn to end, failing it if the agent goes silent too long.
+
+    `cancel` may be set at any time, even before the prompt reached the agent: an agent ignores a
+    `session/cancel` that arrives before the prompt it cancels, so it is sent again while the turn runs.
+    """
     host.begin(turn_id, backend)
     task = asyncio.ensure_future(backend.prompt(parts))
+    cancels_sent = 0
+    last_cancel = 0.0
     try:
         while True:
-            done, _ = await asyncio.wait({task}, timeout=min(1.0, watchdog))
-            if done:
+            waiter = asyncio.ensure_future(cancel.wait())
+            try:
+                timeout = CANCEL_RESEND if cancel.is_set() else min(1.0, watchdog)
+                done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if task in done:
                 break
-            if time.monotonic() - host.last_activity >= watchdog:
+            now = time.monotonic()
+            if cancel.is_set() and cancels_sent < CANCEL_TRIES and now - last_cancel >= CANCEL_RESEND:
+                host.cancel_requested = True
+                await backend.cancel()
+                cancels_sent += 1
+                last_cancel = now
+                continue
+            if now - host.last_activity >= watchdog:
                 await backend.cancel()
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(asyncio.shield(task), 5)

@@ -278,3 +278,31 @@ async def test_two_agents_share_a_session_worktree_with_attribution(repo: Path, 
         assert sorted((a["agent"], a["status"]) for a in agents) == [("helper", "idle"), ("scripted", "idle")]
     finally:
         await ed.client.shutdown_session()
+
+
+async def test_cancel_right_after_prompting_is_not_lost(editor: Editor) -> None:
+    # First turn: the agent is still starting when the cancel arrives.
+    sid, tid = await editor.prompt("@sleep 20\n@say too late")
+    assert await editor.cmd("agentBridge.cancel", {"sessionId": sid}) == {"cancelled": True}
+    result = await editor.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid})
+    assert result["status"] == "cancelled"
+    # Warm agent: the cancel may reach it before the prompt does.
+    for _ in range(3):
+        _, tid = await editor.prompt("@sleep 20\n@say too late", sessionId=sid)
+        await editor.wait_event(lambda e, t=tid: e["kind"] == "turnStarted" and e["turnId"] == t)
+        assert await editor.cmd("agentBridge.cancel", {"sessionId": sid}) == {"cancelled": True}
+        result = await asyncio.wait_for(
+            editor.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid}), 10
+        )
+        assert result["status"] == "cancelled"
+        assert "too late" not in editor.text_of(tid)
+
+
+async def test_turn_end_carries_the_turns_usage_and_start_its_context(editor: Editor) -> None:
+    uri = editor.open("greet.py")
+    rng = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 4}}
+    _, tid, _ = await editor.run("@usage 1200 340\n@say counted", uri=uri, range=rng)
+    ended = next(e for e in editor.events if e["kind"] == "turnEnded" and e["turnId"] == tid)
+    assert ended["usage"]["inputTokens"] == 1200 and ended["usage"]["outputTokens"] == 340
+    started = next(e for e in editor.events if e["kind"] == "turnStarted" and e["turnId"] == tid)
+    assert started["context"] == {"uri": uri, "startLine": 0, "endLine": 1}
