@@ -1,0 +1,101 @@
+-- agent-bridge for Neovim: prompt, watch and review coding agents through the agent-bridge language server.
+--   require("agent_bridge").setup({ default_agent = "qwen" })
+-- See :help agent_bridge.
+local M = {}
+
+M.did_setup = false
+local restored = {} -- client ids whose restored sessions were fetched
+
+local function generate_helptags()
+  local src = debug.getinfo(1, "S").source:sub(2)
+  local doc = vim.fs.joinpath(vim.fs.dirname(vim.fs.dirname(vim.fs.dirname(src))), "doc")
+  if vim.fn.isdirectory(doc) == 1 and vim.fn.filereadable(vim.fs.joinpath(doc, "tags")) == 0
+    and vim.fn.filewritable(doc) == 2 then
+    pcall(vim.cmd.helptags, vim.fn.fnameescape(doc))
+  end
+end
+
+---@param opts? agent_bridge.Options
+function M.setup(opts)
+  if vim.fn.has("nvim-0.10") == 0 then
+    vim.notify("agent-bridge: Neovim 0.10 or newer is needed", vim.log.levels.ERROR)
+    return M
+  end
+  local config = require("agent_bridge.config")
+  config.set(opts)
+  if config.options.default_agent then
+    require("agent_bridge.sessions").agent = config.options.default_agent
+  end
+  require("agent_bridge.commands").create()
+  require("agent_bridge.review").setup()
+  vim.api.nvim_create_autocmd("LspAttach", {
+    group = vim.api.nvim_create_augroup("agent_bridge.sessions", { clear = true }),
+    callback = function(args)
+      local c = vim.lsp.get_client_by_id(args.data.client_id)
+      if c and c.name == "agent_bridge" and not restored[c.id] then
+        restored[c.id] = true
+        require("agent_bridge.sessions").restore(c)
+      end
+    end,
+  })
+  if config.options.autostart then
+    require("agent_bridge.client").enable()
+  end
+  generate_helptags()
+  M.did_setup = true
+  return M
+end
+
+--- Prompts an agent: { text, agent?, session?, new?, bufnr?, range? = {first, last}, on_queued? }.
+function M.prompt(opts)
+  require("agent_bridge.prompt").prompt(opts)
+end
+
+--- Cancels the running turn of a session (default: the current one).
+function M.cancel(session_id)
+  require("agent_bridge.prompt").cancel(session_id)
+end
+
+--- Shows or hides the chat of a session (default: the current one).
+function M.chat(session_id)
+  local s = require("agent_bridge.prompt").session_for(session_id)
+  if s then
+    require("agent_bridge.chat").toggle(s)
+  end
+end
+
+--- The statusline component: "scripted 3f2a1b2c ⟳ running: Write greet.py · 2 pending" (or "").
+function M.statusline()
+  return require("agent_bridge.status").statusline()
+end
+
+--- The statusline's state as a table (agent, session, title, state, tool, asking, pending, queued), or nil.
+function M.status(bufnr)
+  return require("agent_bridge.status").get(bufnr)
+end
+
+function M.apply(opts)
+  require("agent_bridge.review").apply(opts)
+end
+
+function M.reject(opts)
+  require("agent_bridge.review").reject(opts)
+end
+
+function M.pending(opts)
+  require("agent_bridge.review").pending(opts)
+end
+
+function M.diff(opts)
+  require("agent_bridge.diff").diff(opts)
+end
+
+function M.sessions(opts)
+  require("agent_bridge.pickers").sessions(opts)
+end
+
+function M.agents(name, opts)
+  require("agent_bridge.pickers").agents(name, opts)
+end
+
+return M

