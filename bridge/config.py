@@ -31,12 +31,16 @@ class AgentConfig:
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     builtin: bool = False
+    model: str | None = None  # `provider/model` (or a bare model id); used by the opencode transport
 
     def config_hash(self) -> str:
         """Identifies the settings a warm agent session was started with (to know when it is stale)."""
-        payload = json.dumps(
-            {"protocol": self.protocol, "command": self.command, "env": sorted(self.env.items())}
-        )
+        fields: dict[str, object] = {
+            "protocol": self.protocol, "command": self.command, "env": sorted(self.env.items())
+        }
+        if self.model is not None:  # only when set, so hashes recorded before the field existed stay valid
+            fields["model"] = self.model
+        payload = json.dumps(fields)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
@@ -48,6 +52,8 @@ class BridgeSettings:
     max_live_agents: int = 8
     idle_timeout: float = 900.0  # seconds before an idle warm agent is stopped
     turn_watchdog: float = 600.0  # seconds without any agent activity before a turn is failed
+    # opencode turns: seconds without activity before the turn is reconciled from the server, then failed
+    opencode_watchdog: float = 180.0
 
 
 @dataclass
@@ -69,7 +75,10 @@ class Registry:
 def builtin_agents() -> dict[str, AgentConfig]:
     """Agents known without any configuration; each is available when its command is on PATH."""
     specs: dict[str, tuple[Protocol, tuple[str, ...]]] = {
-        "opencode": ("acp", ("opencode", "acp")),
+        # `opencode serve` over HTTP (the backend adds `serve --hostname 127.0.0.1 --port N`); one server
+        # per bridge process serves every session. `opencode-acp` keeps the same agent over ACP.
+        "opencode": ("opencode", ("opencode",)),
+        "opencode-acp": ("acp", ("opencode", "acp")),
         "qwen": ("acp", ("qwen", "--acp")),
         "gemini": ("acp", ("gemini", "--acp")),
         "claude": ("acp", ("claude-agent-acp",)),
@@ -95,7 +104,7 @@ def parse_agent(name: str, raw: Any, base: AgentConfig | None = None) -> AgentCo
     """
     if not isinstance(raw, Mapping):
         raise ValueError(f"agent {name!r}: expected a table/object, got {type(raw).__name__}")
-    unknown = set(raw) - {"protocol", "command", "env"}
+    unknown = set(raw) - {"protocol", "command", "env", "model"}
     if unknown:
         raise ValueError(f"agent {name!r}: unknown field(s) {', '.join(sorted(unknown))}")
     protocol = raw.get("protocol", base.protocol if base else "acp")
@@ -115,7 +124,10 @@ def parse_agent(name: str, raw: Any, base: AgentConfig | None = None) -> AgentCo
         isinstance(k, str) and isinstance(v, str) for k, v in env_raw.items()
     ):
         raise ValueError(f"agent {name!r}: env must map names to strings")
-    return AgentConfig(name=name, protocol=protocol, command=tuple(command_raw), env=dict(env_raw))
+    model = raw.get("model", base.model if base else None)
+    if model is not None and (not isinstance(model, str) or not model.strip() or model.strip() != model):
+        raise ValueError(f"agent {name!r}: model must be a non-empty string like 'provider/model'")
+    return AgentConfig(name=name, protocol=protocol, command=tuple(command_raw), env=dict(env_raw), model=model)
 
 
 def _merge_agents(
@@ -150,6 +162,8 @@ def _merge_settings(settings: BridgeSettings, raw: Any, source: str, warnings: l
         "idle_timeout": ("idle_timeout", float),
         "turnWatchdog": ("turn_watchdog", float),
         "turn_watchdog": ("turn_watchdog", float),
+        "opencodeWatchdog": ("opencode_watchdog", float),
+        "opencode_watchdog": ("opencode_watchdog", float),
     }
     for key, value in raw.items():
         if key not in keys:

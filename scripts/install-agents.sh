@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the real ACP agents that the real_agent tests drive, into <repo>/.agents (a local npm prefix).
-# Binaries end up in <repo>/.agents/node_modules/.bin/ (qwen, claude-agent-acp).
+# Install the real agents that the real_agent tests drive, into <repo>/.agents (local npm prefixes).
+# Binaries end up in <repo>/.agents/node_modules/.bin/ (qwen, claude-agent-acp) and
+# <repo>/.agents/opencode/node_modules/.bin/opencode.
 #
 # Idempotent: if the pinned versions are already there it exits in well under a second without touching npm.
 # Usage: scripts/install-agents.sh [--force]
@@ -12,6 +13,8 @@ QWEN_PKG="@qwen-code/qwen-code"
 QWEN_VERSION="0.15.10"
 CLAUDE_ACP_PKG="@zed-industries/claude-agent-acp"
 CLAUDE_ACP_VERSION="0.23.1"
+OPENCODE_PKG="opencode-ai"
+OPENCODE_VERSION="1.18.33"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="${AGENTS_PREFIX:-$repo/.agents}"
@@ -28,11 +31,25 @@ installed_version() {
     node -e 'process.stdout.write(String(require(process.argv[1]).version || ""))' "$pj" 2>/dev/null || true
 }
 
-up_to_date() {
+# opencode-ai lists a binary package per platform as optional dependencies, and npm installs two of them on
+# x64 Linux (plain and -baseline, 177 MB each). With --omit=optional its postinstall fetches just the one
+# this machine needs, so it gets its own prefix (--omit applies to a whole tree) and half the download.
+# The marker is written once the binary answered --version (which takes ~1 s, too slow for every run).
+oc_prefix="$prefix/opencode"
+oc_marker="$oc_prefix/.installed-$OPENCODE_VERSION"
+opencode_up_to_date() {
+    [[ -f "$oc_marker" && -x "$oc_prefix/node_modules/.bin/opencode" ]]
+}
+
+acp_up_to_date() {
     [[ "$(installed_version "$QWEN_PKG")" == "$QWEN_VERSION" ]] &&
         [[ "$(installed_version "$CLAUDE_ACP_PKG")" == "$CLAUDE_ACP_VERSION" ]] &&
         [[ -x "$prefix/node_modules/.bin/qwen" ]] &&
         [[ -x "$prefix/node_modules/.bin/claude-agent-acp" ]]
+}
+
+up_to_date() {
+    acp_up_to_date && opencode_up_to_date
 }
 
 for tool in node npm; do
@@ -48,7 +65,8 @@ if (( node_major < 20 )); then
 fi
 
 if (( force == 0 )) && up_to_date; then
-    echo "install-agents: already installed ($QWEN_PKG@$QWEN_VERSION, $CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION) in $(elapsed) s"
+    echo "install-agents: already installed ($QWEN_PKG@$QWEN_VERSION, $CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION," \
+        "$OPENCODE_PKG@$OPENCODE_VERSION) in $(elapsed) s"
     exit 0
 fi
 
@@ -58,11 +76,30 @@ if [[ ! -f "$prefix/package.json" ]]; then
     printf '{\n  "name": "agent-bridge-test-agents",\n  "private": true\n}\n' >"$prefix/package.json"
 fi
 
-echo "install-agents: installing $QWEN_PKG@$QWEN_VERSION $CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION into $prefix"
-# CI must never block on a prompt or a notifier; exact pins keep package.json reproducible.
-npm install --prefix "$prefix" --no-audit --no-fund --no-update-notifier --save-exact \
-    --loglevel=error --yes \
-    "$QWEN_PKG@$QWEN_VERSION" "$CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION" </dev/null
+if (( force == 1 )) || ! acp_up_to_date; then
+    echo "install-agents: installing $QWEN_PKG@$QWEN_VERSION $CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION into $prefix"
+    # CI must never block on a prompt or a notifier; exact pins keep package.json reproducible.
+    npm install --prefix "$prefix" --no-audit --no-fund --no-update-notifier --save-exact \
+        --loglevel=error --yes \
+        "$QWEN_PKG@$QWEN_VERSION" "$CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION" </dev/null
+fi
+
+if (( force == 1 )) || ! opencode_up_to_date; then
+    echo "install-agents: installing $OPENCODE_PKG@$OPENCODE_VERSION into $oc_prefix"
+    mkdir -p "$oc_prefix"
+    rm -f "$oc_prefix"/.installed-*
+    if [[ ! -f "$oc_prefix/package.json" ]]; then
+        printf '{\n  "name": "agent-bridge-test-opencode",\n  "private": true\n}\n' >"$oc_prefix/package.json"
+    fi
+    npm install --prefix "$oc_prefix" --no-audit --no-fund --no-update-notifier --save-exact \
+        --loglevel=error --yes --omit=optional "$OPENCODE_PKG@$OPENCODE_VERSION" </dev/null
+    got="$("$oc_prefix/node_modules/.bin/opencode" --version 2>/dev/null || true)"
+    if [[ "$got" != "$OPENCODE_VERSION" ]]; then
+        echo "install-agents: opencode --version printed '$got', expected $OPENCODE_VERSION" >&2
+        exit 1
+    fi
+    touch "$oc_marker"
+fi
 
 if ! up_to_date; then
     echo "install-agents: install finished but the pinned versions/binaries are not in place" >&2

@@ -1,8 +1,9 @@
 """Helpers for tests that drive real ACP agents (installed by ``scripts/install-agents.sh``) against
 ``tests/scripted_llm.py``.
 
-Supported agents (names are the binary names): ``qwen`` (``@qwen-code/qwen-code``, run as ``qwen --acp``) and
-``claude-agent-acp`` (``@zed-industries/claude-agent-acp``; alias ``claude``).
+Supported agents (names are the binary names): ``qwen`` (``@qwen-code/qwen-code``, run as ``qwen --acp``),
+``claude-agent-acp`` (``@zed-industries/claude-agent-acp``; alias ``claude``) and ``opencode`` (``opencode-ai``;
+``agent_command`` gives the bare binary, as the bridge's opencode transport wants it: it adds ``serve ...``).
 
 Typical use::
 
@@ -29,7 +30,11 @@ AGENTS_BIN = REPO_ROOT / ".agents" / "node_modules" / ".bin"
 AGENTS: dict[str, tuple[str, ...]] = {
     "qwen": ("--acp",),
     "claude-agent-acp": (),
+    "opencode": (),
 }
+# Agents installed into a prefix of their own (see scripts/install-agents.sh).
+LOCAL_BINS: dict[str, Path] = {"opencode": REPO_ROOT / ".agents" / "opencode" / "node_modules" / ".bin"}
+OPENCODE_MODEL = "fake/fake-model"
 _ALIASES = {"claude": "claude-agent-acp", "qwen-code": "qwen"}
 
 
@@ -43,7 +48,7 @@ def canonical_name(name: str) -> str:
 def agent_bin(name: str) -> Path | None:
     """The agent's executable: the repo-local install first (pinned versions), then PATH."""
     name = canonical_name(name)
-    local = AGENTS_BIN / name
+    local = LOCAL_BINS.get(name, AGENTS_BIN) / name
     if local.is_file() and os.access(local, os.X_OK):
         return local
     found = shutil.which(name)
@@ -61,7 +66,7 @@ def agent_command(name: str) -> list[str] | None:
 def _search_path() -> str:
     # The SDK's child env carries the caller's PATH, but these bins are `#!/usr/bin/env node` scripts, so the
     # node that installed them must be findable even when the tests run from a venv with a minimal PATH.
-    dirs: list[str] = [str(AGENTS_BIN)]
+    dirs: list[str] = [str(AGENTS_BIN), *map(str, LOCAL_BINS.values())]
     node = shutil.which("node")
     if node:
         dirs.append(str(Path(node).resolve().parent))
@@ -121,6 +126,8 @@ def agent_env(name: str, llm_base_url: str, home: Path) -> dict[str, str]:
             "OPENAI_MODEL": "fake-model",
             "QWEN_TELEMETRY_ENABLED": "false",
         }
+    elif name == "opencode":
+        env |= opencode_env(root)
     else:
         claude_dir = home / ".claude"
         claude_dir.mkdir(exist_ok=True)
@@ -142,3 +149,33 @@ def agent_env(name: str, llm_base_url: str, home: Path) -> dict[str, str]:
             "IS_SANDBOX": "1",
         }
     return env
+
+
+def opencode_env(root: str) -> dict[str, str]:
+    """opencode offline: a "fake" OpenAI-compatible provider at the scripted LLM, nothing fetched or installed."""
+    provider, model = OPENCODE_MODEL.split("/")
+    config = {
+        "provider": {provider: {
+            "npm": "@ai-sdk/openai-compatible",  # compiled into the binary: nothing is installed for it
+            "name": "Scripted LLM",
+            "options": {"baseURL": f"{root}/v1", "apiKey": "fake-key"},
+            "models": {model: {"name": "Fake Model", "tool_call": True, "limit": {"context": 128000, "output": 8192}}},
+        }},
+        "model": OPENCODE_MODEL,
+        "small_model": OPENCODE_MODEL,
+        "autoupdate": False,
+        "share": "disabled",
+    }
+    return {
+        "OPENCODE_CONFIG_CONTENT": json.dumps(config),
+        "OPENCODE_DISABLE_AUTOUPDATE": "1",
+        "OPENCODE_DISABLE_MODELS_FETCH": "1",
+        "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+        "OPENCODE_DISABLE_SHARE": "1",
+        "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+        "OPENCODE_DISABLE_CLAUDE_CODE": "1",
+        "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
+        # At start opencode tries to `npm install @opencode-ai/plugin` into its config dir (63 MB when the
+        # registry answers); a registry that refuses at once keeps the test offline and fast.
+        "npm_config_registry": "http://127.0.0.1:9/",
+    }

@@ -19,7 +19,7 @@ from bridge.config import (
     parse_agent,
 )
 
-BUILTINS = {"opencode", "qwen", "gemini", "claude", "codex", "goose", "scripted"}
+BUILTINS = {"opencode", "opencode-acp", "qwen", "gemini", "claude", "codex", "goose", "scripted"}
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,8 @@ def write(path: Path, text: str) -> Path:
 def assert_builtins_intact(registry: Registry) -> None:
     assert BUILTINS <= set(registry.agents)
     assert registry.agents["qwen"].command == ("qwen", "--acp")
-    assert registry.agents["opencode"].command == ("opencode", "acp")
+    assert registry.agents["opencode"].command == ("opencode",)
+    assert registry.agents["opencode-acp"].command == ("opencode", "acp")
 
 
 # Built-ins
@@ -55,7 +56,8 @@ def test_builtins_present_without_any_configuration(tmp_path: Path) -> None:
     for name, agent in registry.agents.items():
         assert agent.name == name
         assert agent.builtin is True
-        assert agent.protocol == "acp"
+        assert agent.protocol == ("opencode" if name == "opencode" else "acp")
+        assert agent.model is None
         assert agent.command and all(isinstance(c, str) and c for c in agent.command)
     assert registry.agents["claude"].command == ("claude-agent-acp",)
     assert registry.agents["scripted"].command[1:] == ("-m", "bridge.scripted_agent")
@@ -438,3 +440,27 @@ def test_registry_get_default_and_named() -> None:
 def test_registry_get_with_no_agents_says_none() -> None:
     with pytest.raises(KeyError, match="configured: none"):
         Registry(agents={}, default_agent="x").get(None)
+
+
+# opencode: the model field and its watchdog
+
+
+def test_model_field_parsed_inherited_and_hashed(tmp_path: Path) -> None:
+    explicit = write(tmp_path / "c.toml", '[agents.opencode]\nmodel = "fake/fake-model"\n')
+    registry = load_registry(explicit=explicit, init_options={"agents": {"opencode": {"env": {"K": "V"}}}})
+    assert registry.warnings == []
+    agent = registry.agents["opencode"]
+    assert (agent.protocol, agent.command, agent.model) == ("opencode", ("opencode",), "fake/fake-model")
+    assert agent.config_hash() != AgentConfig("opencode", "opencode", ("opencode",), {"K": "V"}).config_hash()
+    # Hashes of agents without a model are what they were before the field existed.
+    plain = AgentConfig("a", "acp", ("bin",), {})
+    assert plain.config_hash() == AgentConfig("a", "acp", ("bin",), {}, model=None).config_hash()
+    for bad in (7, "", " padded "):
+        with pytest.raises(ValueError, match="model"):
+            parse_agent("x", {"command": ["x"], "model": bad})
+
+
+def test_opencode_watchdog_setting() -> None:
+    assert BridgeSettings().opencode_watchdog == 180.0
+    registry = load_registry(init_options={"settings": {"opencodeWatchdog": 30}})
+    assert registry.settings.opencode_watchdog == 30.0 and registry.warnings == []

@@ -1,0 +1,181 @@
+"""Pure translations between the bridge and opencode's HTTP shapes: prompt parts, tools, permissions, models."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from backends.base import OptionKind, PermissionOption, PermissionRequest, PromptPart, ResourcePart, TextPart
+
+Reply = Literal["once", "always", "reject"]
+
+# opencode tool name -> the bridge's tool kind (as ACP names them)
+TOOL_KINDS: dict[str, str] = {
+    "read": "read", "write": "edit", "edit": "edit", "multiedit": "edit", "patch": "edit", "apply_patch": "edit",
+    "bash": "execute", "glob": "search", "grep": "search", "list": "search", "codesearch": "search",
+    "webfetch": "fetch", "websearch": "fetch", "todowrite": "think", "todoread": "think", "task": "other",
+}
+
+# opencode permission name -> the bridge's request kind
+_PERMISSION_KINDS: dict[str, str] = {
+    "edit": "edit", "write": "edit", "read": "read", "bash": "execute", "external_directory": "read",
+    "glob": "search", "grep": "search", "list": "search", "codesearch": "search",
+    "webfetch": "fetch", "websearch": "fetch", "todowrite": "think", "todoread": "think",
+}
+
+# The answers opencode takes, as options the bridge's policy chooses among by kind.
+PERMISSION_OPTIONS: tuple[PermissionOption, ...] = (
+    PermissionOption("once", "Allow once", "allow_once"),
+    PermissionOption("always", "Always allow", "allow_always"),
+    PermissionOption("reject", "Reject", "reject_once"),
+)
+
+# Rules every bridge-created opencode session gets: commands ask (so the bridge's policy and the user decide);
+# edits are left to opencode's default (allowed), since the bridge reviews them as hunks anyway.
+SESSION_PERMISSIONS: list[dict[str, str]] = [{"permission": "bash", "pattern": "*", "action": "ask"}]
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: opencode's payloads are read defensively."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def to_opencode_parts(parts: list[PromptPart]) -> list[dict[str, Any]]:
+    """Prompt parts for `prompt_async`. A selection travels as text: opencode would re-read a `file` part from
+    disk, and the bridge wants the agent to see exactly the text the user selected."""
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, TextPart):
+            out.append({"type": "text", "text": part.text})
+        elif isinstance(part, ResourcePart):
+            out.append({"type": "text", "text": f"<file uri=\"{part.uri}\">\n{part.text}\n</file>"})
+    return out
+
+
+def _absolute(path: str, cwd: str) -> str:
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(cwd, path))
+
+
+def tool_paths(raw_input: Mapping[str, Any], cwd: str) -> tuple[str, ...]:
+    """Files a tool call names in its input, made absolute against the session directory."""
+    found: list[str] = []
+    for key in ("filePath", "file_path", "path"):
+        value = raw_input.get(key)
+        if isinstance(value, str) and value:
+            path = _absolute(value, cwd)
+            if path not in found:
+                found.append(path)
+    return tuple(found)
+
+
+def permission_request(props: Mapping[str, Any], cwd: str) -> PermissionRequest:
+    """A `permission.asked` as the bridge's normalized request, so the one policy decides it."""
+    permission = str(props.get("permission") or "other")
+    patterns = [p for p in as_list(props.get("patterns")) if isinstance(p, str)]
+    metadata = as_dict(props.get("metadata"))
+    tool = as_dict(props.get("tool"))
+    kind = _PERMISSION_KINDS.get(permission, "other")
+    command: str | None = None
+    workdir: str | None = None
+    paths: list[str] = []
+    if kind == "execute":
+        command = as_str(metadata.get("command")) or " ".join(patterns)
+        named = as_str(metadata.get("workdir")) or as_str(metadata.get("cwd"))
+        workdir = _absolute(named, cwd) if named else cwd
+    elif kind in ("edit", "read"):
+        for key in ("filepath", "filePath", "path"):
+            if (value := as_str(metadata.get(key))) is not None:
+                paths.append(_absolute(value, cwd))
+        # Patterns name the files (relative to the session directory); external_directory ones are `dir/*`.
+        for pattern in patterns:
+            bare = pattern.removesuffix("/*").removesuffix("*") or "/"
+            paths.append(_absolute(bare, cwd))
+    elif kind == "search":
+        named = as_str(metadata.get("path"))
+        paths.append(_absolute(named, cwd) if named else cwd)
+    title = f"{permission} {', '.join(patterns)}".strip() if patterns else permission
+    return PermissionRequest(
+        tool_call_id=str(tool.get("callID") or props.get("id") or ""),
+        title=title,
+        kind=kind,
+        paths=tuple(dict.fromkeys(paths)),
+        command=command,
+        cwd=workdir,
+        options=PERMISSION_OPTIONS,
+    )
+
+
+def reply_for(choice: OptionKind | None) -> Reply:
+    """opencode's answer for the option kind the policy (or the user) chose; no answer rejects."""
+    if choice == "allow_once":
+        return "once"
+    if choice == "allow_always":
+        return "always"
+    return "reject"
+
+
+def models_from_providers(data: Any) -> list[str]:
+    """`provider/model` ids from `GET /config/providers` (`{providers: [{id, models: {id: ...}}], default}`)."""
+    out: list[str] = []
+    for provider in as_list(as_dict(data).get("providers")):
+        provider = as_dict(provider)
+        out.extend(f"{provider.get('id')}/{model}" for model in as_dict(provider.get("models")))
+    return sorted(out)
+
+
+class ModelError(ValueError):
+    """A configured model that the opencode server does not know how to reach."""
+
+
+def resolve_model(spec: str, default_model: str | None, models: list[str]) -> tuple[str, str]:
+    """(providerID, modelID) for an agent's `model` setting.
+
+    `provider/model` is taken as written (model ids may themselves hold slashes). A bare id takes the provider
+    of opencode's configured default model, or else the one provider that offers a model of that id.
+    """
+    if "/" in spec:
+        provider, _, model = spec.partition("/")
+        if provider and model:
+            return provider, model
+        raise ModelError(f"model {spec!r}: expected provider/model")
+    if default_model and "/" in default_model:
+        return default_model.partition("/")[0], spec
+    offering = sorted({m.partition("/")[0] for m in models if m.partition("/")[2] == spec})
+    if len(offering) == 1:
+        return offering[0], spec
+    if not offering:
+        raise ModelError(f"model {spec!r}: no configured provider offers it; write it as provider/model")
+    raise ModelError(f"model {spec!r} is offered by {', '.join(offering)}; write it as provider/model")
+
+
+def route_session_id(event: dict[str, Any]) -> str | None:
+    """The session an event is about, wherever this event type keeps it."""
+    props = event.get("properties")
+    if not isinstance(props, dict):
+        return None
+    sid = props.get("sessionID")
+    if isinstance(sid, str):
+        return sid
+    for key in ("part", "info"):
+        inner = props.get(key)
+        if isinstance(inner, dict) and isinstance(inner.get("sessionID"), str):
+            return str(inner["sessionID"])
+    return None
+
+
+def new_message_id(now_ms: int, counter: int = 0) -> str:
+    """An id in opencode's own ascending format (`msg_` + 12 hex of time + 14 random), so the bridge's user
+    message sorts where opencode would have put it in the session history."""
+    value = (now_ms * 0x1000 + counter) & ((1 << 48) - 1)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    return f"msg_{value:012x}" + "".join(secrets.choice(alphabet) for _ in range(14))
