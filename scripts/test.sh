@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check: lint, types, and the whole test suite, real agents included.
+# Runs every check: lint, types, the whole Python suite (real agents and real Neovim included), then the
+# VS Code extension's build and tests (unit, protocol, real VS Code in headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,3 +9,6 @@ export AGENT_BRIDGE_REQUIRE_REAL_AGENTS=1
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+if [[ $# -eq 0 ]]; then  # a plain run is the full run; with pytest arguments only those tests run
+    bash scripts/test-vscode.sh
+fi

@@ -1,0 +1,113 @@
+/** The Chat view: the current session's streamed transcript and a prompt box (a webview view). */
+import { randomBytes } from "node:crypto";
+import * as vscode from "vscode";
+import { EMPTY_EARLIER_SESSION, EMPTY_NEW_SESSION, chatPage, renderTranscript } from "./core/chatHtml";
+import type { BridgeState } from "./core/state";
+import type { Transcripts } from "./core/transcript";
+
+export const CHAT_VIEW_ID = "agentBridge.chat";
+const RENDER_DELAY_MS = 50;
+
+export interface ChatActions {
+  prompt(text: string): Promise<void>;
+  cancel(): Promise<void>;
+}
+
+type FromWebview = { type: "prompt"; text: string } | { type: "cancel" } | { type: "ready" };
+
+export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view?: vscode.WebviewView;
+  private timer?: ReturnType<typeof setTimeout>;
+  private readonly subscriptions: { dispose(): void }[] = [];
+
+  constructor(
+    private readonly state: BridgeState,
+    private readonly transcripts: Transcripts,
+    private readonly actions: ChatActions,
+  ) {
+    this.subscriptions.push(state.onChange(() => this.scheduleRender()));
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    view.webview.options = { enableScripts: true, localResourceRoots: [] };
+    view.webview.html = chatPage(randomBytes(16).toString("base64"), view.webview.cspSource);
+    this.subscriptions.push(
+      view.webview.onDidReceiveMessage((msg: FromWebview) => this.receive(msg)),
+      view.onDidChangeVisibility(() => view.visible && this.render()),
+      view.onDidDispose(() => {
+        this.view = undefined;
+      }),
+    );
+  }
+
+  /** A session's transcript changed; re-render if it is the one shown (or none is shown yet). */
+  transcriptChanged(sessionId: string): void {
+    if (this.state.currentSessionId === undefined || this.state.currentSessionId === sessionId) {
+      this.scheduleRender();
+    }
+  }
+
+  /** Shows the chat without taking the focus from the editor. */
+  async reveal(): Promise<void> {
+    if (this.view !== undefined) {
+      this.view.show(true);
+      return;
+    }
+    const editor = vscode.window.activeTextEditor;
+    await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+    if (editor !== undefined) {
+      await vscode.window.showTextDocument(editor.document, editor.viewColumn, false);
+    }
+  }
+
+  focusPrompt(): void {
+    void this.view?.webview.postMessage({ type: "focus" });
+  }
+
+  private receive(msg: FromWebview): void {
+    if (msg.type === "prompt") {
+      void this.actions.prompt(msg.text);
+    } else if (msg.type === "cancel") {
+      void this.actions.cancel();
+    } else if (msg.type === "ready") {
+      this.render();
+    }
+  }
+
+  private scheduleRender(): void {
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.render();
+      }, RENDER_DELAY_MS);
+    }
+  }
+
+  private render(): void {
+    const view = this.view;
+    if (view === undefined) {
+      return;
+    }
+    const sessionId = this.state.currentSessionId;
+    const session = this.state.current;
+    const header = session
+      ? `${session.title || session.sessionId} · ${this.state.agent ?? "default agent"}`
+      : `New session · ${this.state.agent ?? "default agent"}`;
+    const html = renderTranscript(
+      sessionId === undefined ? undefined : this.transcripts.get(sessionId),
+      session?.usage,
+      session === undefined ? EMPTY_NEW_SESSION : EMPTY_EARLIER_SESSION,
+    );
+    void view.webview.postMessage({ type: "render", html, header });
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+    }
+    for (const s of this.subscriptions) {
+      s.dispose();
+    }
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Typed calls of the bridge's `workspace/executeCommand` commands over any transport: the extension passes
+ * the LanguageClient's request, the protocol tests a plain vscode-languageserver-protocol connection, so
+ * both run this same code. Pure: no VS Code import.
+ */
+import type {
+  AgentInfo, ApplyResult, DiffResult, HunkSelection, PendingFile, PromptArgs, PromptResult, RejectResult,
+  SessionInfo, TurnResult,
+} from "./protocol";
+import { ServerCommands } from "./protocol";
+
+/** Sends `workspace/executeCommand {command, arguments: [arg]}` and resolves with its result. */
+export type SendCommand = (command: string, arg: object) => Promise<unknown>;
+
+export class BridgeApi {
+  constructor(private readonly send: SendCommand) {}
+
+  prompt(args: PromptArgs): Promise<PromptResult> {
+    return this.call<PromptResult>(ServerCommands.prompt, dropUndefined(args));
+  }
+
+  awaitTurn(sessionId: string, turnId?: string, timeout?: number): Promise<TurnResult> {
+    return this.call<TurnResult>(ServerCommands.awaitTurn, dropUndefined({ sessionId, turnId, timeout }));
+  }
+
+  async cancel(sessionId: string): Promise<boolean> {
+    return (await this.call<{ cancelled: boolean }>(ServerCommands.cancel, { sessionId })).cancelled;
+  }
+
+  sessions(): Promise<SessionInfo[]> {
+    return this.call<SessionInfo[]>(ServerCommands.sessions, {});
+  }
+
+  async closeSession(sessionId: string): Promise<boolean> {
+    return (await this.call<{ closed: boolean }>(ServerCommands.closeSession, { sessionId })).closed;
+  }
+
+  agents(): Promise<AgentInfo[]> {
+    return this.call<AgentInfo[]>(ServerCommands.agents, {});
+  }
+
+  pending(sessionId?: string, uri?: string): Promise<PendingFile[]> {
+    return this.call<PendingFile[]>(ServerCommands.pending, dropUndefined({ sessionId, uri }));
+  }
+
+  apply(selection: HunkSelection): Promise<ApplyResult> {
+    return this.call<ApplyResult>(ServerCommands.apply, dropUndefined({ ...selection }));
+  }
+
+  reject(selection: HunkSelection): Promise<RejectResult> {
+    return this.call<RejectResult>(ServerCommands.reject, dropUndefined({ ...selection }));
+  }
+
+  diff(sessionId: string, uri: string): Promise<DiffResult> {
+    return this.call<DiffResult>(ServerCommands.diff, { sessionId, uri });
+  }
+
+  private async call<T>(command: string, arg: object): Promise<T> {
+    return (await this.send(command, arg)) as T;
+  }
+}
+
+/** The bridge rejects unknown or null fields, so optional ones left undefined must not be sent at all. */
+export function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,231 @@
+/**
+ * HTML for the chat view: the transcript of one session rendered to a string, and the page around it.
+ * Pure (no VS Code); everything from the agent is escaped.
+ */
+import type { PlanEntry, ToolCallFields, Usage } from "./protocol";
+import type { Entry, SessionTranscript, TurnView } from "./transcript";
+
+export function escapeHtml(text: string): string {
+  return text
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+/** Agent text: fenced code blocks become <pre>, `inline code` becomes <code>, the rest keeps its lines. */
+export function renderAgentText(text: string): string {
+  const parts = text.split(/^```[^\n]*\n?/m);
+  return parts
+    .map((part, i) => {
+      if (i % 2 === 1) {
+        return `<pre class="code">${escapeHtml(part.replace(/\n$/, ""))}</pre>`;
+      }
+      const inline = escapeHtml(part).replace(/`([^`\n]+)`/g, "<code>$1</code>");
+      return inline === "" ? "" : `<div class="prose">${inline}</div>`;
+    })
+    .join("");
+}
+
+const STATUS_ICONS: Record<string, string> = {
+  pending: "○",
+  in_progress: "◐",
+  completed: "●",
+  failed: "✕",
+};
+
+export function renderToolCall(call: ToolCallFields): string {
+  const icon = STATUS_ICONS[call.status] ?? "○";
+  const paths = call.paths.length ? ` <span class="paths">${call.paths.map(escapeHtml).join(", ")}</span>` : "";
+  const command = call.command ? `<pre class="command">$ ${escapeHtml(call.command)}</pre>` : "";
+  const output = call.output ? `<pre class="output">${escapeHtml(call.output)}</pre>` : "";
+  return (
+    `<div class="tool status-${escapeHtml(call.status)}" data-tool-call="${escapeHtml(call.toolCallId)}">` +
+    `<span class="icon" title="${escapeHtml(call.status)}">${icon}</span> ` +
+    `<span class="tool-kind">${escapeHtml(call.toolKind)}</span> ` +
+    `<span class="tool-title">${escapeHtml(call.title)}</span>${paths}${command}${output}</div>`
+  );
+}
+
+export function renderPlan(plan: PlanEntry[]): string {
+  if (plan.length === 0) {
+    return "";
+  }
+  const items = plan
+    .map((e) => `<li class="plan-${escapeHtml(e.status)}">${STATUS_ICONS[e.status] ?? "○"} ${escapeHtml(e.content)}</li>`)
+    .join("");
+  return `<div class="plan"><div class="label">Plan</div><ul>${items}</ul></div>`;
+}
+
+export function formatUsage(usage: Usage): string {
+  const parts: string[] = [];
+  const n = (v: number): string => v.toLocaleString("en-US");
+  if (usage.inputTokens !== undefined) {
+    parts.push(`${n(usage.inputTokens)} in`);
+  }
+  if (usage.outputTokens !== undefined) {
+    parts.push(`${n(usage.outputTokens)} out`);
+  }
+  if (usage.inputTokens === undefined && usage.outputTokens === undefined && usage.totalTokens !== undefined) {
+    parts.push(`${n(usage.totalTokens)} tokens`);
+  }
+  if (usage.contextUsed !== undefined && usage.contextSize) {
+    const percent = (100 * usage.contextUsed) / usage.contextSize;
+    parts.push(`context ${percent > 0 && percent < 1 ? "<1" : Math.round(percent)}%`);
+  }
+  if (usage.cost !== undefined) {
+    parts.push(`${usage.currency && usage.currency !== "USD" ? usage.currency + " " : "$"}${usage.cost.toFixed(4)}`);
+  }
+  return parts.join(" · ");
+}
+
+function renderEntry(entry: Entry): string {
+  switch (entry.type) {
+    case "text":
+      return `<div class="text">${renderAgentText(entry.text)}</div>`;
+    case "reasoning":
+      return `<details class="reasoning"><summary>Thinking</summary><div>${escapeHtml(entry.text)}</div></details>`;
+    case "tool":
+      return renderToolCall(entry.call);
+    case "permission": {
+      const where = entry.cwd ? ` <span class="paths">in ${escapeHtml(entry.cwd)}</span>` : "";
+      const reason = entry.reason ? ` — ${escapeHtml(entry.reason)}` : "";
+      return (
+        `<div class="permission outcome-${escapeHtml(entry.outcome)}">Permission: ` +
+        `<span class="tool-title">${escapeHtml(entry.command ?? entry.title)}</span>${where} ` +
+        `<span class="outcome">${escapeHtml(entry.outcome)}</span>${reason}</div>`
+      );
+    }
+    case "notice":
+      return `<div class="notice">${escapeHtml(entry.message)}</div>`;
+  }
+}
+
+export function renderTurn(turn: TurnView): string {
+  const usage = formatUsage(turn.usage);
+  const status =
+    turn.status === "running"
+      ? `<span class="turn-status running">running…</span>`
+      : `<span class="turn-status ${turn.status}">${turn.status}${
+          turn.stopReason && turn.stopReason !== "end_turn" ? ` (${escapeHtml(turn.stopReason)})` : ""
+        }</span>`;
+  const error = turn.error ? `<div class="error">${escapeHtml(turn.error)}</div>` : "";
+  return (
+    `<section class="turn" data-turn="${escapeHtml(turn.turnId)}">` +
+    `<div class="prompt"><span class="who">You</span><div class="prompt-text">${escapeHtml(turn.prompt)}</div></div>` +
+    `<div class="answer"><span class="who">${escapeHtml(turn.agent || "agent")}</span>` +
+    renderPlan(turn.plan) +
+    turn.entries.map(renderEntry).join("") +
+    error +
+    `<div class="turn-footer">${status}${usage ? ` <span class="usage">${escapeHtml(usage)}</span>` : ""}</div>` +
+    `</div></section>`
+  );
+}
+
+/** Per-agent totals of a session ("scripted: 120 in · 45 out"), when any agent reported tokens or cost. */
+export function renderSessionUsage(usage: { agent: string; usage: Usage }[]): string {
+  const lines = usage
+    .map((u) => ({ agent: u.agent, text: formatUsage(nonZero(u.usage)) }))
+    .filter((u) => u.text !== "")
+    .map((u) => `${escapeHtml(u.agent)}: ${escapeHtml(u.text)}`);
+  return lines.length ? `<div class="session-usage">Session usage · ${lines.join(" · ")}</div>` : "";
+}
+
+function nonZero(usage: Usage): Usage {
+  return Object.fromEntries(Object.entries(usage).filter(([, v]) => v !== 0 && v !== null && v !== undefined));
+}
+
+export const EMPTY_NEW_SESSION =
+  "No conversation yet. Type a prompt below; the agent works in its own git worktree and its edits come back as pending changes for you to review.";
+export const EMPTY_EARLIER_SESSION =
+  "This session's earlier turns are not shown here (they streamed to another window). New prompts continue the session and its agent's conversation.";
+
+export function renderTranscript(
+  transcript: SessionTranscript | undefined, usage: { agent: string; usage: Usage }[] = [],
+  empty: string = EMPTY_NEW_SESSION,
+): string {
+  if (transcript === undefined || (transcript.turns.length === 0 && transcript.notices.length === 0)) {
+    return `<div class="empty">${escapeHtml(empty)}</div>${renderSessionUsage(usage)}`;
+  }
+  const notices = transcript.notices.map((m) => `<div class="notice">${escapeHtml(m)}</div>`).join("");
+  const pending = transcript.pending.hunks
+    ? `<div class="pending-summary">${transcript.pending.hunks} pending change${transcript.pending.hunks === 1 ? "" : "s"} in ${transcript.pending.files} file${transcript.pending.files === 1 ? "" : "s"} to review</div>`
+    : "";
+  return notices + transcript.turns.map(renderTurn).join("") + pending + renderSessionUsage(usage);
+}
+
+/** The chat page: transcript, prompt box, send and cancel. `nonce` guards the inline script (CSP). */
+export function chatPage(nonce: string, cspSource: string): string {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${cspSource} 'unsafe-inline'; script-src 'nonce-${nonce}';">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<style>
+body { padding: 0; margin: 0; font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); color: var(--vscode-foreground); display: flex; flex-direction: column; height: 100vh; }
+#header { padding: 4px 8px; opacity: .8; border-bottom: 1px solid var(--vscode-panel-border); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+#transcript { flex: 1; overflow-y: auto; padding: 0 8px; }
+.turn { border-bottom: 1px solid var(--vscode-panel-border); padding: 6px 0; }
+.who { font-weight: bold; display: block; margin: 4px 0 2px; }
+.prompt-text, .prose { white-space: pre-wrap; word-wrap: break-word; }
+pre { white-space: pre-wrap; word-wrap: break-word; background: var(--vscode-textCodeBlock-background); padding: 4px; margin: 2px 0; font-family: var(--vscode-editor-font-family); }
+code { font-family: var(--vscode-editor-font-family); background: var(--vscode-textCodeBlock-background); }
+.tool, .permission { margin: 3px 0; padding: 2px 4px; border-left: 2px solid var(--vscode-textLink-foreground); }
+.tool-kind { opacity: .7; }
+.paths { opacity: .7; font-family: var(--vscode-editor-font-family); }
+.status-failed, .outcome-rejected { border-left-color: var(--vscode-errorForeground); }
+.reasoning { opacity: .75; font-style: italic; white-space: pre-wrap; }
+.plan ul { list-style: none; padding-left: 8px; margin: 2px 0; }
+.plan-completed { text-decoration: line-through; opacity: .7; }
+.label { font-weight: bold; }
+.error { color: var(--vscode-errorForeground); white-space: pre-wrap; }
+.notice { opacity: .8; font-style: italic; }
+.turn-footer { opacity: .7; font-size: 90%; margin-top: 4px; }
+.turn-status.failed { color: var(--vscode-errorForeground); }
+.pending-summary { padding: 6px 0; font-weight: bold; }
+.session-usage { padding: 2px 0 6px; opacity: .7; font-size: 90%; }
+.empty { padding: 12px 0; opacity: .7; }
+#composer { border-top: 1px solid var(--vscode-panel-border); padding: 6px 8px; display: flex; flex-direction: column; gap: 4px; }
+#prompt { width: 100%; box-sizing: border-box; min-height: 4em; resize: vertical; font-family: var(--vscode-font-family); color: var(--vscode-input-foreground); background: var(--vscode-input-background); border: 1px solid var(--vscode-input-border, transparent); }
+#buttons { display: flex; gap: 4px; justify-content: flex-end; }
+button { color: var(--vscode-button-foreground); background: var(--vscode-button-background); border: none; padding: 3px 10px; cursor: pointer; }
+button.secondary { color: var(--vscode-button-secondaryForeground); background: var(--vscode-button-secondaryBackground); }
+</style></head>
+<body>
+<div id="header"></div>
+<div id="transcript" role="log" aria-live="polite"></div>
+<div id="composer">
+<textarea id="prompt" aria-label="Prompt" placeholder="Ask the agent… (Enter sends, Shift+Enter adds a line)"></textarea>
+<div id="buttons"><button id="cancel" class="secondary" title="Cancel the running turn">Cancel</button><button id="send" title="Send the prompt">Send</button></div>
+</div>
+<script nonce="${nonce}">
+const vscode = acquireVsCodeApi();
+const transcript = document.getElementById("transcript");
+const header = document.getElementById("header");
+const prompt = document.getElementById("prompt");
+function send() {
+  const text = prompt.value;
+  if (text.trim() === "") { return; }
+  vscode.postMessage({ type: "prompt", text });
+  prompt.value = "";
+}
+document.getElementById("send").addEventListener("click", send);
+document.getElementById("cancel").addEventListener("click", () => vscode.postMessage({ type: "cancel" }));
+prompt.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+});
+window.addEventListener("message", (e) => {
+  const msg = e.data;
+  if (msg.type === "render") {
+    const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 30;
+    transcript.innerHTML = msg.html;
+    header.textContent = msg.header;
+    if (atBottom) { transcript.scrollTop = transcript.scrollHeight; }
+  } else if (msg.type === "focus") {
+    prompt.focus();
+  }
+});
+vscode.postMessage({ type: "ready" });
+</script>
+</body></html>`;
+}

@@ -1,0 +1,210 @@
+/**
+ * The agent-bridge LSP contract (docs/protocol.md) as TypeScript types: command names, their arguments and
+ * results, and the `agentBridge/event` notification. Pure: no VS Code import.
+ */
+
+export const ServerCommands = {
+  prompt: "agentBridge.prompt",
+  awaitTurn: "agentBridge.awaitTurn",
+  cancel: "agentBridge.cancel",
+  sessions: "agentBridge.sessions",
+  closeSession: "agentBridge.closeSession",
+  agents: "agentBridge.agents",
+  pending: "agentBridge.pending",
+  apply: "agentBridge.apply",
+  reject: "agentBridge.reject",
+  diff: "agentBridge.diff",
+} as const;
+
+export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands];
+
+export const EVENT_NOTIFICATION = "agentBridge/event";
+
+export interface Position {
+  line: number;
+  character: number;
+}
+
+export interface Range {
+  start: Position;
+  end: Position;
+}
+
+export interface PromptArgs {
+  text: string;
+  agent?: string;
+  sessionId?: string;
+  uri?: string;
+  range?: Range;
+}
+
+export interface PromptResult {
+  sessionId: string;
+  turnId: string;
+}
+
+export type TurnStatus = "completed" | "failed" | "cancelled";
+
+export interface TurnResult {
+  status: TurnStatus;
+  stopReason?: string;
+  error?: string;
+}
+
+export interface Usage {
+  inputTokens?: number;
+  outputTokens?: number;
+  totalTokens?: number;
+  contextUsed?: number;
+  contextSize?: number;
+  cost?: number;
+  currency?: string;
+}
+
+export interface SessionAgent {
+  agent: string;
+  status: string;
+  usage?: Usage;
+}
+
+export interface SessionInfo {
+  sessionId: string;
+  title: string;
+  createdAt: string;
+  agents: SessionAgent[];
+  pendingHunks: number;
+  workspace?: string;
+  worktree?: string;
+  busy?: boolean;
+  queuedTurns?: number;
+}
+
+export interface AgentInfo {
+  name: string;
+  protocol: string;
+  available: boolean;
+  detail: string;
+  command?: string[];
+  default?: boolean;
+}
+
+export type ChangeKind = "modify" | "create" | "delete" | "rename";
+
+export interface PendingHunk {
+  hunkId: string;
+  agent: string;
+  turnId: string | null;
+  range: Range;
+  oldText: string;
+  newText: string;
+}
+
+export interface PendingFile {
+  sessionId: string;
+  uri: string;
+  change: ChangeKind;
+  binary?: boolean;
+  oldUri?: string;
+  hunks: PendingHunk[];
+}
+
+/** What `apply`/`reject` act on: a hunk (uri + hunkId), a file (uri) or the whole session. */
+export interface HunkSelection {
+  sessionId: string;
+  uri?: string;
+  hunkId?: string;
+}
+
+export interface Conflict {
+  uri: string;
+  hunkIds: string[];
+  reason: string;
+}
+
+export interface ApplyResult {
+  applied: number;
+  conflicts: Conflict[];
+}
+
+export interface RejectResult {
+  rejected: number;
+}
+
+export interface DiffResult {
+  sessionId: string;
+  uri: string;
+  change: ChangeKind;
+  binary: boolean;
+  oldUri?: string;
+  baseText: string | null;
+  agentText: string | null;
+}
+
+export interface PlanEntry {
+  content: string;
+  status: "pending" | "in_progress" | "completed";
+  priority?: string;
+}
+
+export interface ToolCallFields {
+  toolCallId: string;
+  title: string;
+  toolKind: string;
+  status: string;
+  paths: string[];
+  command?: string;
+  output?: string;
+}
+
+interface EventBase {
+  sessionId: string;
+  turnId: string | null;
+  agent?: string;
+}
+
+export type BridgeEvent = EventBase &
+  (
+    | { kind: "turnStarted"; prompt: string }
+    | { kind: "text"; text: string }
+    | { kind: "reasoning"; text: string }
+    | ({ kind: "toolCall" } & ToolCallFields)
+    | { kind: "plan"; entries: PlanEntry[] }
+    | ({ kind: "usage" } & Usage)
+    | {
+        kind: "permission";
+        toolCallId?: string;
+        title?: string;
+        permissionKind?: string;
+        paths?: string[];
+        command?: string;
+        cwd?: string;
+        outcome: string;
+        reason?: string;
+      }
+    | { kind: "availableCommands"; commands: { name: string; description?: string }[] }
+    | { kind: "modeChanged"; modeId: string }
+    | { kind: "configChanged"; options: unknown }
+    | { kind: "sessionInfo"; title: string }
+    | { kind: "notice"; message: string }
+    | { kind: "pendingChanged"; files: number; hunks: number }
+    | { kind: "turnEnded"; status: TurnStatus; stopReason?: string; error?: string }
+  );
+
+export type EventKind = BridgeEvent["kind"];
+
+const KINDS: ReadonlySet<string> = new Set<EventKind>([
+  "turnStarted", "text", "reasoning", "toolCall", "plan", "usage", "permission", "availableCommands",
+  "modeChanged", "configChanged", "sessionInfo", "notice", "pendingChanged", "turnEnded",
+]);
+
+/** Narrows a notification's params to a known event; unknown kinds (future additions) give undefined. */
+export function asBridgeEvent(params: unknown): BridgeEvent | undefined {
+  if (typeof params !== "object" || params === null) {
+    return undefined;
+  }
+  const p = params as Record<string, unknown>;
+  if (typeof p.sessionId !== "string" || typeof p.kind !== "string" || !KINDS.has(p.kind)) {
+    return undefined;
+  }
+  return params as BridgeEvent;
+}

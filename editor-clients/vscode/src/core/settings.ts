@@ -1,0 +1,174 @@
+/**
+ * The extension's settings (`agentBridge.*`): read and checked, turned into how to launch the server and
+ * its `initializationOptions`. Pure: settings come in through a getter, paths as strings.
+ */
+import * as path from "node:path";
+
+export interface AgentSetting {
+  protocol?: string;
+  command?: string[];
+  env?: Record<string, string>;
+}
+
+export interface ExtensionSettings {
+  serverPath: string;
+  serverArgs: string[];
+  serverEnv: Record<string, string>;
+  agents: Record<string, AgentSetting>;
+  defaultAgent: string;
+  hintDiagnostics: boolean;
+}
+
+export interface ServerLaunch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export interface InitializationOptions {
+  agents?: Record<string, AgentSetting>;
+  defaultAgent?: string;
+  settings: { hintDiagnostics: boolean };
+}
+
+/** Settings whose change needs a server restart. */
+export const RESTART_SECTIONS = [
+  "agentBridge.server",
+  "agentBridge.agents",
+  "agentBridge.defaultAgent",
+  "agentBridge.hintDiagnostics",
+];
+
+export type SettingGetter = (key: string) => unknown;
+
+export function readSettings(get: SettingGetter): { settings: ExtensionSettings; warnings: string[] } {
+  const warnings: string[] = [];
+  const str = (key: string, fallback: string): string => {
+    const value = get(key);
+    if (value === undefined || value === null) {
+      return fallback;
+    }
+    if (typeof value !== "string") {
+      warnings.push(`agentBridge.${key} must be a string; using ${JSON.stringify(fallback)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const serverArgs = get("server.args");
+  const args = isStringArray(serverArgs) ? serverArgs : ["serve"];
+  if (serverArgs !== undefined && serverArgs !== null && !isStringArray(serverArgs)) {
+    warnings.push("agentBridge.server.args must be a list of strings; using [\"serve\"]");
+  }
+  const hint = get("hintDiagnostics");
+  return {
+    settings: {
+      serverPath: str("server.path", "agent-bridge").trim() || "agent-bridge",
+      serverArgs: args,
+      serverEnv: stringRecord(get("server.env"), "agentBridge.server.env", warnings),
+      agents: readAgents(get("agents"), warnings),
+      defaultAgent: str("defaultAgent", "").trim(),
+      hintDiagnostics: typeof hint === "boolean" ? hint : true,
+    },
+    warnings,
+  };
+}
+
+function readAgents(value: unknown, warnings: string[]): Record<string, AgentSetting> {
+  const agents: Record<string, AgentSetting> = {};
+  if (value === undefined || value === null) {
+    return agents;
+  }
+  if (!isRecord(value)) {
+    warnings.push("agentBridge.agents must be an object of agents by name");
+    return agents;
+  }
+  for (const [name, raw] of Object.entries(value)) {
+    if (!isRecord(raw)) {
+      warnings.push(`agentBridge.agents.${name} must be an object; ignored`);
+      continue;
+    }
+    const agent: AgentSetting = {};
+    if (raw.protocol !== undefined) {
+      if (typeof raw.protocol !== "string") {
+        warnings.push(`agentBridge.agents.${name}.protocol must be a string; ignored`);
+        continue;
+      }
+      agent.protocol = raw.protocol;
+    }
+    if (raw.command !== undefined) {
+      if (!isStringArray(raw.command) || raw.command.length === 0) {
+        warnings.push(`agentBridge.agents.${name}.command must be a non-empty list of strings; ignored`);
+        continue;
+      }
+      agent.command = [...raw.command];
+    }
+    if (raw.env !== undefined) {
+      agent.env = stringRecord(raw.env, `agentBridge.agents.${name}.env`, warnings);
+    }
+    agents[name] = agent;
+  }
+  return agents;
+}
+
+/** Expands `${workspaceFolder}`, `${userHome}` and `~`; a relative path with a slash is taken from the folder. */
+export function resolveServerPath(setting: string, workspaceFolder: string | undefined, home: string): string {
+  let p = setting.replace(/\$\{userHome\}/g, home);
+  if (workspaceFolder !== undefined) {
+    p = p.replace(/\$\{workspaceFolder\}/g, workspaceFolder);
+  }
+  if (p === "~" || p.startsWith("~/")) {
+    p = path.join(home, p.slice(1));
+  }
+  if (!path.isAbsolute(p) && p.includes("/") && workspaceFolder !== undefined) {
+    p = path.join(workspaceFolder, p);
+  }
+  return p;
+}
+
+export function serverLaunch(settings: ExtensionSettings, workspaceFolder: string | undefined, home: string): ServerLaunch {
+  return {
+    command: resolveServerPath(settings.serverPath, workspaceFolder, home),
+    args: settings.serverArgs.map((a) => (workspaceFolder ? a.replace(/\$\{workspaceFolder\}/g, workspaceFolder) : a)),
+    env: { ...settings.serverEnv },
+    cwd: workspaceFolder,
+  };
+}
+
+export function initializationOptions(settings: ExtensionSettings): InitializationOptions {
+  const options: InitializationOptions = { settings: { hintDiagnostics: settings.hintDiagnostics } };
+  if (Object.keys(settings.agents).length > 0) {
+    options.agents = settings.agents;
+  }
+  if (settings.defaultAgent) {
+    options.defaultAgent = settings.defaultAgent;
+  }
+  return options;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
+}
+
+function stringRecord(value: unknown, name: string, warnings: string[]): Record<string, string> {
+  if (value === undefined || value === null) {
+    return {};
+  }
+  if (!isRecord(value)) {
+    warnings.push(`${name} must be an object of strings; ignored`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === "string") {
+      out[k] = v;
+    } else {
+      warnings.push(`${name}.${k} must be a string; ignored`);
+    }
+  }
+  return out;
+}

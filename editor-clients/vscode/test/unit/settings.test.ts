@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { initializationOptions, readSettings, resolveServerPath, serverLaunch } from "../../src/core/settings";
+
+function getter(values: Record<string, unknown>): (key: string) => unknown {
+  return (key) => values[key];
+}
+
+test("defaults launch `agent-bridge serve` with hint diagnostics on", () => {
+  const { settings, warnings } = readSettings(getter({}));
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(serverLaunch(settings, "/ws", "/home/u"), { command: "agent-bridge", args: ["serve"], env: {}, cwd: "/ws" });
+  assert.deepEqual(initializationOptions(settings), { settings: { hintDiagnostics: true } });
+});
+
+test("agents and the default agent become initializationOptions", () => {
+  const { settings } = readSettings(getter({
+    agents: { qwen: { command: ["qwen", "--acp"], env: { OPENAI_BASE_URL: "http://127.0.0.1:8080/v1" } }, claude: { protocol: "acp" } },
+    defaultAgent: " qwen ",
+    hintDiagnostics: false,
+  }));
+  assert.deepEqual(initializationOptions(settings), {
+    agents: { qwen: { command: ["qwen", "--acp"], env: { OPENAI_BASE_URL: "http://127.0.0.1:8080/v1" } }, claude: { protocol: "acp" } },
+    defaultAgent: "qwen",
+    settings: { hintDiagnostics: false },
+  });
+});
+
+test("bad entries are dropped with a warning, good ones kept", () => {
+  const { settings, warnings } = readSettings(getter({
+    "server.path": 42,
+    "server.args": "serve",
+    "server.env": { A: "1", B: 2 },
+    agents: { ok: { command: ["x"] }, empty: { command: [] }, notObject: 3, badProto: { protocol: 1 } },
+  }));
+  assert.equal(settings.serverPath, "agent-bridge");
+  assert.deepEqual(settings.serverArgs, ["serve"]);
+  assert.deepEqual(settings.serverEnv, { A: "1" });
+  assert.deepEqual(Object.keys(settings.agents), ["ok"]);
+  assert.equal(warnings.length, 6, warnings.join("\n"));
+});
+
+test("server paths: ~, ${workspaceFolder}, ${userHome} and folder-relative ones", () => {
+  assert.equal(resolveServerPath("agent-bridge", "/ws", "/h"), "agent-bridge");
+  assert.equal(resolveServerPath("~/bin/agent-bridge", "/ws", "/h"), "/h/bin/agent-bridge");
+  assert.equal(resolveServerPath("${userHome}/x", undefined, "/h"), "/h/x");
+  assert.equal(resolveServerPath("${workspaceFolder}/.venv/bin/agent-bridge", "/ws", "/h"), "/ws/.venv/bin/agent-bridge");
+  assert.equal(resolveServerPath(".venv/bin/agent-bridge", "/ws", "/h"), "/ws/.venv/bin/agent-bridge");
+  assert.equal(resolveServerPath(".venv/bin/agent-bridge", undefined, "/h"), ".venv/bin/agent-bridge");
+  assert.equal(resolveServerPath("/opt/ab", "/ws", "/h"), "/opt/ab");
+});
