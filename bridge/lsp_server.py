@@ -142,6 +142,23 @@ class BridgeServer(LanguageServer):
                                          row.turn_id if row else None, delta))
         return found
 
+    def add_live_ranges(self, entries: list[dict[str, Any]]) -> None:
+        """Give hunks of open documents a `liveRange`: where they are now, after the user's edits."""
+        open_docs = {uri_key(uri): uri for uri in self.workspace.text_documents}
+        for entry in entries:
+            uri = open_docs.get(uri_key(entry["uri"]))
+            if uri is None:
+                continue
+            hunks = [h for h in self.doc_hunks(uri) if h.session_id == entry["sessionId"]]
+            ranges = {h.hunk.hunk_id: h.range(self.encoding) for h in hunks}
+            for hunk in entry["hunks"]:
+                rng = ranges.get(hunk["hunkId"])
+                if rng is not None:
+                    hunk["liveRange"] = {
+                        "start": {"line": rng.start.line, "character": rng.start.character},
+                        "end": {"line": rng.end.line, "character": rng.end.character},
+                    }
+
     def _line_map(self, live: LiveSession, change: FileChange, doc: LiveDoc | None) -> LineMap | None:
         """How the user's edits since the base moved lines; cached per document version and base."""
         base = live.base_texts.get(change.path)

@@ -148,6 +148,7 @@ def register(server: BridgeServer) -> None:
                 key = uri_key(parsed.uri)
                 entries = [e for e in entries if key in (uri_key(e["uri"]), uri_key(e.get("oldUri", e["uri"])))]
             out.extend(entries)
+        ls.add_live_ranges(out)
         return out
 
     @server.command(commands.APPLY)

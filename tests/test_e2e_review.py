@@ -245,3 +245,12 @@ async def test_diff_gives_base_and_agent_versions(editor: Editor) -> None:
     assert "'uri' is required" in str(error)
     error = await editor.cmd_error("agentBridge.diff", {"sessionId": sid, "uri": editor.uri("README.md")})
     assert "no pending change for" in str(error)
+
+
+async def test_pending_gives_live_ranges_for_open_documents(editor: Editor) -> None:
+    uri = editor.open("greet.py")
+    sid, _, _ = await editor.run(write_directive("greet.py", NEW_GREET))
+    editor.change(uri, "# one\n# two\n# three\n" + SAMPLE)
+    hunks = (await editor.pending(sid))[0]["hunks"]
+    assert [h["range"]["start"]["line"] for h in hunks] == [0, 5]
+    assert [h["liveRange"]["start"]["line"] for h in hunks] == [3, 8]
