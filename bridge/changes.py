@@ -14,8 +14,9 @@ from bridge import worktrees
 from bridge.editor import BridgeError
 from bridge.edits import MergeConflict, line_edit, line_position, merge3, reanchor, text_sha
 from bridge.hunks import FileChange, Hunk, apply_hunks, split_lines
+from bridge.live import LiveSession
 from bridge.review import file_uri, hunks_of, uri_key
-from bridge.sessions import LiveSession, SessionManager
+from bridge.sessions import SessionManager
 
 APPLY_EDIT_TIMEOUT = 120.0
 

@@ -20,9 +20,10 @@ from bridge.changes import DocLookup, EditorCaps, LiveDoc
 from bridge.config import Registry
 from bridge.edits import text_sha
 from bridge.hunks import FileChange
+from bridge.live import LiveSession
 from bridge.lsp_editor import LspEditor
 from bridge.review import DocHunk, LineMap, diagnostics, file_uri, hunks_of, uri_key
-from bridge.sessions import LiveSession, SessionManager
+from bridge.sessions import SessionManager
 from bridge.store import Store
 
 log = logging.getLogger(__name__)

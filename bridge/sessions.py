@@ -8,7 +8,6 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,17 @@ from bridge import worktrees
 from bridge.config import AgentConfig, Registry
 from bridge.editor import BridgeError, Editor, UnknownSession, UnknownTurn
 from bridge.factory import BackendFactory
-from bridge.hunks import FileChange
+from bridge.live import (
+    LiveSession,
+    Turn,
+    agent_cwd,
+    archive_ref,
+    base_ref,
+    branch_name,
+    fingerprint,
+    forget_old_turns,
+    pending_with_bases,
+)
 from bridge.pool import AgentPool, Key
 from bridge.prompts import rejection_note, selection_note, title_for
 from bridge.reaper import reap_orphans
@@ -26,55 +35,6 @@ from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
 from bridge.turns import TurnHost, TurnResult, event_payload, run_turn
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Turn:
-    id: str
-    session_id: str
-    agent: AgentConfig
-    prompt: str
-    parts: list[PromptPart]
-    done: asyncio.Future[TurnResult]
-    # Set by agentBridge.cancel at any point of the turn, even before the agent has it.
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    context: dict[str, Any] | None = None
-
-
-@dataclass
-class LiveSession:
-    row: SessionRow
-    worktree: WorktreeRow
-    repo_root: Path
-    cwd: Path
-    queue: asyncio.Queue[Turn] = field(default_factory=asyncio.Queue)
-    worker: asyncio.Task[None] | None = None
-    current: Turn | None = None
-    turns: dict[str, Turn] = field(default_factory=dict)
-    pending: list[FileChange] = field(default_factory=list)
-    hosts: dict[str, TurnHost] = field(default_factory=dict)
-    # Base texts of the files in `pending`, so views can follow the user's edits without running git.
-    base_texts: dict[str, str] = field(default_factory=dict)
-    # Who made each pending hunk: (path, hunk id) -> row, refreshed with `pending`.
-    attribution: dict[tuple[str, str], HunkRow] = field(default_factory=dict)
-    # Serializes everything that moves the base or rewrites the worktree (turn ends, apply, reject).
-    git_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def path(self) -> Path:
-        return Path(self.worktree.path)
-
-
-def branch_name(session_id: str) -> str:
-    return f"agent-bridge/{session_id}"
-
-
-def base_ref(session_id: str) -> str:
-    return f"refs/agent-bridge/base/{session_id}"
-
-
-def archive_ref(session_id: str) -> str:
-    return f"refs/agent-bridge/archive/{session_id}"
 
 
 class SessionManager:
@@ -101,7 +61,7 @@ class SessionManager:
                 self.editor.log(f"session {row.id}: worktree is missing; closing it", error=True)
                 await self.store.close_session(row.id)
                 continue
-            live = LiveSession(row, wt, Path(row.repo_root), _agent_cwd(Path(wt.path), Path(row.repo_root),
+            live = LiveSession(row, wt, Path(row.repo_root), agent_cwd(Path(wt.path), Path(row.repo_root),
                                                                           Path(row.workspace)))
             self.sessions[row.id] = live
             with contextlib.suppress(Exception):
@@ -159,7 +119,7 @@ class SessionManager:
         row = SessionRow(session_id, str(workspace), str(repo_root), title, "open", time.time())
         wt = WorktreeRow(session_id, str(path), branch_name(session_id), base, base_ref(session_id))
         await self.store.add_session(row, wt)
-        live = LiveSession(row, wt, repo_root, _agent_cwd(path, repo_root, workspace))
+        live = LiveSession(row, wt, repo_root, agent_cwd(path, repo_root, workspace))
         self.sessions[session_id] = live
         return live
 
@@ -216,7 +176,7 @@ class SessionManager:
                 live.current = None
             if not turn.done.done():
                 turn.done.set_result(result)
-            _forget_old_turns(live)
+            forget_old_turns(live)
 
     async def _backend(self, live: LiveSession, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
         key: Key = (live.row.id, agent.name)
@@ -325,7 +285,7 @@ class SessionManager:
 
     async def refresh_pending(self, live: LiveSession, turn: Turn | None) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`."""
-        changes, base_texts = await asyncio.to_thread(_pending_with_bases, live.path, live.worktree.base_commit)
+        changes, base_texts = await asyncio.to_thread(pending_with_bases, live.path, live.worktree.base_commit)
         agent = turn.agent.name if turn else "unknown"
         rows = [
             HunkRow(live.row.id, c.path, h.hunk_id, agent, turn.id if turn else None, "pending",
@@ -335,11 +295,11 @@ class SessionManager:
         ]
         await self.store.record_pending(rows)
         await self.store.drop_vanished(live.row.id, {(r.path, r.hunk_id) for r in rows})
-        before = _fingerprint(live.pending)
+        before = fingerprint(live.pending)
         live.pending = changes
         live.base_texts = base_texts
         live.attribution = await self.attribution(live.row.id)
-        if turn is None or before != _fingerprint(changes):
+        if turn is None or before != fingerprint(changes):
             self.editor.notify_event(
                 {"sessionId": live.row.id, "turnId": turn.id if turn else None, "kind": "pendingChanged",
                  "files": len(changes), "hunks": sum(len(hunks_of(c)) for c in changes)}
@@ -486,41 +446,6 @@ class SessionManager:
             await asyncio.sleep(min(30.0, max(self.pool.idle_timeout / 4, 0.5)))
             with contextlib.suppress(Exception):
                 await self._evict()
-
-
-KEPT_TURNS = 64
-
-
-def _forget_old_turns(live: LiveSession) -> None:
-    """Ended turns beyond the most recent few are answered from the store, not kept in memory."""
-    ended = [tid for tid, t in live.turns.items() if t.done.done()]
-    for turn_id in ended[: max(0, len(ended) - KEPT_TURNS)]:
-        del live.turns[turn_id]
-
-
-def _agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
-    """The workspace's place inside the worktree (agents start where the user's editor is rooted)."""
-    try:
-        rel = workspace.resolve().relative_to(repo_root.resolve())
-    except ValueError:
-        return worktree
-    if workspace.is_file():
-        rel = rel.parent
-    return worktree / rel
-
-
-def _pending_with_bases(worktree: Path, base: str) -> tuple[list[FileChange], dict[str, str]]:
-    changes = worktrees.pending_changes(worktree, base)
-    texts = {}
-    for change in changes:
-        if not change.binary and change.change in ("modify", "rename"):
-            blob = worktrees.read_blob(worktree, base, change.base_path) or b""
-            texts[change.path] = blob.decode("utf-8", errors="replace")
-    return changes, texts
-
-
-def _fingerprint(changes: list[FileChange]) -> list[tuple[str, tuple[str, ...]]]:
-    return [(c.path, tuple(h.hunk_id for h in hunks_of(c))) for c in changes]
 
 
 def _iso(timestamp: float) -> str:

@@ -26,7 +26,8 @@ from bridge.coalesce import TextCoalescer
 from bridge.config import AgentConfig
 
 if TYPE_CHECKING:
-    from bridge.sessions import LiveSession, SessionManager
+    from bridge.live import LiveSession
+    from bridge.sessions import SessionManager
 
 
 @dataclass(frozen=True)
