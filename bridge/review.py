@@ -174,31 +174,27 @@ def apply_action(doc_hunk: DocHunk, edit: T.WorkspaceEdit) -> T.CodeAction:
     )
 
 
-def apply_command_action(doc_hunk: DocHunk) -> T.CodeAction:
-    """Apply through `agentBridge.apply` when there is nothing to put in the buffer (binary files, or the
-    user already has the change): the command writes or re-baselines."""
+def _command_action(doc_hunk: DocHunk, verb: str, command: str) -> T.CodeAction:
     return T.CodeAction(
-        title=f"Apply agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
+        title=f"{verb} agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
         kind=T.CodeActionKind.QuickFix,
         command=T.Command(
-            title="Apply agent change",
-            command=commands.APPLY,
-            arguments=[{"sessionId": doc_hunk.session_id, "uri": doc_hunk.uri, "hunkId": doc_hunk.hunk.hunk_id}],
-        ),
-    )
-
-
-def reject_action(doc_hunk: DocHunk) -> T.CodeAction:
-    return T.CodeAction(
-        title=f"Reject agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
-        kind=T.CodeActionKind.QuickFix,
-        command=T.Command(
-            title="Reject agent change",
-            command=commands.REJECT,
+            title=f"{verb} agent change",
+            command=command,
             arguments=[{"sessionId": doc_hunk.session_id, "uri": doc_hunk.uri, "hunkId": doc_hunk.hunk.hunk_id}],
         ),
         data={"sessionId": doc_hunk.session_id, "hunkId": doc_hunk.hunk.hunk_id},
     )
+
+
+def apply_command_action(doc_hunk: DocHunk) -> T.CodeAction:
+    """Apply through `agentBridge.apply` when there is nothing to put in the buffer (binary files, or the
+    user already has the change): the command writes or re-baselines."""
+    return _command_action(doc_hunk, "Apply", commands.APPLY)
+
+
+def reject_action(doc_hunk: DocHunk) -> T.CodeAction:
+    return _command_action(doc_hunk, "Reject", commands.REJECT)
 
 
 def conflict_action(doc_hunk: DocHunk, reason: str) -> T.CodeAction:

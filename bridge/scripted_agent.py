@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast, get_args
 
@@ -679,13 +679,9 @@ class ScriptedAgent:
                 raw_input={"path": abs_path, "content": content},
             ),
         )
-        try:
-            _disk_write(abs_path, content)
-        except OSError as exc:
-            await self.conn.session_update(sid, acp.update_tool_call(call_id, status="failed"))
-            await self._say(session, turn, f"write failed for {path}: {exc}\n")
-            return
-        await self.conn.session_update(sid, acp.update_tool_call(call_id, status="completed"))
+        await self._run_on_disk(
+            session, turn, call_id, lambda: _disk_write(abs_path, content), f"write failed for {path}"
+        )
 
     async def _delete(self, session: Session, turn: Turn, path: str) -> None:
         sid = session.session_id
@@ -702,13 +698,19 @@ class ScriptedAgent:
                 raw_input={"path": abs_path},
             ),
         )
+        await self._run_on_disk(session, turn, call_id, lambda: os.remove(abs_path), f"delete failed for {path}")
+
+    async def _run_on_disk(
+        self, session: Session, turn: Turn, call_id: str, action: Callable[[], object], failure: str
+    ) -> None:
+        """Do a file operation for a tool call and complete or fail the call accordingly."""
         try:
-            os.remove(abs_path)
+            action()
         except OSError as exc:
-            await self.conn.session_update(sid, acp.update_tool_call(call_id, status="failed"))
-            await self._say(session, turn, f"delete failed for {path}: {exc}\n")
+            await self.conn.session_update(session.session_id, acp.update_tool_call(call_id, status="failed"))
+            await self._say(session, turn, f"{failure}: {exc}\n")
             return
-        await self.conn.session_update(sid, acp.update_tool_call(call_id, status="completed"))
+        await self.conn.session_update(session.session_id, acp.update_tool_call(call_id, status="completed"))
 
     async def _read(self, session: Session, turn: Turn, path: str) -> None:
         sid = session.session_id
