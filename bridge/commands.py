@@ -20,6 +20,7 @@ PENDING = "agentBridge.pending"
 APPLY = "agentBridge.apply"
 REJECT = "agentBridge.reject"
 DIFF = "agentBridge.diff"
+HISTORY = "agentBridge.history"
 
 EVENT_NOTIFICATION = "agentBridge/event"
 

@@ -171,6 +171,14 @@ def register(server: BridgeServer) -> None:
         live = manager.session(parsed.session_id)
         return {"rejected": await changes.reject(manager, live, parsed.uri, parsed.hunk_id)}
 
+    @server.command(commands.HISTORY)
+    @_bridge_errors
+    async def history(ls: BridgeServer, *args: Any) -> list[dict[str, Any]]:
+        arg = commands.single_argument(commands.HISTORY, list(args))
+        parsed = commands.parse_session(commands.HISTORY, arg)
+        manager = await ls.core()
+        return await manager.history(parsed.session_id)
+
     @server.command(commands.DIFF)
     @_bridge_errors
     async def diff(ls: BridgeServer, *args: Any) -> dict[str, Any]:

@@ -269,7 +269,8 @@ class SessionManager:
                 await self.refresh_pending(live, turn)
             except worktrees.GitError as exc:
                 self.editor.log(f"session {live.row.id}: could not record the turn's changes: {exc}", error=True)
-        await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit)
+        answer = "".join(host.answer) if host is not None else ""
+        await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer)
         payload: dict[str, Any] = {
             "sessionId": live.row.id, "turnId": turn.id, "kind": "turnEnded", "status": result.status,
             "agent": turn.agent.name,
@@ -328,6 +329,21 @@ class SessionManager:
             return await asyncio.wait_for(asyncio.shield(turn.done), timeout)
         except TimeoutError:
             raise BridgeError(f"turn {turn_id!r} is still running after {timeout:g} s") from None
+
+    async def history(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's turns, oldest first, with what the agent answered (open or closed sessions)."""
+        if session_id not in self.sessions and await self.store.session(session_id) is None:
+            raise UnknownSession(session_id)
+        return [
+            {
+                "turnId": t.id, "agent": t.agent, "prompt": t.prompt, "status": t.status,
+                "stopReason": t.stop_reason, "error": t.error, "answer": t.answer,
+                "queuedAt": _iso(t.queued_at),
+                "startedAt": _iso(t.started_at) if t.started_at else None,
+                "endedAt": _iso(t.ended_at) if t.ended_at else None,
+            }
+            for t in await self.store.turns(session_id)
+        ]
 
     async def cancel(self, session_id: str) -> bool:
         """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""

@@ -81,6 +81,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent, command)
     );
     """,
+    # 2: what the agent answered in each turn, so editors can show a session's history after a reload.
+    """
+    ALTER TABLE turns ADD COLUMN answer TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
@@ -129,6 +133,7 @@ class TurnRow:
     queued_at: float
     started_at: float | None
     ended_at: float | None
+    answer: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,11 @@ class HunkRow:
     old_text: str
     new_text: str
     reported: bool
+
+
+_TURN_COLUMNS = (
+    "id, session_id, agent, prompt, status, stop_reason, error, commit_sha, queued_at, started_at, ended_at, answer"
+)
 
 
 def _hunk_row(row: aiosqlite.Row) -> HunkRow:
@@ -310,20 +320,21 @@ class Store:
         stop_reason: str | None = None,
         error: str | None = None,
         commit_sha: str | None = None,
+        answer: str = "",
     ) -> None:
         await self._write(
-            """UPDATE turns SET status = ?, stop_reason = ?, error = ?, commit_sha = ?, ended_at = ?
+            """UPDATE turns SET status = ?, stop_reason = ?, error = ?, commit_sha = ?, ended_at = ?, answer = ?
                WHERE id = ?""",
-            (status, stop_reason, error, commit_sha, time.time(), turn_id),
+            (status, stop_reason, error, commit_sha, time.time(), answer, turn_id),
         )
 
     async def turn(self, turn_id: str) -> TurnRow | None:
-        rows = await self._fetchall("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        rows = await self._fetchall(f"SELECT {_TURN_COLUMNS} FROM turns WHERE id = ?", (turn_id,))
         return TurnRow(*rows[0]) if rows else None
 
     async def turns(self, session_id: str) -> list[TurnRow]:
         rows = await self._fetchall(
-            "SELECT * FROM turns WHERE session_id = ? ORDER BY queued_at, rowid", (session_id,)
+            f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? ORDER BY queued_at, rowid", (session_id,)
         )
         return [TurnRow(*row) for row in rows]
 

@@ -72,6 +72,7 @@ class TurnHost:
         self.turn_id: str | None = None
         self.last_activity = time.monotonic()
         self.cancel_requested = False
+        self.answer: list[str] = []  # the current turn's text, kept for the session history
         self._backend: AgentBackend | None = None
         self._coalescer = TextCoalescer(self._flush_text)
 
@@ -90,6 +91,8 @@ class TurnHost:
         )
 
     async def _flush_text(self, kind: str, text: str) -> None:
+        if kind == "text" and self.turn_id is not None:
+            self.answer.append(text)
         self._notify(kind, {"text": text})
 
     async def flush(self) -> None:
@@ -139,6 +142,7 @@ class TurnHost:
 
     def begin(self, turn_id: str, backend: AgentBackend) -> None:
         self.turn_id = turn_id
+        self.answer = []
         self._backend = backend
         self.cancel_requested = False
         self.last_activity = time.monotonic()

@@ -306,3 +306,18 @@ async def test_turn_end_carries_the_turns_usage_and_start_its_context(editor: Ed
     assert ended["usage"]["inputTokens"] == 1200 and ended["usage"]["outputTokens"] == 340
     started = next(e for e in editor.events if e["kind"] == "turnStarted" and e["turnId"] == tid)
     assert started["context"] == {"uri": uri, "startLine": 0, "endLine": 1}
+
+
+async def test_history_lists_turns_with_answers_even_after_close(editor: Editor) -> None:
+    sid, t1, _ = await editor.run("@say first answer")
+    _, t2, _ = await editor.run("@say second answer\n@stop refusal", sessionId=sid)
+    history = await editor.cmd("agentBridge.history", {"sessionId": sid})
+    assert [(h["turnId"], h["status"], h["answer"]) for h in history] == [
+        (t1, "completed", "first answer\n"), (t2, "failed", "second answer\n"),
+    ]
+    assert history[0]["prompt"] == "@say first answer" and history[0]["agent"] == "scripted"
+    assert history[1]["stopReason"] == "refusal" and history[1]["endedAt"]
+    await editor.cmd("agentBridge.closeSession", {"sessionId": sid})
+    assert len(await editor.cmd("agentBridge.history", {"sessionId": sid})) == 2
+    error = await editor.cmd_error("agentBridge.history", {"sessionId": "missing"})
+    assert "unknown session 'missing'" in str(error)

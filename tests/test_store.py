@@ -317,3 +317,25 @@ async def test_remembered_commands_survive_reopen(db_path: Path) -> None:
         assert await second.remembered_commands("qwen") == frozenset({"make"})
     finally:
         await second.close()
+
+
+async def test_a_version_1_database_is_migrated_and_keeps_its_turns(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bridge.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(MIGRATIONS[0] + "\nPRAGMA user_version=1;")
+        raw.execute("INSERT INTO sessions VALUES ('s1', '/w', '/r', 'old', 'open', 1.0, NULL)")
+        raw.execute("INSERT INTO turns (id, session_id, agent, prompt, status, queued_at) "
+                    "VALUES ('t1', 's1', 'qwen', 'hi', 'completed', 2.0)")
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == len(MIGRATIONS) >= 2
+        (turn,) = await store.turns("s1")
+        assert (turn.id, turn.prompt, turn.status, turn.answer) == ("t1", "hi", "completed", "")
+        await store.end_turn("t1", "completed", "end_turn", answer="hello there")
+        assert (await store.turn("t1")).answer == "hello there"  # type: ignore[union-attr]
+    finally:
+        await store.close()
