@@ -86,12 +86,6 @@ class SessionManager:
                     await backend.close()
         await self.factory.close()
 
-    def reload(self, registry: Registry) -> None:
-        self.registry = registry
-        self.pool.max_live = registry.settings.max_live_agents
-        self.pool.idle_timeout = registry.settings.idle_timeout
-        self.factory.settings = registry.settings
-
     def session(self, session_id: str) -> LiveSession:
         live = self.sessions.get(session_id)
         if live is None:

@@ -71,7 +71,6 @@ class TurnHost:
         self.agent = agent
         self.turn_id: str | None = None
         self.last_activity = time.monotonic()
-        self.cancel_requested = False
         self.answer: list[str] = []  # the current turn's text, kept for the session history
         self._backend: AgentBackend | None = None
         self._coalescer = TextCoalescer(self._flush_text)
@@ -144,7 +143,6 @@ class TurnHost:
         self.turn_id = turn_id
         self.answer = []
         self._backend = backend
-        self.cancel_requested = False
         self.last_activity = time.monotonic()
 
     def end(self) -> None:
@@ -185,7 +183,6 @@ async def run_turn(
                 break
             now = time.monotonic()
             if cancel.is_set() and cancels_sent < CANCEL_TRIES and now - last_cancel >= CANCEL_RESEND:
-                host.cancel_requested = True
                 await backend.cancel()
                 cancels_sent += 1
                 last_cancel = now
