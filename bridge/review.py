@@ -164,17 +164,21 @@ def hunks_touching(hunks: Iterable[DocHunk], rng: T.Range, encoding: str = "utf-
 
 def apply_action(doc_hunk: DocHunk, edit: T.WorkspaceEdit) -> T.CodeAction:
     """The edit alone: the server notices when the document reaches the planned text and re-baselines then,
-    so no follow-up command is needed and any client that applies edits works."""
+    so no follow-up command is needed and any client that applies edits works.
+
+    Preferred, and deliberately not tagged LLMGenerated: VS Code sorts AI-tagged actions after the others, which
+    put Reject first in its quick-fix menu (Ctrl+. Enter rejected the hunk). Preferred also makes it the action
+    of VS Code's "Auto Fix"."""
     return T.CodeAction(
         title=f"Apply agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
         kind=T.CodeActionKind.QuickFix,
         edit=edit,
-        tags=[T.CodeActionTag.LlmGenerated],
+        is_preferred=True,
         data={"sessionId": doc_hunk.session_id, "hunkId": doc_hunk.hunk.hunk_id},
     )
 
 
-def _command_action(doc_hunk: DocHunk, verb: str, command: str) -> T.CodeAction:
+def _command_action(doc_hunk: DocHunk, verb: str, command: str, preferred: bool = False) -> T.CodeAction:
     return T.CodeAction(
         title=f"{verb} agent change ({doc_hunk.agent}: {doc_hunk.summary()})",
         kind=T.CodeActionKind.QuickFix,
@@ -184,13 +188,14 @@ def _command_action(doc_hunk: DocHunk, verb: str, command: str) -> T.CodeAction:
             arguments=[{"sessionId": doc_hunk.session_id, "uri": doc_hunk.uri, "hunkId": doc_hunk.hunk.hunk_id}],
         ),
         data={"sessionId": doc_hunk.session_id, "hunkId": doc_hunk.hunk.hunk_id},
+        is_preferred=preferred or None,
     )
 
 
 def apply_command_action(doc_hunk: DocHunk) -> T.CodeAction:
     """Apply through `agentBridge.apply` when there is nothing to put in the buffer (binary files, or the
     user already has the change): the command writes or re-baselines."""
-    return _command_action(doc_hunk, "Apply", commands.APPLY)
+    return _command_action(doc_hunk, "Apply", commands.APPLY, preferred=True)
 
 
 def reject_action(doc_hunk: DocHunk) -> T.CodeAction:

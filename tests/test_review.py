@@ -13,6 +13,8 @@ from bridge.review import (
     SOURCE,
     DocHunk,
     LineMap,
+    apply_action,
+    apply_command_action,
     code_lenses,
     diagnostics,
     file_uri,
@@ -310,6 +312,18 @@ def test_diagnostics_are_hints_coded_by_hunk() -> None:
         assert diag.data == {"sessionId": "s1", "hunkId": hunk.hunk_id}
         assert "qwen" in diag.message
     assert "replace 2 lines with 1" in d1.message
+
+
+def test_apply_is_the_preferred_action_and_not_ai_tagged() -> None:
+    # VS Code sorts actions tagged LLMGenerated after untagged ones: a tagged Apply put Reject first in its
+    # quick-fix menu, so Ctrl+. Enter rejected the hunk.
+    h = make_hunk("a.py", 0, ("a\n",), ("b\n",))
+    edit = T.WorkspaceEdit(changes={"file:///repo/a.py": []})
+    for action in (apply_action(doc(h), edit), apply_command_action(doc(h))):
+        assert action.is_preferred is True
+        assert not action.tags
+    reject = reject_action(doc(h))
+    assert not reject.is_preferred and not reject.tags
 
 
 def test_reject_action_carries_selection() -> None:
