@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bridge import worktrees
-from bridge.coalesce import TextCoalescer
+from bridge.core.coalesce import TextCoalescer
+from bridge.git import worktrees
 
 
 def _git(repo: Path, *args: str) -> None:

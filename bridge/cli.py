@@ -98,7 +98,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bridge.server import build_server
+    from bridge.lsp.handlers import build_server
 
     setup_logging(args.log_file)
     state_dir = args.state_dir or default_state_dir()

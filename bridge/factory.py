@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from backends.acp_backend import AcpBackend
+from backends.acp.backend import AcpBackend
 from backends.base import AgentBackend, BackendHost
-from backends.opencode_backend import OpencodeBackend
-from backends.opencode_server import OpencodeServer
+from backends.opencode.backend import OpencodeBackend
+from backends.opencode.server import OpencodeServer
 from bridge.config import AgentConfig, BridgeSettings
 
 ServerKey = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]

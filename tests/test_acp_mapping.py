@@ -1,4 +1,4 @@
-"""backends.acp_mapping: real `acp.schema` payloads mapped onto the bridge's normalized events."""
+"""backends.acp.mapping: real `acp.schema` payloads mapped onto the bridge's normalized events."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import acp
 import pytest
 from acp import schema
 
-from backends.acp_mapping import (
+from backends.acp.mapping import (
     ToolCallMerger,
     command_of,
     content_text,

@@ -1,11 +1,11 @@
-"""bridge.coalesce: streamed deltas reach the editor in few notifications, in order, with nothing lost."""
+"""bridge.core.coalesce: streamed deltas reach the editor in few notifications, in order, with nothing lost."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 
-from bridge.coalesce import TextCoalescer
+from bridge.core.coalesce import TextCoalescer
 
 LONG = 3600.0  # an interval that never elapses during a test
 

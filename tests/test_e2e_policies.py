@@ -132,7 +132,7 @@ async def test_tcp_transport_serves_a_client(repo: Path, tmp_path: Path) -> None
 
 
 async def test_orphaned_worktrees_are_reaped_after_a_safety_check(repo: Path, tmp_path: Path) -> None:
-    from bridge import worktrees
+    from bridge.git import worktrees
 
     state = tmp_path / "state"
     orphans = state / "worktrees"

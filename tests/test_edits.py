@@ -1,10 +1,11 @@
-"""bridge.edits: carrying an agent's change onto the user's live text, and LSP position arithmetic."""
+"""bridge.git.merge: carrying an agent's change onto the user's live text, and LSP position arithmetic."""
 
 from __future__ import annotations
 
 import pytest
 
-from bridge.edits import (
+from bridge.git.hunks import Hunk, split_lines
+from bridge.git.merge import (
     LineEdit,
     MergeConflict,
     column_length,
@@ -15,7 +16,6 @@ from bridge.edits import (
     text_sha,
     utf16_len,
 )
-from bridge.hunks import Hunk, split_lines
 
 BASE = "a\nb\nc\nd\ne\nf\ng\n"
 

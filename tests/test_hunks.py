@@ -1,4 +1,4 @@
-"""bridge.hunks: parsing git's -U0 diffs, stable ids, applying and reverting hunks."""
+"""bridge.git.hunks: parsing git's -U0 diffs, stable ids, applying and reverting hunks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.hunks import FileChange, Hunk, apply_hunks, parse_diff, revert_hunks, split_lines
+from bridge.git.hunks import FileChange, Hunk, apply_hunks, parse_diff, revert_hunks, split_lines
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
 

@@ -20,10 +20,10 @@ import pytest
 
 from backends.base import AgentCrashed, AgentStartError, BackendError, OptionKind, PermissionRequest, TextPart
 from backends.events import AgentEvent, ReasoningDelta, TextDelta, ToolCall, Usage
-from backends.opencode_backend import OpencodeBackend
-from backends.opencode_server import OpencodeServer
-from bridge import permissions
+from backends.opencode.backend import OpencodeBackend
+from backends.opencode.server import OpencodeServer
 from bridge.config import AgentConfig
+from bridge.core import permissions
 from bridge.factory import BackendFactory
 from tests.lsp_harness import make_repo, start_editor
 

@@ -9,7 +9,7 @@ import pytest
 
 from backends.base import AgentStartError, ResourcePart, TextPart
 from backends.events import Plan, PlanEntry, ReasoningDelta, SessionInfo, TextDelta, ToolCall, Usage
-from backends.opencode_events import (
+from backends.opencode.events import (
     Mapped,
     OpencodeMapper,
     Settle,
@@ -18,9 +18,9 @@ from backends.opencode_events import (
     reconcile_events,
     strip_dcp,
 )
-from backends.opencode_server import restart_delay, serve_argv
-from backends.opencode_stream import reconnect_delay
-from backends.opencode_wire import (
+from backends.opencode.server import restart_delay, serve_argv
+from backends.opencode.stream import reconnect_delay
+from backends.opencode.wire import (
     ModelError,
     models_from_providers,
     new_message_id,

@@ -1,4 +1,4 @@
-"""bridge.paths: every path an agent names resolves inside the worktree or is refused."""
+"""bridge.core.paths: every path an agent names resolves inside the worktree or is refused."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.paths import PathEscapesWorktree, is_inside, resolve_in_worktree
+from bridge.core.paths import PathEscapesWorktree, is_inside, resolve_in_worktree
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""bridge.permissions: the one policy for every agent, as pure decisions."""
+"""bridge.core.permissions: the one policy for every agent, as pure decisions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backends.base import OptionKind, PermissionOption, PermissionRequest
-from bridge.permissions import (
+from bridge.core.permissions import (
     ASK_ACTIONS,
     answer_for_title,
     choose_option,

@@ -1,4 +1,4 @@
-"""bridge.pool: which warm backends to stop, and the pool's bookkeeping."""
+"""bridge.core.pool: which warm backends to stop, and the pool's bookkeeping."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 
 from backends.base import AgentBackend
-from bridge.pool import AgentPool, SlotState, choose_evictions
+from bridge.core.pool import AgentPool, SlotState, choose_evictions
 
 
 def slot(name: str, last_used: float, busy: bool = False) -> SlotState:

@@ -1,8 +1,8 @@
-"""bridge.prompts: what the bridge adds to a user's prompt before an agent sees it."""
+"""bridge.core.prompts: what the bridge adds to a user's prompt before an agent sees it."""
 
 from __future__ import annotations
 
-from bridge.prompts import MAX_QUOTED_LINES, rejection_note, selection_note, title_for
+from bridge.core.prompts import MAX_QUOTED_LINES, rejection_note, selection_note, title_for
 from bridge.store import HunkRow
 
 

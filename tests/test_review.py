@@ -1,4 +1,4 @@
-"""bridge.review: pending hunks as the editor sees them (JSON, ranges, lenses, diagnostics), pure."""
+"""bridge.lsp.views: pending hunks as the editor sees them (JSON, ranges, lenses, diagnostics), pure."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from lsprotocol import types as T
 
 from bridge import commands
-from bridge.hunks import FileChange, Hunk, hunk_id
-from bridge.review import (
+from bridge.git.hunks import FileChange, Hunk, hunk_id
+from bridge.lsp.views import (
     SOURCE,
     DocHunk,
     LineMap,

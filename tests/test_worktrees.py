@@ -1,4 +1,4 @@
-"""bridge.worktrees against real git repositories."""
+"""bridge.git.worktrees against real git repositories."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.hunks import FileChange
-from bridge.worktrees import (
+from bridge.git.hunks import FileChange
+from bridge.git.worktrees import (
     GitError,
     NotAGitRepository,
     advance_base,

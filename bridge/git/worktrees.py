@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from bridge.hunks import FileChange, Hunk, apply_hunks, parse_diff, revert_hunks
+from bridge.git.hunks import FileChange, Hunk, apply_hunks, parse_diff, revert_hunks
 
 __all__ = [
     "GitError",

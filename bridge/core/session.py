@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import PromptPart
-from bridge import worktrees
 from bridge.config import AgentConfig
-from bridge.hunks import FileChange
-from bridge.review import hunks_of
+from bridge.core.turns import TurnHost, TurnResult
+from bridge.git import worktrees
+from bridge.git.hunks import FileChange
+from bridge.lsp.views import hunks_of
 from bridge.store import HunkRow, SessionRow, WorktreeRow
-from bridge.turns import TurnHost, TurnResult
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from backends.base import OptionKind, PermissionOption, PermissionRequest
-from bridge.paths import is_inside
+from bridge.core.paths import is_inside
 
 Verdict = Literal["allow", "reject", "ask"]
 

@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 import httpx
 
 from backends.base import AgentCrashed, AgentStartError, BackendError
-from backends.opencode_stream import EventHub
-from backends.opencode_wire import models_from_providers
+from backends.opencode.stream import EventHub
+from backends.opencode.wire import models_from_providers
 
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO; a warm opencode session makes many, and the bridge log is for people.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from acp.exceptions import RequestError
 
-from backends.acp_mapping import turn_status
+from backends.acp.mapping import turn_status
 from backends.base import AgentBackend, AgentCrashed, BackendError, OptionKind, PermissionRequest, PromptPart
 from backends.events import (
     AgentEvent,
@@ -21,13 +21,13 @@ from backends.events import (
     Usage,
     event_kind,
 )
-from bridge import permissions
-from bridge.coalesce import TextCoalescer
 from bridge.config import AgentConfig
+from bridge.core import permissions
+from bridge.core.coalesce import TextCoalescer
 
 if TYPE_CHECKING:
-    from bridge.live import LiveSession
-    from bridge.sessions import SessionManager
+    from bridge.core.manager import SessionManager
+    from bridge.core.session import LiveSession
 
 
 @dataclass(frozen=True)

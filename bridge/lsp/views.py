@@ -16,8 +16,8 @@ from lsprotocol import types as T
 from pygls.uris import to_fs_path
 
 from bridge import commands
-from bridge.edits import column_length
-from bridge.hunks import FileChange, Hunk, hunk_id, split_lines
+from bridge.git.hunks import FileChange, Hunk, hunk_id, split_lines
+from bridge.git.merge import column_length
 from bridge.store import HunkRow
 
 SOURCE = "agent-bridge"

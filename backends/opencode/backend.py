@@ -18,7 +18,7 @@ from typing import Any
 
 from backends.base import AgentCrashed, AgentStartError, BackendError, BackendHost, PromptPart, StartInfo
 from backends.events import TurnOutcome
-from backends.opencode_events import (
+from backends.opencode.events import (
     Mapped,
     OpencodeMapper,
     PermissionAsk,
@@ -26,9 +26,9 @@ from backends.opencode_events import (
     TurnGuard,
     reconcile_events,
 )
-from backends.opencode_server import OpencodeServer
-from backends.opencode_stream import StreamItem, Subscription
-from backends.opencode_wire import (
+from backends.opencode.server import OpencodeServer
+from backends.opencode.stream import StreamItem, Subscription
+from backends.opencode.wire import (
     SESSION_PERMISSIONS,
     ModelError,
     as_dict,
@@ -38,7 +38,7 @@ from backends.opencode_wire import (
     resolve_model,
     to_opencode_parts,
 )
-from bridge.permissions import choose_option
+from bridge.core.permissions import choose_option
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from lsprotocol import types as T
 
-from bridge import worktrees
-from bridge.editor import BridgeError
-from bridge.edits import MergeConflict, line_edit, line_position, merge3, reanchor, text_sha
-from bridge.hunks import FileChange, Hunk, apply_hunks, split_lines
-from bridge.live import LiveSession
-from bridge.review import file_uri, hunks_of, uri_key
-from bridge.sessions import SessionManager
+from bridge.core.editor import BridgeError
+from bridge.core.manager import SessionManager
+from bridge.core.session import LiveSession
+from bridge.git import worktrees
+from bridge.git.hunks import FileChange, Hunk, apply_hunks, split_lines
+from bridge.git.merge import MergeConflict, line_edit, line_position, merge3, reanchor, text_sha
+from bridge.lsp.views import file_uri, hunks_of, uri_key
 
 APPLY_EDIT_TIMEOUT = 120.0
 

@@ -15,7 +15,8 @@ import acp
 from acp import schema
 from acp.core import ClientSideConnection
 
-from backends.acp_mapping import ToolCallMerger, map_update, map_usage, permission_request
+from backends.acp.mapping import ToolCallMerger, map_update, map_usage, permission_request
+from backends.acp.terminals import TerminalManager
 from backends.base import (
     AgentCrashed,
     AgentStartError,
@@ -30,10 +31,9 @@ from backends.base import (
     TextPart,
 )
 from backends.events import TurnOutcome
-from backends.terminals import TerminalManager
 from bridge import __version__
-from bridge.paths import PathEscapesWorktree, resolve_in_worktree
-from bridge.permissions import choose_option
+from bridge.core.paths import PathEscapesWorktree, resolve_in_worktree
+from bridge.core.permissions import choose_option
 
 log = logging.getLogger(__name__)
 

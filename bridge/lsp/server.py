@@ -15,15 +15,16 @@ from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from bridge import __version__, changes
-from bridge.changes import DocLookup, EditorCaps, LiveDoc
+from bridge import __version__
 from bridge.config import Registry
-from bridge.edits import text_sha
-from bridge.hunks import FileChange
-from bridge.live import LiveSession
-from bridge.lsp_editor import LspEditor
-from bridge.review import DocHunk, LineMap, diagnostics, file_uri, hunks_of, uri_key
-from bridge.sessions import SessionManager
+from bridge.core import changes
+from bridge.core.changes import DocLookup, EditorCaps, LiveDoc
+from bridge.core.manager import SessionManager
+from bridge.core.session import LiveSession
+from bridge.git.hunks import FileChange
+from bridge.git.merge import text_sha
+from bridge.lsp.editor import LspEditor
+from bridge.lsp.views import DocHunk, LineMap, diagnostics, file_uri, hunks_of, uri_key
 from bridge.store import Store
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import httpx
 from httpx_sse import aconnect_sse
 
-from backends.opencode_wire import route_session_id
+from backends.opencode.wire import route_session_id
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.hunks import Hunk, split_lines
+from bridge.git.hunks import Hunk, split_lines
 
 
 class MergeConflict(Exception):

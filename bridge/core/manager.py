@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
-from bridge import worktrees
 from bridge.config import AgentConfig, Registry
-from bridge.editor import BridgeError, Editor, UnknownSession, UnknownTurn
-from bridge.factory import BackendFactory
-from bridge.live import (
+from bridge.core.editor import BridgeError, Editor, UnknownSession, UnknownTurn
+from bridge.core.pool import AgentPool, Key
+from bridge.core.prompts import rejection_note, selection_note, title_for
+from bridge.core.session import (
     LiveSession,
     Turn,
     agent_cwd,
@@ -27,12 +27,12 @@ from bridge.live import (
     forget_old_turns,
     pending_with_bases,
 )
-from bridge.pool import AgentPool, Key
-from bridge.prompts import rejection_note, selection_note, title_for
-from bridge.reaper import reap_orphans
-from bridge.review import hunks_of
+from bridge.core.turns import TurnHost, TurnResult, event_payload, run_turn
+from bridge.factory import BackendFactory
+from bridge.git import worktrees
+from bridge.git.reaper import reap_orphans
+from bridge.lsp.views import hunks_of
 from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
-from bridge.turns import TurnHost, TurnResult, event_payload, run_turn
 
 log = logging.getLogger(__name__)
 

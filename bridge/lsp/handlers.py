@@ -12,15 +12,17 @@ from lsprotocol import types as T
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from bridge import changes, commands, worktrees
-from bridge.changes import LiveDoc, PlanConflict
+from bridge import commands
 from bridge.commands import InvalidArguments
 from bridge.config import load_registry
-from bridge.editor import BridgeError, UnknownSession
-from bridge.hunks import split_lines
-from bridge.lsp_server import BridgeServer
-from bridge.review import hunks_touching, uri_key
-from bridge.sessions import SessionManager
+from bridge.core import changes
+from bridge.core.changes import LiveDoc, PlanConflict
+from bridge.core.editor import BridgeError, UnknownSession
+from bridge.core.manager import SessionManager
+from bridge.git import worktrees
+from bridge.git.hunks import split_lines
+from bridge.lsp.server import BridgeServer
+from bridge.lsp.views import hunks_touching, uri_key
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
@@ -136,7 +138,7 @@ def register(server: BridgeServer) -> None:
     @server.command(commands.PENDING)
     @_bridge_errors
     async def pending(ls: BridgeServer, *args: Any) -> list[dict[str, Any]]:
-        from bridge.review import pending_json
+        from bridge.lsp.views import pending_json
 
         parsed = commands.parse_pending(commands.single_argument(commands.PENDING, list(args)))
         manager = await ls.core()
@@ -207,7 +209,7 @@ def register(server: BridgeServer) -> None:
         T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix])
     )
     async def code_action(ls: BridgeServer, params: T.CodeActionParams) -> list[T.CodeAction] | None:
-        from bridge.review import apply_action, apply_command_action, conflict_action, reject_action
+        from bridge.lsp.views import apply_action, apply_command_action, conflict_action, reject_action
 
         only = params.context.only
         if only and not any(str(k).startswith("quickfix") for k in only):
@@ -243,7 +245,7 @@ def register(server: BridgeServer) -> None:
 
     @server.feature(T.TEXT_DOCUMENT_CODE_LENS, T.CodeLensOptions(resolve_provider=False))
     async def code_lens(ls: BridgeServer, params: T.CodeLensParams) -> list[T.CodeLens]:
-        from bridge.review import code_lenses
+        from bridge.lsp.views import code_lenses
 
         return code_lenses(ls.doc_hunks(params.text_document.uri), ls.encoding)
 

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge import worktrees
+from bridge.git import worktrees
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from backends.events import (
     ToolStatus,
     Usage,
 )
-from backends.opencode_wire import TOOL_KINDS, as_dict, as_list, as_str, route_session_id, tool_paths
+from backends.opencode.wire import TOOL_KINDS, as_dict, as_list, as_str, route_session_id, tool_paths
 
 # Server-wide chatter, never about a session.
 NOISE = frozenset({

@@ -1,0 +1,1 @@
+"""The ACP transport: any agent speaking the Agent Client Protocol over stdio, via the ACP SDK."""

@@ -1,0 +1,1 @@
+"""The opencode transport: one warm `opencode serve` per configuration, HTTP requests and an SSE event stream."""
