@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -21,6 +22,10 @@ class AgentStartError(BackendError):
 
 class AgentCrashed(BackendError):
     """The agent process exited or its connection broke while the bridge needed it."""
+
+
+class PathRefused(BackendError):
+    """The bridge refused a path an agent named (outside its worktree, or git's metadata)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,10 @@ class BackendHost(Protocol):
         """Where the agent works: the worktree, or the workspace's sub-folder inside it."""
         ...
 
+    def resolve_path(self, path: str) -> Path:
+        """Where `path` (relative to `cwd`, or absolute) really is inside the worktree; PathRefused if not."""
+        ...
+
     async def on_event(self, event: AgentEvent) -> None: ...
 
     async def ask_permission(self, request: PermissionRequest) -> OptionKind | None:
@@ -112,3 +121,22 @@ class AgentBackend(Protocol):
     async def close(self) -> None:
         """End the agent session and stop the process it owns."""
         ...
+
+
+def choose_option(options: Sequence[PermissionOption], want: OptionKind) -> str | None:
+    """The option id to answer with, chosen by kind (agents list options in surprising orders).
+
+    An allow is never widened to "always" unless that is all the agent offers; a reject falls back to any
+    reject. None means no fitting option: answer `cancelled`.
+    """
+    fallbacks: dict[OptionKind, tuple[OptionKind, ...]] = {
+        "allow_once": ("allow_once", "allow_always"),
+        "allow_always": ("allow_always", "allow_once"),
+        "reject_once": ("reject_once", "reject_always"),
+        "reject_always": ("reject_always", "reject_once"),
+    }
+    for kind in fallbacks[want]:
+        for option in options:
+            if option.kind == kind:
+                return option.option_id
+    return None

@@ -98,11 +98,14 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from bridge.factory import BackendFactory
     from bridge.lsp.handlers import build_server
 
     setup_logging(args.log_file)
     state_dir = args.state_dir or default_state_dir()
-    server = build_server(state_dir, args.config or env_config_path())
+    server = build_server(
+        state_dir, args.config or env_config_path(), lambda state, registry: BackendFactory(state, registry.settings)
+    )
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not host or not port.isdigit():

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.errors import InvalidArguments
+
 PROMPT = "agentBridge.prompt"
 AWAIT_TURN = "agentBridge.awaitTurn"
 CANCEL = "agentBridge.cancel"
@@ -23,10 +25,6 @@ DIFF = "agentBridge.diff"
 HISTORY = "agentBridge.history"
 
 EVENT_NOTIFICATION = "agentBridge/event"
-
-
-class InvalidArguments(ValueError):
-    """A command argument does not match the contract."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from backends.acp.backend import AcpBackend
 from backends.base import AgentBackend, BackendHost
 from backends.opencode.backend import OpencodeBackend
 from backends.opencode.server import OpencodeServer
+from bridge import __version__
 from bridge.config import AgentConfig, BridgeSettings
 
 ServerKey = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
@@ -40,7 +41,7 @@ class BackendFactory:
                 self.server_for(agent), host, model=agent.model, stall_timeout=self.settings.opencode_watchdog
             )
         stderr_path = self.state_dir / "logs" / f"{session_id}-{agent.name}.stderr.log"
-        return AcpBackend(agent.command, agent.env, host, stderr_path)
+        return AcpBackend(agent.command, agent.env, host, stderr_path, __version__)
 
     def server_for(self, agent: AgentConfig) -> OpencodeServer:
         """The (lazily started) opencode server an agent's sessions share."""

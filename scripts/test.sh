@@ -8,6 +8,7 @@ bash scripts/install-agents.sh
 export AGENT_BRIDGE_REQUIRE_REAL_AGENTS=1
 .venv/bin/ruff check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache   # the layers' dependency direction (pyproject.toml)
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [[ $# -eq 0 ]]; then  # a plain run is the full run; with pytest arguments only those tests run
     bash scripts/test-vscode.sh

@@ -13,7 +13,6 @@ from backends.acp.mapping import (
     map_update,
     map_usage,
     permission_request,
-    turn_status,
 )
 from backends.base import PermissionOption
 from backends.events import (
@@ -28,6 +27,7 @@ from backends.events import (
     Usage,
     event_kind,
 )
+from bridge.core.turns import turn_status
 
 
 def one(update: object, tools: ToolCallMerger | None = None) -> object:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.errors import MergeConflict
 from bridge.git.hunks import Hunk, split_lines
 from bridge.git.merge import (
     LineEdit,
-    MergeConflict,
     column_length,
     line_edit,
     line_position,

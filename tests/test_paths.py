@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.core.paths import PathEscapesWorktree, is_inside, resolve_in_worktree
+from bridge.core.paths import is_inside, resolve_in_worktree
+from bridge.errors import PathEscapesWorktree
 
 
 @pytest.fixture

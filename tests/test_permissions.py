@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import OptionKind, PermissionOption, PermissionRequest
+from backends.base import OptionKind, PermissionOption, PermissionRequest, choose_option
 from bridge.core.permissions import (
     ASK_ACTIONS,
     answer_for_title,
-    choose_option,
     decide,
     describe,
     normalize_command,

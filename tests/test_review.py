@@ -8,7 +8,7 @@ import pytest
 from lsprotocol import types as T
 
 from bridge import commands
-from bridge.git.hunks import FileChange, Hunk, hunk_id
+from bridge.git.hunks import FileChange, Hunk, hunk_id, hunks_of, whole_file_hunk
 from bridge.lsp.views import (
     SOURCE,
     DocHunk,
@@ -17,15 +17,13 @@ from bridge.lsp.views import (
     apply_command_action,
     code_lenses,
     diagnostics,
-    file_uri,
     hunk_range,
-    hunks_of,
     hunks_touching,
     pending_json,
     reject_action,
-    whole_file_hunk,
 )
 from bridge.store import HunkRow
+from bridge.uris import file_uri
 
 ROOT = Path("/repo")
 

@@ -23,17 +23,16 @@ from backends.base import (
     BackendError,
     BackendHost,
     OptionKind,
+    PathRefused,
     PermissionOption,
     PermissionRequest,
     PromptPart,
     ResourcePart,
     StartInfo,
     TextPart,
+    choose_option,
 )
 from backends.events import TurnOutcome
-from bridge import __version__
-from bridge.core.paths import PathEscapesWorktree, resolve_in_worktree
-from bridge.core.permissions import choose_option
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +114,8 @@ class _Client:
 
     def _resolve(self, path: str) -> Path:
         try:
-            return resolve_in_worktree(path, self._host.worktree, self._host.cwd)
-        except PathEscapesWorktree as exc:
+            return self._host.resolve_path(path)
+        except PathRefused as exc:
             raise acp.RequestError.invalid_params({"path": path, "reason": str(exc)}) from None
 
     async def read_text_file(
@@ -241,8 +240,10 @@ class AcpBackend:
         env: Mapping[str, str],
         host: BackendHost,
         stderr_path: Path,
+        client_version: str = "0",
     ) -> None:
         self.command = command
+        self.client_version = client_version
         self.env = dict(env)
         self.host = host
         self.stderr_path = stderr_path
@@ -318,7 +319,7 @@ class AcpBackend:
                     fs=schema.FileSystemCapabilities(read_text_file=True, write_text_file=True),
                     terminal=True,
                 ),
-                client_info=schema.Implementation(name="agent-bridge", version=__version__),
+                client_info=schema.Implementation(name="agent-bridge", version=self.client_version),
             ),
             "exited during initialize",
         )

@@ -187,14 +187,3 @@ def permission_request(
             PermissionOption(option_id=o.option_id, name=o.name, kind=o.kind) for o in options
         ),
     )
-
-
-def turn_status(stop_reason: str) -> tuple[str, str | None]:
-    """Map a stop reason to the turn status and, for failures, a message for the user."""
-    if stop_reason in ("end_turn", "max_tokens", "max_turn_requests"):
-        return "completed", None
-    if stop_reason == "cancelled":
-        return "cancelled", "the turn was cancelled"
-    if stop_reason == "refusal":
-        return "failed", "the agent refused to continue"
-    return "failed", f"the agent stopped with an unknown reason {stop_reason!r}"

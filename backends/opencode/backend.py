@@ -16,7 +16,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import AgentCrashed, AgentStartError, BackendError, BackendHost, PromptPart, StartInfo
+from backends.base import (
+    AgentCrashed,
+    AgentStartError,
+    BackendError,
+    BackendHost,
+    PromptPart,
+    StartInfo,
+    choose_option,
+)
 from backends.events import TurnOutcome
 from backends.opencode.events import (
     Mapped,
@@ -38,7 +46,6 @@ from backends.opencode.wire import (
     resolve_model,
     to_opencode_parts,
 )
-from bridge.core.permissions import choose_option
 
 log = logging.getLogger(__name__)
 

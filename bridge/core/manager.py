@@ -13,26 +13,16 @@ from typing import Any
 
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
 from bridge.config import AgentConfig, Registry
-from bridge.core.editor import BridgeError, Editor, UnknownSession, UnknownTurn
+from bridge.core.host import TurnHost, event_payload
 from bridge.core.pool import AgentPool, Key
+from bridge.core.ports import BackendFactory, Editor
 from bridge.core.prompts import rejection_note, selection_note, title_for
-from bridge.core.session import (
-    LiveSession,
-    Turn,
-    agent_cwd,
-    archive_ref,
-    base_ref,
-    branch_name,
-    fingerprint,
-    forget_old_turns,
-    pending_with_bases,
-)
-from bridge.core.turns import TurnHost, TurnResult, event_payload, run_turn
-from bridge.factory import BackendFactory
+from bridge.core.session import Session, agent_cwd, base_ref, branch_name
+from bridge.core.turns import Turn, TurnResult, run_turn
+from bridge.errors import BridgeError, GitError, NotAGitRepository, UnknownSession, UnknownTurn
 from bridge.git import worktrees
 from bridge.git.reaper import reap_orphans
-from bridge.lsp.views import hunks_of
-from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
+from bridge.store import SessionRow, Store, WorktreeRow
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +30,17 @@ log = logging.getLogger(__name__)
 class SessionManager:
     """Owns sessions, their turns and the warm agents. All public methods are safe to call from handlers."""
 
-    def __init__(self, store: Store, state_dir: Path, registry: Registry, editor: Editor) -> None:
+    def __init__(
+        self, store: Store, state_dir: Path, registry: Registry, editor: Editor, factory: BackendFactory
+    ) -> None:
         self.store = store
         self.state_dir = state_dir
         self.registry = registry
         self.editor = editor
+        self.factory = factory
         self.pool = AgentPool(registry.settings.max_live_agents, registry.settings.idle_timeout)
-        self.factory = BackendFactory(state_dir, registry.settings)
-        self.sessions: dict[str, LiveSession] = {}
+        self.sessions: dict[str, Session] = {}
+        self._hosts: dict[Key, TurnHost] = {}
         self._janitor: asyncio.Task[None] | None = None
 
     # Lifecycle
@@ -61,11 +54,12 @@ class SessionManager:
                 self.editor.log(f"session {row.id}: worktree is missing; closing it", error=True)
                 await self.store.close_session(row.id)
                 continue
-            live = LiveSession(row, wt, Path(row.repo_root), agent_cwd(Path(wt.path), Path(row.repo_root),
-                                                                          Path(row.workspace)))
+            live = self._session(row, wt)
             self.sessions[row.id] = live
-            with contextlib.suppress(Exception):
-                await self.refresh_pending(live, None)
+            try:
+                await live.refresh()
+            except GitError as exc:
+                self.editor.log(f"session {row.id}: could not read its pending changes: {exc}", error=True)
         for reaped in await asyncio.to_thread(reap_orphans, self.state_dir / "worktrees", set(self.sessions)):
             if reaped.skipped:
                 self.editor.log(f"orphaned worktree {reaped.path}: {reaped.skipped}", error=True)
@@ -78,7 +72,7 @@ class SessionManager:
         if self._janitor is not None:
             self._janitor.cancel()
         for live in list(self.sessions.values()):
-            await self._stop_session_tasks(live, "the bridge is shutting down")
+            await live.stop("the bridge is shutting down")
         for key in self.pool.keys():
             backend = self.pool.pop(key)
             if backend is not None:
@@ -86,17 +80,21 @@ class SessionManager:
                     await backend.close()
         await self.factory.close()
 
-    def session(self, session_id: str) -> LiveSession:
+    def _session(self, row: SessionRow, wt: WorktreeRow) -> Session:
+        cwd = agent_cwd(Path(wt.path), Path(row.repo_root), Path(row.workspace))
+        return Session(row, wt, cwd, self.store, self.editor, self._run)
+
+    def session(self, session_id: str) -> Session:
         live = self.sessions.get(session_id)
         if live is None:
             raise UnknownSession(session_id)
         return live
 
     # Creating sessions
-    async def create_session(self, workspace: Path, title: str) -> LiveSession:
+    async def create_session(self, workspace: Path, title: str) -> Session:
         try:
             repo_root = await asyncio.to_thread(worktrees.find_repo_root, workspace)
-        except worktrees.NotAGitRepository:
+        except NotAGitRepository:
             raise BridgeError(
                 f"{workspace} is not inside a git repository; agent-bridge needs one to keep agents' edits "
                 "apart from yours (run `git init` there first)"
@@ -108,12 +106,12 @@ class SessionManager:
             base = await asyncio.to_thread(worktrees.snapshot_base, repo_root, overlays)
             await asyncio.to_thread(worktrees.set_ref, repo_root, base_ref(session_id), base)
             await asyncio.to_thread(worktrees.create_worktree, repo_root, path, branch_name(session_id), base)
-        except worktrees.GitError as exc:
+        except GitError as exc:
             raise BridgeError(f"could not create the session worktree: {exc}") from exc
         row = SessionRow(session_id, str(workspace), str(repo_root), title, "open", time.time())
         wt = WorktreeRow(session_id, str(path), branch_name(session_id), base, base_ref(session_id))
         await self.store.add_session(row, wt)
-        live = LiveSession(row, wt, repo_root, agent_cwd(path, repo_root, workspace))
+        live = self._session(row, wt)
         self.sessions[session_id] = live
         return live
 
@@ -146,44 +144,21 @@ class SessionManager:
             turn.context = {"uri": (live.repo_root / context[0]).as_uri(), "startLine": context[2],
                             "endLine": context[3]}
         await self.store.add_turn(turn_id, live.row.id, agent.name, text)
-        live.turns[turn_id] = turn
-        if live.worker is None or live.worker.done():
-            live.worker = asyncio.create_task(self._work(live))
-        live.queue.put_nowait(turn)
+        live.enqueue(turn)
         return live.row.id, turn_id
 
-    async def _work(self, live: LiveSession) -> None:
-        while True:
-            turn = await live.queue.get()
-            live.current = turn
-            try:
-                result = await self._run(live, turn)
-            except Exception as exc:  # the worker must survive anything a turn throws
-                log.exception("turn %s failed unexpectedly", turn.id)
-                result = TurnResult("failed", error=f"internal error: {exc}")
-                with contextlib.suppress(Exception):
-                    await self.store.end_turn(turn.id, "failed", error=result.error)
-                self.editor.notify_event({"sessionId": live.row.id, "turnId": turn.id, "kind": "turnEnded",
-                                          "agent": turn.agent.name, "status": "failed", "error": result.error})
-                self.editor.progress_end(turn.id, result.error or "failed")
-            finally:
-                live.current = None
-            if not turn.done.done():
-                turn.done.set_result(result)
-            forget_old_turns(live)
-
-    async def _backend(self, live: LiveSession, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
-        key: Key = (live.row.id, agent.name)
+    async def _backend(self, live: Session, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
+        key: Key = (live.id, agent.name)
         backend = self.pool.get(key)
-        host = live.hosts.get(agent.name)
+        host = self._hosts.get(key)
         if backend is not None and backend.alive and host is not None:
             return backend, host
         if backend is not None:
             self.pool.pop(key)
             with contextlib.suppress(Exception):
                 await backend.close()
-        host = TurnHost(self, live, agent)
-        live.hosts[agent.name] = host
+        host = TurnHost(live.id, live.path, live.cwd, agent, self.editor, self.store)
+        self._hosts[key] = host
         backend = self.factory.create(agent, host, live.row.id)
         previous = await self.store.agent_session(live.row.id, agent.name)
         resume_id = None
@@ -204,7 +179,7 @@ class SessionManager:
         await self._evict()
         return backend, host
 
-    async def _run(self, live: LiveSession, turn: Turn) -> TurnResult:
+    async def _run(self, live: Session, turn: Turn) -> TurnResult:
         key: Key = (live.row.id, turn.agent.name)
         await self.store.start_turn(turn.id)
         started: dict[str, Any] = {"sessionId": live.row.id, "turnId": turn.id, "kind": "turnStarted",
@@ -250,19 +225,12 @@ class SessionManager:
         await self._finish(live, turn, result, host)
         return result
 
-    async def _finish(self, live: LiveSession, turn: Turn, result: TurnResult, host: TurnHost | None) -> None:
+    async def _finish(self, live: Session, turn: Turn, result: TurnResult, host: TurnHost | None) -> None:
         if host is not None:
             await host.flush()
-        commit = None
-        async with live.git_lock:
-            try:
-                commit = await asyncio.to_thread(
-                    worktrees.commit_all, live.path, f"{turn.agent.name}: {title_for(turn.prompt, 60)}\n\n"
-                    f"Agent-Bridge-Turn: {turn.id}"
-                )
-                await self.refresh_pending(live, turn)
-            except worktrees.GitError as exc:
-                self.editor.log(f"session {live.row.id}: could not record the turn's changes: {exc}", error=True)
+        commit = await live.record_turn(
+            turn, f"{turn.agent.name}: {title_for(turn.prompt, 60)}\n\nAgent-Bridge-Turn: {turn.id}"
+        )
         answer = "".join(host.answer) if host is not None else ""
         await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer)
         payload: dict[str, Any] = {
@@ -278,38 +246,15 @@ class SessionManager:
         self.editor.notify_event(payload)
         self.editor.progress_end(turn.id, result.error or result.status)
 
-    async def refresh_pending(self, live: LiveSession, turn: Turn | None) -> None:
-        """Recompute pending hunks from git (the truth) and attribute new ones to `turn`."""
-        changes, base_texts = await asyncio.to_thread(pending_with_bases, live.path, live.worktree.base_commit)
-        agent = turn.agent.name if turn else "unknown"
-        rows = [
-            HunkRow(live.row.id, c.path, h.hunk_id, agent, turn.id if turn else None, "pending",
-                    h.old_text if not c.binary else "", h.new_text if not c.binary else "", False)
-            for c in changes
-            for h in hunks_of(c)
-        ]
-        await self.store.record_pending(rows)
-        await self.store.drop_vanished(live.row.id, {(r.path, r.hunk_id) for r in rows})
-        before = fingerprint(live.pending)
-        live.pending = changes
-        live.base_texts = base_texts
-        live.attribution = await self.attribution(live.row.id)
-        if turn is None or before != fingerprint(changes):
-            self.editor.notify_event(
-                {"sessionId": live.row.id, "turnId": turn.id if turn else None, "kind": "pendingChanged",
-                 "files": len(changes), "hunks": sum(len(hunks_of(c)) for c in changes)}
-            )
-            self.editor.pending_changed(live.row.id)
-
     async def await_turn(self, session_id: str, turn_id: str | None, timeout: float | None) -> TurnResult:
         live = self.session(session_id) if session_id in self.sessions else None
         if turn_id is None:
             if live is None:
                 raise UnknownSession(session_id)
-            if not live.turns:
+            turn_id = live.last_turn_id()
+            if turn_id is None:
                 raise BridgeError(f"session {session_id!r} has no turns yet")
-            turn_id = list(live.turns)[-1]
-        turn = live.turns.get(turn_id) if live else None
+        turn = live.turn(turn_id) if live else None
         if turn is None:
             row = await self.store.turn(turn_id)
             if row is None or row.session_id != session_id:
@@ -341,12 +286,7 @@ class SessionManager:
 
     async def cancel(self, session_id: str) -> bool:
         """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""
-        live = self.session(session_id)
-        turn = live.current
-        if turn is None or turn.done.done():
-            return False
-        turn.cancel.set()
-        return True
+        return self.session(session_id).cancel()
 
     # Queries
     async def describe_sessions(self) -> list[dict[str, Any]]:
@@ -366,12 +306,12 @@ class SessionManager:
                 "sessionId": live.row.id,
                 "title": live.row.title,
                 "agents": agents,
-                "pendingHunks": sum(len(hunks_of(c)) for c in live.pending),
+                "pendingHunks": live.hunk_count(),
                 "createdAt": _iso(live.row.created_at),
                 "workspace": live.row.workspace,
                 "worktree": live.worktree.path,
                 "busy": live.current is not None,
-                "queuedTurns": live.queue.qsize(),
+                "queuedTurns": live.queued,
             })
         return result
 
@@ -390,9 +330,6 @@ class SessionManager:
             })
         return result
 
-    async def attribution(self, session_id: str) -> dict[tuple[str, str], HunkRow]:
-        return {(r.path, r.hunk_id): r for r in await self.store.hunks(session_id, "pending")}
-
     # Closing
     async def close_session(self, session_id: str) -> bool:
         live = self.sessions.get(session_id)
@@ -400,44 +337,20 @@ class SessionManager:
             if await self.store.session(session_id) is None:
                 raise UnknownSession(session_id)
             return False
-        await self._stop_session_tasks(live, "the session was closed")
+        await live.stop("the session was closed")
         for key in self.pool.keys(session_id):
+            self._hosts.pop(key, None)
             backend = self.pool.pop(key)
             if backend is not None:
                 with contextlib.suppress(Exception):
                     await backend.close()
-        async with live.git_lock:
-            changes = await asyncio.to_thread(worktrees.pending_changes, live.path, live.worktree.base_commit)
-            keep = archive_ref(session_id) if changes else None
-            try:
-                await asyncio.to_thread(
-                    worktrees.remove_worktree, live.repo_root, live.path, live.worktree.branch, keep
-                )
-                await asyncio.to_thread(worktrees.delete_ref, live.repo_root, live.worktree.base_ref)
-            except worktrees.GitError as exc:
-                self.editor.log(f"session {session_id}: could not remove its worktree: {exc}", error=True)
+        keep = await live.remove_worktree()
         if keep:
             self.editor.log(f"session {session_id}: unapplied changes kept at {keep}")
         await self.store.close_session(session_id)
         del self.sessions[session_id]
         self.editor.pending_changed(session_id)
         return True
-
-    async def _stop_session_tasks(self, live: LiveSession, reason: str) -> None:
-        while not live.queue.empty():
-            turn = live.queue.get_nowait()
-            await self.store.end_turn(turn.id, "cancelled", error=reason)
-            if not turn.done.done():
-                turn.done.set_result(TurnResult("cancelled", error=reason))
-        if live.current is not None:
-            current = live.current
-            current.cancel.set()
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(current.done), 5)
-        if live.worker is not None:
-            live.worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await live.worker
 
     # Eviction
     async def _evict(self) -> None:

@@ -5,14 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-class PathEscapesWorktree(ValueError):
-    """An agent named a path outside the session's worktree."""
-
-    def __init__(self, path: str, worktree: Path) -> None:
-        super().__init__(f"path {path!r} is outside the session worktree {str(worktree)!r}; refused")
-        self.path = path
-        self.worktree = worktree
+from bridge.errors import PathEscapesWorktree
 
 
 def resolve_in_worktree(path: str, worktree: Path, cwd: Path | None = None) -> Path:

@@ -8,12 +8,11 @@ working directory; an "always" answer is remembered per agent and normalized com
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from backends.base import OptionKind, PermissionOption, PermissionRequest
+from backends.base import OptionKind, PermissionRequest
 from bridge.core.paths import is_inside
 
 Verdict = Literal["allow", "reject", "ask"]
@@ -59,25 +58,6 @@ def decide(
     if request.kind in HARMLESS_KINDS:
         return Decision("allow", "no side effects")
     return Decision("ask", f"the policy has no rule for a {request.kind!r} request")
-
-
-def choose_option(options: Sequence[PermissionOption], want: OptionKind) -> str | None:
-    """The option id to answer with, chosen by kind (agents list options in surprising orders).
-
-    An allow is never widened to "always" unless that is all the agent offers; a reject falls back to any
-    reject. None means no fitting option: answer `cancelled`.
-    """
-    fallbacks: dict[OptionKind, tuple[OptionKind, ...]] = {
-        "allow_once": ("allow_once", "allow_always"),
-        "allow_always": ("allow_always", "allow_once"),
-        "reject_once": ("reject_once", "reject_always"),
-        "reject_always": ("reject_always", "reject_once"),
-    }
-    for kind in fallbacks[want]:
-        for option in options:
-            if option.kind == kind:
-                return option.option_id
-    return None
 
 
 # The buttons shown in the editor, and the option kind each one stands for.

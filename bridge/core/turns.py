@@ -1,33 +1,29 @@
-"""Running one turn: streaming its events to the editor, answering permissions, watching for hangs."""
+"""A turn: one prompt to one agent, run to its end with cancels re-sent and a watchdog for hangs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from acp.exceptions import RequestError
-
-from backends.acp.mapping import turn_status
-from backends.base import AgentBackend, AgentCrashed, BackendError, OptionKind, PermissionRequest, PromptPart
-from backends.events import (
-    AgentEvent,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    Usage,
-    event_kind,
-)
+from backends.base import AgentBackend, AgentCrashed, BackendError, PromptPart
+from backends.events import Usage
 from bridge.config import AgentConfig
-from bridge.core import permissions
-from bridge.core.coalesce import TextCoalescer
 
-if TYPE_CHECKING:
-    from bridge.core.manager import SessionManager
-    from bridge.core.session import LiveSession
+
+@dataclass
+class Turn:
+    id: str
+    session_id: str
+    agent: AgentConfig
+    prompt: str
+    parts: list[PromptPart]
+    done: asyncio.Future[TurnResult]
+    # Set by agentBridge.cancel at any point of the turn, even before the agent has it.
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    context: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,107 +43,27 @@ class TurnResult:
         return out
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
+def turn_status(stop_reason: str) -> tuple[str, str | None]:
+    """Map a stop reason to the turn status and, for failures, a message for the user."""
+    if stop_reason in ("end_turn", "max_tokens", "max_turn_requests"):
+        return "completed", None
+    if stop_reason == "cancelled":
+        return "cancelled", "the turn was cancelled"
+    if stop_reason == "refusal":
+        return "failed", "the agent refused to continue"
+    return "failed", f"the agent stopped with an unknown reason {stop_reason!r}"
 
 
-def event_payload(event: AgentEvent) -> dict[str, Any]:
-    """The JSON fields of an `agentBridge/event` for one agent event (besides sessionId/turnId/kind)."""
-    data = asdict(event)
-    if isinstance(event, ToolCall):
-        data["paths"] = list(event.paths)
-        data["tool_kind"] = data.pop("kind")  # `kind` names the event itself
-        data.pop("raw_input", None)
-    return {_camel(k): v for k, v in data.items() if v is not None}
+class TurnObserver(Protocol):
+    """What a running turn reports to: the host of its (session, agent)."""
 
+    last_activity: float
 
-class TurnHost:
-    """The BackendHost of one (session, agent): routes events to the editor and applies the policy."""
+    def begin(self, turn_id: str, backend: AgentBackend) -> None: ...
 
-    def __init__(self, manager: SessionManager, live: LiveSession, agent: AgentConfig) -> None:
-        self._manager = manager
-        self._live = live
-        self.agent = agent
-        self.turn_id: str | None = None
-        self.last_activity = time.monotonic()
-        self.answer: list[str] = []  # the current turn's text, kept for the session history
-        self._backend: AgentBackend | None = None
-        self._coalescer = TextCoalescer(self._flush_text)
+    def end(self) -> None: ...
 
-    @property
-    def worktree(self) -> Path:
-        return self._live.path
-
-    @property
-    def cwd(self) -> Path:
-        return self._live.cwd
-
-    def _notify(self, kind: str, fields: dict[str, Any]) -> None:
-        self._manager.editor.notify_event(
-            {"sessionId": self._live.row.id, "turnId": self.turn_id, "kind": kind, "agent": self.agent.name,
-             **fields}
-        )
-
-    async def _flush_text(self, kind: str, text: str) -> None:
-        if kind == "text" and self.turn_id is not None:
-            self.answer.append(text)
-        self._notify(kind, {"text": text})
-
-    async def flush(self) -> None:
-        await self._coalescer.flush()
-
-    def notice(self, message: str) -> None:
-        self._notify("notice", {"message": message})
-
-    async def on_event(self, event: AgentEvent) -> None:
-        self.last_activity = time.monotonic()
-        if isinstance(event, TextDelta | ReasoningDelta):
-            await self._coalescer.add(event_kind(event), event.text)
-            return
-        await self._coalescer.flush()
-        self._notify(event_kind(event), event_payload(event))
-        if isinstance(event, ToolCall) and self.turn_id is not None and event.status == "in_progress":
-            self._manager.editor.progress_report(self.turn_id, event.title)
-
-    async def ask_permission(self, request: PermissionRequest) -> OptionKind | None:
-        self.last_activity = time.monotonic()
-        store = self._manager.store
-        remembered = await store.remembered_commands(self.agent.name)
-        decision = permissions.decide(request, self.worktree, self.cwd, remembered)
-        base = {"toolCallId": request.tool_call_id, "title": request.title, "permissionKind": request.kind,
-                "paths": list(request.paths), "command": request.command, "cwd": request.cwd}
-        if decision.verdict == "allow":
-            self._notify("permission", {**base, "outcome": "allowed", "reason": decision.reason})
-            return "allow_once"
-        if decision.verdict == "reject":
-            self._notify("permission", {**base, "outcome": "rejected", "reason": decision.reason})
-            return "reject_once"
-        await self._coalescer.flush()
-        self._notify("permission", {**base, "outcome": "asking", "reason": decision.reason})
-        message = permissions.describe(request, self.agent.name)
-        if request.command and not request.cwd:
-            message += f" in {self.cwd}"
-        answer = await self._manager.editor.ask(message, [label for label, _ in permissions.ASK_ACTIONS])
-        self.last_activity = time.monotonic()
-        kind = permissions.answer_for_title(answer)
-        outcome = {"allow_once": "allowed", "allow_always": "allowedAlways"}.get(kind or "", "rejected")
-        self._notify("permission", {**base, "outcome": outcome, "reason": "answered by the user"})
-        if kind == "allow_always" and request.command:
-            await store.remember_command(self.agent.name, permissions.normalize_command(request.command), "allow")
-            # The bridge remembers; the agent is asked to keep asking so the policy stays in control.
-            return "allow_once"
-        return kind if kind is not None else "reject_once"
-
-    def begin(self, turn_id: str, backend: AgentBackend) -> None:
-        self.turn_id = turn_id
-        self.answer = []
-        self._backend = backend
-        self.last_activity = time.monotonic()
-
-    def end(self) -> None:
-        self.turn_id = None
-
+    async def flush(self) -> None: ...
 
 
 CANCEL_RESEND = 1.5  # seconds before a cancel the agent did not act on is sent again
@@ -156,7 +72,7 @@ CANCEL_TRIES = 3
 
 async def run_turn(
     backend: AgentBackend,
-    host: TurnHost,
+    host: TurnObserver,
     turn_id: str,
     parts: list[PromptPart],
     watchdog: float,
@@ -203,7 +119,7 @@ async def run_turn(
             outcome = task.result()
         except AgentCrashed as exc:
             return TurnResult("failed", error=str(exc), crashed=True)
-        except (BackendError, RequestError) as exc:
+        except BackendError as exc:
             return TurnResult("failed", error=str(exc))
         status, error = turn_status(outcome.stop_reason)
         return TurnResult(status, outcome.stop_reason, error, outcome.usage)

@@ -66,6 +66,16 @@ class FileChange:
         return self.old_path or self.path
 
 
+def whole_file_hunk(change: FileChange) -> Hunk:
+    """A stand-in hunk for changes without text hunks (binary files, pure renames, empty files)."""
+    marker = f"{change.change}:{change.old_path or ''}:{change.old_oid or ''}:{change.new_oid or ''}"
+    return Hunk(hunk_id(change.path, marker, "", 0), 0, (), 0, ())
+
+
+def hunks_of(change: FileChange) -> list[Hunk]:
+    return list(change.hunks) or [whole_file_hunk(change)]
+
+
 def split_lines(text: str) -> list[str]:
     """Split into lines keeping endings; only "\\n" ends a line, as in git ("\\r\\n" stays together)."""
     if not text:

@@ -14,11 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.errors import MergeConflict
 from bridge.git.hunks import Hunk, split_lines
-
-
-class MergeConflict(Exception):
-    """The user's live text and the agent's change touch the same lines."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.errors import GitError
 from bridge.git import worktrees
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def reap_orphans(worktrees_dir: Path, keep: Collection[str]) -> list[Reaped]:
             worktrees.remove_worktree(repo, path, branch, archive if unreviewed else None)
             if base is not None:
                 worktrees.delete_ref(repo, base_ref)
-        except worktrees.GitError as exc:
+        except GitError as exc:
             results.append(Reaped(session_id, path, None, f"could not remove it safely: {exc}"))
             continue
         results.append(Reaped(session_id, path, archive if unreviewed else None))

@@ -11,9 +11,10 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
+from bridge.errors import GitError, NotAGitRepository
 from bridge.git.hunks import FileChange, Hunk, apply_hunks, parse_diff, revert_hunks
 
 __all__ = [
@@ -74,20 +75,6 @@ _NULL_OID = "0" * 40
 _SNAPSHOT_MESSAGE = (
     "agent-bridge: base snapshot\n\nThe user's checkout (HEAD, uncommitted, untracked, unsaved buffers)."
 )
-
-
-class GitError(Exception):
-    """A git command failed; the message names the command and carries its stderr."""
-
-    def __init__(self, message: str, args: Sequence[str] = (), stderr: str = "", returncode: int | None = None) -> None:
-        super().__init__(message)
-        self.command = list(args)
-        self.stderr = stderr
-        self.returncode = returncode
-
-
-class NotAGitRepository(GitError):
-    """The path is not inside a git working tree."""
 
 
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

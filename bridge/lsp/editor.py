@@ -8,15 +8,13 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types as T
+from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from bridge.commands import EVENT_NOTIFICATION
-
-if TYPE_CHECKING:
-    from pygls.lsp.server import LanguageServer
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ Pure functions over `FileChange`s and their attribution; no git, no LSP I/O.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -13,34 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as T
-from pygls.uris import to_fs_path
 
 from bridge import commands
-from bridge.git.hunks import FileChange, Hunk, hunk_id, split_lines
+from bridge.git.hunks import FileChange, Hunk, hunks_of, split_lines
 from bridge.git.merge import column_length
 from bridge.store import HunkRow
+from bridge.uris import file_uri
 
 SOURCE = "agent-bridge"
-
-
-def whole_file_hunk(change: FileChange) -> Hunk:
-    """A stand-in hunk for changes without text hunks (binary files, pure renames, empty files)."""
-    marker = f"{change.change}:{change.old_path or ''}:{change.old_oid or ''}:{change.new_oid or ''}"
-    return Hunk(hunk_id(change.path, marker, "", 0), 0, (), 0, ())
-
-
-def hunks_of(change: FileChange) -> list[Hunk]:
-    return list(change.hunks) or [whole_file_hunk(change)]
-
-
-def file_uri(repo_root: Path, rel: str) -> str:
-    return (repo_root / rel).as_uri()
-
-
-def uri_key(uri: str) -> str:
-    """A comparable form of a file URI (editors differ in how they escape them)."""
-    path = to_fs_path(uri)
-    return os.path.normcase(os.path.normpath(path)) if path else uri
 
 
 def hunk_range(hunk: Hunk, encoding: str = "utf-16", delta: int = 0) -> T.Range:

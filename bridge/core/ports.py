@@ -1,23 +1,14 @@
-"""What the core needs from the editor side, so sessions and turns never import the LSP server."""
+"""What the core needs from outside it, as protocols: the editor it reports to and the factory of agent
+backends. The LSP layer implements the first, the composition root passes a concrete second; tests pass
+their own of either, so the core runs in-process without a server or an agent."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Protocol
 
-
-class BridgeError(Exception):
-    """A request the bridge cannot carry out; the message is shown to the user as is."""
-
-
-class UnknownSession(BridgeError):
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"unknown session {session_id!r} (see agentBridge.sessions for open sessions)")
-
-
-class UnknownTurn(BridgeError):
-    def __init__(self, session_id: str, turn_id: str) -> None:
-        super().__init__(f"unknown turn {turn_id!r} in session {session_id!r}")
+from backends.base import AgentBackend, BackendHost
+from bridge.config import AgentConfig
 
 
 class Editor(Protocol):
@@ -46,3 +37,21 @@ class Editor(Protocol):
         ...
 
     def log(self, message: str, error: bool = False) -> None: ...
+
+
+class BackendFactory(Protocol):
+    """Builds one warm backend per (session, agent) and owns what backends share (e.g. opencode servers)."""
+
+    def create(self, agent: AgentConfig, host: BackendHost, session_id: str) -> AgentBackend: ...
+
+    def kind(self, agent: AgentConfig) -> str:
+        """The backend kind recorded with the agent session (`acp`, `opencode`)."""
+        ...
+
+    def describe(self, agent: AgentConfig) -> dict[str, Any]:
+        """Extra fields for `agentBridge.agents` (e.g. an opencode agent's models)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop everything shared, once, at shutdown."""
+        ...
