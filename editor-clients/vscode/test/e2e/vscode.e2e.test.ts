@@ -3,7 +3,8 @@
  * prompt the scripted ACP agent from the palette and from the chat view, watch the streamed answer, answer a
  * permission notification, see the pending hunk as "Apply | Reject | Diff" lenses, as quick fixes and in the
  * Pending Changes tree, open the diff editor, apply from the lens, undo and apply again from the palette,
- * save, check the file in the editor and on disk, then kill the bridge and see the extension restart it.
+ * save, check the file in the editor and on disk, apply a second change with the quick fix keys (Ctrl+. Enter:
+ * Apply must be the first, focused entry), then kill the bridge and see the extension restart it.
  *
  * Needs code-server, Chromium, the bridge (.venv) and the packaged .vsix: scripts/test-vscode.sh provides
  * them (CODE_SERVER, CHROMIUM, AGENT_BRIDGE, VSIX). Missing tools skip, unless AGENT_BRIDGE_REQUIRE_E2E is set.
@@ -13,12 +14,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import type { Browser, FrameLocator, Page } from "playwright-core";
+import type { Browser, FrameLocator, Locator, Page } from "playwright-core";
 import { CodeServer, editorText, findTools, launchBrowser, makeRepo, processesWith, runCommand } from "./harness";
 
 const ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n";
 const DOCSTRING = '    """Say hello to NAME."""';
 const AGENT_TEXT = ORIGINAL.replace("def greet(name):\n", `def greet(name):\n${DOCSTRING}\n`);
+/** A second change, made after AGENT_TEXT is saved: one line of farewell() reworded. */
+const FAREWELL_TEXT = AGENT_TEXT.replace("print('bye ' + name)", "print('goodbye ' + name)");
 const TIMEOUT = 30_000;
 
 const found = findTools();
@@ -139,7 +142,7 @@ function chatFrame(): FrameLocator {
   return page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
 }
 
-function statusItem(text: string | RegExp): ReturnType<Page["locator"]> {
+function statusItem(text: string | RegExp): Locator {
   return page.locator("footer .statusbar-item", { hasText: text });
 }
 
@@ -167,10 +170,31 @@ async function openFile(name: string): Promise<void> {
   await page.locator(".editor-instance .monaco-editor .view-lines").first().waitFor();
 }
 
-async function waitForEditorText(expected: string): Promise<void> {
+/** Opens VS Code's quick fix menu (Ctrl+.) at the cursor and waits for the entry `title`. Right after an edit
+ * the bridge may still be updating its hunks: then the menu is closed and asked for again. */
+async function openQuickFixes(title: string): Promise<Locator> {
+  const menu = page.locator(".action-widget");
+  const entry = menu.locator(".action-item, .monaco-list-row", { hasText: title }).first();
+  for (let attempt = 0; ; attempt++) {
+    await page.keyboard.press("Control+.");
+    try {
+      await entry.waitFor({ timeout: 3000 });
+      return menu;
+    } catch (error) {
+      if (attempt >= 4) {
+        throw error;
+      }
+      await page.keyboard.press("Escape");
+    }
+  }
+}
+
+async function waitForEditorText(
+  expected: string, message = "the editor does not show the expected text", timeout = TIMEOUT,
+): Promise<void> {
   const want = expected.trimEnd();
   let last = "";
-  const deadline = Date.now() + TIMEOUT;
+  const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
     last = (await editorText(page)).trimEnd();
     if (last === want) {
@@ -178,7 +202,7 @@ async function waitForEditorText(expected: string): Promise<void> {
     }
     await page.waitForTimeout(200);
   }
-  assert.equal(last, want, "the editor does not show the expected text");
+  assert.equal(last, want, message);
 }
 
 async function waitForDisk(file: string, expected: string): Promise<void> {
@@ -278,21 +302,7 @@ step("Apply lands the change in the editor (undoable); saving writes it to disk"
   // The server's code actions are in VS Code's quick fix menu too, on the line the insertion goes before.
   await page.keyboard.press("Control+Home");
   await page.keyboard.press("ArrowDown");
-  const menu = page.locator(".action-widget");
-  const applyAction = menu.locator(".action-item, .monaco-list-row", { hasText: "Apply agent change (scripted: add 1 line)" }).first();
-  for (let attempt = 0; ; attempt++) {
-    await page.keyboard.press("Control+.");
-    try {
-      // Right after the undo the bridge may still be putting the hunk back: ask again then.
-      await applyAction.waitFor({ timeout: 3000 });
-      break;
-    } catch (error) {
-      if (attempt >= 4) {
-        throw error;
-      }
-      await page.keyboard.press("Escape");
-    }
-  }
+  const menu = await openQuickFixes("Apply agent change (scripted: add 1 line)");
   await menu.locator(".action-item, .monaco-list-row", { hasText: "Reject agent change (scripted: add 1 line)" }).first().waitFor();
   await page.keyboard.press("Escape");
   await runCommand(page, "Agent Bridge: Apply Change");
@@ -304,6 +314,44 @@ step("Apply lands the change in the editor (undoable); saving writes it to disk"
   await page.locator(".tabs-container .tab.active.dirty").waitFor({ state: "detached" });
 });
 
+step("Ctrl+. then Enter applies a pending hunk: Apply is the first, focused quick fix", async () => {
+  // VS Code puts AI-tagged code actions after the others and preferred ones first; an Apply tagged LLMGenerated
+  // came after Reject, so the quick fix keys (Ctrl+. Enter) rejected the agent's change.
+  const chat = chatFrame();
+  await sendChat(["@write greet.py", ...FAREWELL_TEXT.trimEnd().split("\n"), "@end", "@say reworded farewell"]);
+  await chat.locator(".turn .text", { hasText: "reworded farewell" }).waitFor();
+  await page.locator(".tabs-container .tab", { hasText: "greet.py" }).click();
+  await waitForEditorText(AGENT_TEXT);
+  const hunk = "scripted: replace 1 line with 1";
+  const applyLens = page.locator(".editor-instance .codelens-decoration a", { hasText: `Apply (${hunk})` });
+  await applyLens.waitFor();
+
+  // The cursor on the line the hunk replaces (farewell's print), then the quick fix menu.
+  await page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.press("ArrowUp");
+  const menu = await openQuickFixes(`Apply agent change (${hunk})`);
+  const entries = menu.locator(".monaco-list-row.action");
+  await entries.filter({ hasText: `Reject agent change (${hunk})` }).waitFor();
+  const listed = (await entries.allInnerTexts()).map((t) => t.trim().split("\n")[0]);
+  const focused = (await menu.locator(".monaco-list-row.action.focused").allInnerTexts()).map((t) => t.trim().split("\n")[0]);
+  const shown = `quick fix menu: ${JSON.stringify(listed)}, focused: ${JSON.stringify(focused)}`;
+  console.log(`e2e: ${shown}`);
+
+  // Enter takes the focused entry. Apply and Reject both end the hunk: wait for that, then look at the buffer.
+  await page.keyboard.press("Enter");
+  await menu.locator(".monaco-list-row.action").first().waitFor({ state: "hidden" });
+  await applyLens.waitFor({ state: "detached" });
+  await page.locator(".pane-body .monaco-list-row", { hasText: hunk }).waitFor({ state: "detached" });
+  await waitForEditorText(FAREWELL_TEXT, `Ctrl+. Enter did not apply the hunk (${shown})`, 5000);
+  assert.match(listed[0] ?? "", /^Apply agent change/, `Apply is not the first quick fix (${shown})`);
+  assert.match(focused.join(" | "), /^Apply agent change[^|]*$/, `Apply is not the focused quick fix (${shown})`);
+
+  await page.keyboard.press("Control+S");
+  await waitForDisk(path.join(repo, "greet.py"), FAREWELL_TEXT);
+  await page.locator(".tabs-container .tab.active.dirty").waitFor({ state: "detached" });
+});
+
 step("Cancel in the chat stops a running turn; the Reject lens drops a change", async () => {
   const chat = chatFrame();
   await sendChat(["@say about to hang", "@hang"]);
@@ -312,7 +360,7 @@ step("Cancel in the chat stops a running turn; the Reject lens drops a change", 
   await chat.locator(".turn-status.cancelled").waitFor();
 
   await sendChat(["@write README.md", "# project", "", "Rewritten by the agent.", "@end"]);
-  await chat.locator(".turn-status.completed").nth(3).waitFor();
+  await chat.locator(".turn-status.completed").nth(4).waitFor();
   await openFile("README.md");
   const reject = page.locator(".editor-instance .codelens-decoration a", { hasText: /^Reject$/ });
   await reject.waitFor();
