@@ -20,7 +20,7 @@ from typing import Any
 from lsprotocol import types as T
 from pygls.lsp.client import LanguageClient
 
-from bridge.commands import plain
+from bridge.protocol import plain
 
 ORIGINAL = textwrap.dedent(
     """\

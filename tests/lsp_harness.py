@@ -22,7 +22,7 @@ from lsprotocol import types as T
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, make_test_lsp_client
 
-from bridge.commands import plain
+from bridge.protocol import plain
 
 
 def git(repo: Path, *args: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from lsprotocol import types as T
 from pytest_lsp import make_test_lsp_client
 
-from bridge.commands import plain
+from bridge.protocol import plain
 from tests.lsp_harness import CLIENT_CAPABILITIES, start_editor
 
 

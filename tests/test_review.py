@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types as T
 
-from bridge import commands
+from bridge import protocol as commands
 from bridge.git.hunks import FileChange, Hunk, hunk_id, hunks_of, whole_file_hunk
 from bridge.lsp.views import (
     SOURCE,
@@ -19,13 +20,18 @@ from bridge.lsp.views import (
     diagnostics,
     hunk_range,
     hunks_touching,
-    pending_json,
+    pending_files,
     reject_action,
 )
 from bridge.store import HunkRow
 from bridge.uris import file_uri
 
 ROOT = Path("/repo")
+
+
+def pending_json(*args: Any, **kwargs: Any) -> Any:
+    """`agentBridge.pending` entries as the editor gets them."""
+    return commands.to_json(pending_files(*args, **kwargs))
 
 
 def make_hunk(path: str, old_start: int, old: tuple[str, ...], new: tuple[str, ...], new_start: int = 0) -> Hunk:

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from backends.base import AgentBackend, OptionKind, PathRefused, PermissionRequest
 from backends.events import AgentEvent, ReasoningDelta, TextDelta, ToolCall, event_kind
+from bridge import protocol as wire
 from bridge.config import AgentConfig
 from bridge.core import permissions
 from bridge.core.coalesce import TextCoalescer
+from bridge.core.events import wire_event
 from bridge.core.paths import resolve_in_worktree
 from bridge.core.ports import Editor
 from bridge.errors import PathEscapesWorktree
 from bridge.store import Store
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
-def event_payload(event: AgentEvent) -> dict[str, Any]:
-    """The JSON fields of an `agentBridge/event` for one agent event (besides sessionId/turnId/kind)."""
-    data = asdict(event)
-    if isinstance(event, ToolCall):
-        data["paths"] = list(event.paths)
-        data["tool_kind"] = data.pop("kind")  # `kind` names the event itself
-        data.pop("raw_input", None)
-    return {_camel(k): v for k, v in data.items() if v is not None}
 
 
 class TurnHost:
@@ -59,22 +44,17 @@ class TurnHost:
     def cwd(self) -> Path:
         return self._cwd
 
-    def _notify(self, kind: str, fields: dict[str, Any]) -> None:
-        self._editor.notify_event(
-            {"sessionId": self.session_id, "turnId": self.turn_id, "kind": kind, "agent": self.agent.name,
-             **fields}
-        )
-
     async def _flush_text(self, kind: str, text: str) -> None:
         if kind == "text" and self.turn_id is not None:
             self.answer.append(text)
-        self._notify(kind, {"text": text})
+        delta = TextDelta(text) if kind == "text" else ReasoningDelta(text)
+        self._editor.notify_event(wire_event(delta, self.session_id, self.turn_id, self.agent.name))
 
     async def flush(self) -> None:
         await self._coalescer.flush()
 
     def notice(self, message: str) -> None:
-        self._notify("notice", {"message": message})
+        self._editor.notify_event(wire.NoticeEvent(self.session_id, self.turn_id, self.agent.name, message))
 
     def resolve_path(self, path: str) -> Path:
         try:
@@ -88,7 +68,7 @@ class TurnHost:
             await self._coalescer.add(event_kind(event), event.text)
             return
         await self._coalescer.flush()
-        self._notify(event_kind(event), event_payload(event))
+        self._editor.notify_event(wire_event(event, self.session_id, self.turn_id, self.agent.name))
         if isinstance(event, ToolCall) and self.turn_id is not None and event.status == "in_progress":
             self._editor.progress_report(self.turn_id, event.title)
 
@@ -97,16 +77,21 @@ class TurnHost:
         store = self._store
         remembered = await store.remembered_commands(self.agent.name)
         decision = permissions.decide(request, self.worktree, self.cwd, remembered)
-        base = {"toolCallId": request.tool_call_id, "title": request.title, "permissionKind": request.kind,
-                "paths": list(request.paths), "command": request.command, "cwd": request.cwd}
+
+        def tell(outcome: str, reason: str) -> None:
+            self._editor.notify_event(wire.PermissionEvent(
+                self.session_id, self.turn_id, self.agent.name, request.tool_call_id, request.title, request.kind,
+                list(request.paths), request.command, request.cwd, outcome, reason,
+            ))
+
         if decision.verdict == "allow":
-            self._notify("permission", {**base, "outcome": "allowed", "reason": decision.reason})
+            tell("allowed", decision.reason)
             return "allow_once"
         if decision.verdict == "reject":
-            self._notify("permission", {**base, "outcome": "rejected", "reason": decision.reason})
+            tell("rejected", decision.reason)
             return "reject_once"
         await self._coalescer.flush()
-        self._notify("permission", {**base, "outcome": "asking", "reason": decision.reason})
+        tell("asking", decision.reason)
         message = permissions.describe(request, self.agent.name)
         if request.command and not request.cwd:
             message += f" in {self.cwd}"
@@ -114,7 +99,7 @@ class TurnHost:
         self.last_activity = time.monotonic()
         kind = permissions.answer_for_title(answer)
         outcome = {"allow_once": "allowed", "allow_always": "allowedAlways"}.get(kind or "", "rejected")
-        self._notify("permission", {**base, "outcome": outcome, "reason": "answered by the user"})
+        tell(outcome, "answered by the user")
         if kind == "allow_always" and request.command:
             await store.remember_command(self.agent.name, permissions.normalize_command(request.command), "allow")
             # The bridge remembers; the agent is asked to keep asking so the policy stays in control.

@@ -9,20 +9,24 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
+from bridge import protocol as wire
 from bridge.config import AgentConfig, Registry
-from bridge.core.host import TurnHost, event_payload
+from bridge.core.events import wire_usage
+from bridge.core.host import TurnHost
+from bridge.core.plans import DocLookup
 from bridge.core.pool import AgentPool, Key
 from bridge.core.ports import BackendFactory, Editor
 from bridge.core.prompts import rejection_note, selection_note, title_for
+from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
 from bridge.core.turns import Turn, TurnResult, run_turn
-from bridge.errors import BridgeError, GitError, NotAGitRepository, UnknownSession, UnknownTurn
+from bridge.errors import BridgeError, GitError, InvalidArguments, NotAGitRepository, UnknownSession, UnknownTurn
 from bridge.git import worktrees
 from bridge.git.reaper import reap_orphans
 from bridge.store import SessionRow, Store, WorktreeRow
+from bridge.uris import to_path
 
 log = logging.getLogger(__name__)
 
@@ -116,36 +120,43 @@ class SessionManager:
         return live
 
     # Turns
-    async def prompt(
-        self,
-        text: str,
-        agent_name: str | None,
-        session_id: str | None,
-        workspace: Path,
-        context: tuple[str, str, int, int] | None = None,
-    ) -> tuple[str, str]:
-        """Queue a turn; returns (session id, turn id) at once.
+    async def prompt(self, args: wire.PromptArgs, workspace: Path | None, lookup: DocLookup) -> wire.PromptResult:
+        """Queue a turn (in a new session unless `args.session_id`); returns its ids at once.
 
-        `context` is (repo-relative path, selected text, first line, last line) of the user's selection.
+        `workspace` is the editor's root folder; without one, the prompt's document decides.
         """
         try:
-            agent = self.registry.get(agent_name)
+            agent = self.registry.get(args.agent)
         except KeyError as exc:
             raise BridgeError(str(exc.args[0])) from None
-        live = self.session(session_id) if session_id else await self.create_session(workspace, title_for(text))
+        selection = None
+        if args.uri is not None:
+            path = to_path(args.uri)
+            if path is None:
+                raise InvalidArguments(f"{wire.PROMPT}: cannot map {args.uri!r} to a file")
+            if args.session_id is None and workspace is None:
+                workspace = Path(path)
+            if args.range is not None:
+                repo_root = self.session(args.session_id).repo_root if args.session_id else None
+                selection = await asyncio.to_thread(read_selection, lookup(args.uri), repo_root, Path(path), args.range)
+        if args.session_id:
+            live = self.session(args.session_id)
+        elif workspace is None:
+            raise BridgeError("no workspace folder is open; open a folder inside a git repository or pass 'uri'")
+        else:
+            live = await self.create_session(workspace, title_for(args.text))
         turn_id = uuid.uuid4().hex[:12]
-        parts: list[PromptPart] = [TextPart(text)]
-        if context is not None:
-            rel, selected, first, last = context
-            parts.append(TextPart(selection_note(rel, first, last)))
-            parts.append(ResourcePart((live.path / rel).as_uri(), selected))
-        turn = Turn(turn_id, live.row.id, agent, text, parts, asyncio.get_running_loop().create_future())
-        if context is not None:
-            turn.context = {"uri": (live.repo_root / context[0]).as_uri(), "startLine": context[2],
-                            "endLine": context[3]}
-        await self.store.add_turn(turn_id, live.row.id, agent.name, text)
+        parts: list[PromptPart] = [TextPart(args.text)]
+        if selection is not None:
+            parts.append(TextPart(selection_note(selection.path, selection.first_line, selection.last_line)))
+            parts.append(ResourcePart((live.path / selection.path).as_uri(), selection.text))
+        turn = Turn(turn_id, live.id, agent, args.text, parts, asyncio.get_running_loop().create_future())
+        if selection is not None:
+            uri = (live.repo_root / selection.path).as_uri()
+            turn.context = wire.TurnContext(uri, selection.first_line, selection.last_line)
+        await self.store.add_turn(turn_id, live.id, agent.name, args.text)
         live.enqueue(turn)
-        return live.row.id, turn_id
+        return wire.PromptResult(live.id, turn_id)
 
     async def _backend(self, live: Session, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
         key: Key = (live.id, agent.name)
@@ -182,11 +193,7 @@ class SessionManager:
     async def _run(self, live: Session, turn: Turn) -> TurnResult:
         key: Key = (live.row.id, turn.agent.name)
         await self.store.start_turn(turn.id)
-        started: dict[str, Any] = {"sessionId": live.row.id, "turnId": turn.id, "kind": "turnStarted",
-                                   "agent": turn.agent.name, "prompt": turn.prompt}
-        if turn.context is not None:
-            started["context"] = turn.context
-        self.editor.notify_event(started)
+        self.editor.notify_event(wire.TurnStarted(live.id, turn.id, turn.agent.name, turn.prompt, turn.context))
         await self.editor.progress_begin(turn.id, f"{turn.agent.name}: {title_for(turn.prompt, 40)}")
         try:
             backend, host = await self._backend(live, turn.agent)
@@ -233,17 +240,10 @@ class SessionManager:
         )
         answer = "".join(host.answer) if host is not None else ""
         await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer)
-        payload: dict[str, Any] = {
-            "sessionId": live.row.id, "turnId": turn.id, "kind": "turnEnded", "status": result.status,
-            "agent": turn.agent.name,
-        }
-        if result.usage is not None:
-            payload["usage"] = event_payload(result.usage)
-        if result.stop_reason:
-            payload["stopReason"] = result.stop_reason
-        if result.error:
-            payload["error"] = result.error
-        self.editor.notify_event(payload)
+        usage = wire_usage(result.usage) if result.usage is not None else None
+        self.editor.notify_event(wire.TurnEnded(
+            live.id, turn.id, turn.agent.name, result.status, result.stop_reason or None, result.error or None, usage
+        ))
         self.editor.progress_end(turn.id, result.error or result.status)
 
     async def await_turn(self, session_id: str, turn_id: str | None, timeout: float | None) -> TurnResult:
@@ -269,18 +269,15 @@ class SessionManager:
         except TimeoutError:
             raise BridgeError(f"turn {turn_id!r} is still running after {timeout:g} s") from None
 
-    async def history(self, session_id: str) -> list[dict[str, Any]]:
+    async def history(self, session_id: str) -> list[wire.HistoryEntry]:
         """The session's turns, oldest first, with what the agent answered (open or closed sessions)."""
         if session_id not in self.sessions and await self.store.session(session_id) is None:
             raise UnknownSession(session_id)
         return [
-            {
-                "turnId": t.id, "agent": t.agent, "prompt": t.prompt, "status": t.status,
-                "stopReason": t.stop_reason, "error": t.error, "answer": t.answer,
-                "queuedAt": _iso(t.queued_at),
-                "startedAt": _iso(t.started_at) if t.started_at else None,
-                "endedAt": _iso(t.ended_at) if t.ended_at else None,
-            }
+            wire.HistoryEntry(
+                t.id, t.agent, t.prompt, t.status, t.stop_reason, t.error, t.answer, _iso(t.queued_at),
+                _iso(t.started_at) if t.started_at else None, _iso(t.ended_at) if t.ended_at else None,
+            )
             for t in await self.store.turns(session_id)
         ]
 
@@ -289,7 +286,7 @@ class SessionManager:
         return self.session(session_id).cancel()
 
     # Queries
-    async def describe_sessions(self) -> list[dict[str, Any]]:
+    async def describe_sessions(self) -> list[wire.SessionSummary]:
         result = []
         for live in self.sessions.values():
             agents = []
@@ -299,35 +296,22 @@ class SessionManager:
                     status = "busy"
                 elif status == "idle" and self.pool.get((live.row.id, row.agent)) is None:
                     status = "stopped"
-                agents.append({"agent": row.agent, "status": status,
-                               "usage": {"inputTokens": row.input_tokens, "outputTokens": row.output_tokens,
-                                         "cost": row.cost}})
-            result.append({
-                "sessionId": live.row.id,
-                "title": live.row.title,
-                "agents": agents,
-                "pendingHunks": live.hunk_count(),
-                "createdAt": _iso(live.row.created_at),
-                "workspace": live.row.workspace,
-                "worktree": live.worktree.path,
-                "busy": live.current is not None,
-                "queuedTurns": live.queued,
-            })
+                usage = wire.AgentUsage(row.input_tokens, row.output_tokens, row.cost)
+                agents.append(wire.AgentStatus(row.agent, status, usage))
+            result.append(wire.SessionSummary(
+                live.id, live.row.title, agents, live.hunk_count(), _iso(live.row.created_at), live.row.workspace,
+                live.worktree.path, live.current is not None, live.queued,
+            ))
         return result
 
-    def describe_agents(self) -> list[dict[str, Any]]:
+    def describe_agents(self) -> list[wire.AgentInfo]:
         result = []
         for name, agent in sorted(self.registry.agents.items()):
             exe = shutil.which(agent.command[0])
-            result.append({
-                "name": name,
-                "protocol": agent.protocol,
-                "available": exe is not None,
-                "detail": exe if exe else f"{agent.command[0]} not found on PATH",
-                "command": list(agent.command),
-                "default": name == self.registry.default_agent,
-                **self.factory.describe(agent),
-            })
+            result.append(wire.AgentInfo(
+                name, agent.protocol, exe is not None, exe if exe else f"{agent.command[0]} not found on PATH",
+                list(agent.command), name == self.registry.default_agent, **self.factory.describe(agent),
+            ))
         return result
 
     # Closing

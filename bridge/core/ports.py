@@ -9,12 +9,13 @@ from typing import Any, Protocol
 
 from backends.base import AgentBackend, BackendHost
 from bridge.config import AgentConfig
+from bridge.protocol import Event
 
 
 class Editor(Protocol):
     """The editor as the core sees it. The LSP server implements it; tests and the demo can too."""
 
-    def notify_event(self, payload: dict[str, Any]) -> None:
+    def notify_event(self, event: Event) -> None:
         """Send one `agentBridge/event` notification."""
         ...
 

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from bridge import protocol as wire
 from bridge.core.plans import DocLookup, EditorCaps, Expectation, FilePlan, SendEdit, Target, UndoWatch, plan_file
 from bridge.core.ports import Editor
 from bridge.core.turns import Turn, TurnResult
@@ -70,9 +70,9 @@ def fingerprint(changes: Sequence[FileChange]) -> list[tuple[str, tuple[str, ...
     return [(c.path, tuple(h.hunk_id for h in hunks_of(c))) for c in changes]
 
 
-def _conflict(repo_root: Path, change: FileChange, hunks: list[Hunk] | None, reason: str) -> dict[str, Any]:
+def _conflict(repo_root: Path, change: FileChange, hunks: list[Hunk] | None, reason: str) -> wire.Conflict:
     ids = [h.hunk_id for h in hunks] if hunks is not None else [h.hunk_id for h in hunks_of(change)]
-    return {"uri": file_uri(repo_root, change.path), "hunkIds": ids, "reason": reason}
+    return wire.Conflict(file_uri(repo_root, change.path), ids, reason)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -171,8 +171,9 @@ class Session:
                 result = TurnResult("failed", error=f"internal error: {exc}")
                 with contextlib.suppress(Exception):
                     await self._store.end_turn(turn.id, "failed", error=result.error)
-                self._editor.notify_event({"sessionId": self.id, "turnId": turn.id, "kind": "turnEnded",
-                                           "agent": turn.agent.name, "status": "failed", "error": result.error})
+                self._editor.notify_event(
+                    wire.TurnEnded(self.id, turn.id, turn.agent.name, "failed", error=result.error)
+                )
                 self._editor.progress_end(turn.id, result.error or "failed")
             finally:
                 self._current = None
@@ -245,8 +246,7 @@ class Session:
         self._attribution = {(r.path, r.hunk_id): r for r in await self._store.hunks(self.id, "pending")}
         if turn is None or before != fingerprint(changes):
             self._editor.notify_event(
-                {"sessionId": self.id, "turnId": turn.id if turn else None, "kind": "pendingChanged",
-                 "files": len(changes), "hunks": self.hunk_count()}
+                wire.PendingChanged(self.id, turn.id if turn else None, len(changes), self.hunk_count())
             )
             self._editor.pending_changed(self.id)
 
@@ -282,14 +282,14 @@ class Session:
         caps: EditorCaps,
         encoding: str,
         send_edit: SendEdit,
-    ) -> tuple[dict[str, Any], list[UndoWatch]]:
+    ) -> tuple[wire.ApplyResult, list[UndoWatch]]:
         """`agentBridge.apply`: one workspace edit for everything selected that merges cleanly.
 
         Returns the command's result and, per applied file, what to watch for to notice the user undoing it.
         """
         async with self._git_lock:
             plans: list[FilePlan] = []
-            conflicts: list[dict[str, Any]] = []
+            conflicts: list[wire.Conflict] = []
             for change, hunks in self.select(uri, hunk_id):
                 try:
                     plans.append(await asyncio.to_thread(self.plan, change, hunks, lookup, caps, encoding))
@@ -305,12 +305,12 @@ class Session:
                 if not ok:
                     why = f"the editor did not apply the edit: {reason or 'no reason given'}"
                     conflicts.extend(_conflict(self.repo_root, p.change, None, why) for p in plans)
-                    return {"applied": 0, "conflicts": conflicts}, []
+                    return wire.ApplyResult(0, conflicts), []
             for plan in plans:
                 if plan.disk_write is not None:
                     await asyncio.to_thread(_write_bytes, *plan.disk_write)
             applied, watches = await self._rebaseline(plans)
-            return {"applied": applied, "conflicts": conflicts}, watches
+            return wire.ApplyResult(applied, conflicts), watches
 
     async def record_applied(self, uri: str, expectation: Expectation) -> list[UndoWatch]:
         """The editor applied a code action's edit: re-baseline the hunks that are still pending."""
@@ -389,26 +389,21 @@ class Session:
             await self._refresh(None)
             return len(keys)
 
-    def file_versions(self, uri: str) -> dict[str, Any]:
+    def file_versions(self, uri: str) -> wire.FileVersions:
         """`agentBridge.diff`: the base and the agent's version of one pending file (blocking: git and disk)."""
         (change, _), = self.select(uri, None)
-        result: dict[str, Any] = {
-            "sessionId": self.id, "uri": file_uri(self.repo_root, change.path), "change": change.change,
-            "binary": change.binary, "baseText": None, "agentText": None,
-        }
-        if change.old_path:
-            result["oldUri"] = file_uri(self.repo_root, change.old_path)
-        if change.binary:
-            return result
-        if change.change != "create":
+        base_text = agent_text = None
+        if not change.binary and change.change != "create":
             base = worktrees.read_blob(self.path, self.base_commit, change.base_path) or b""
-            result["baseText"] = base.decode("utf-8", errors="replace")
-        if change.change != "delete":
-            try:
-                result["agentText"] = (self.path / change.path).read_bytes().decode("utf-8", errors="replace")
-            except FileNotFoundError:
-                result["agentText"] = None
-        return result
+            base_text = base.decode("utf-8", errors="replace")
+        if not change.binary and change.change != "delete":
+            with contextlib.suppress(FileNotFoundError):
+                agent_text = (self.path / change.path).read_bytes().decode("utf-8", errors="replace")
+        old_uri = file_uri(self.repo_root, change.old_path) if change.old_path else None
+        return wire.FileVersions(
+            self.id, file_uri(self.repo_root, change.path), change.change, change.binary, base_text, agent_text,
+            old_uri,
+        )
 
     # Closing
     async def remove_worktree(self) -> str | None:

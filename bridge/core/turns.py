@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from backends.base import AgentBackend, AgentCrashed, BackendError, PromptPart
 from backends.events import Usage
 from bridge.config import AgentConfig
+from bridge.protocol import TurnContext, TurnStatus
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Turn:
     done: asyncio.Future[TurnResult]
     # Set by agentBridge.cancel at any point of the turn, even before the agent has it.
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    context: dict[str, Any] | None = None
+    context: TurnContext | None = None  # the user's selection sent with the prompt
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,8 @@ class TurnResult:
     usage: Usage | None = None
     crashed: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status}
-        if self.error:
-            out["error"] = self.error
-        if self.stop_reason:
-            out["stopReason"] = self.stop_reason
-        return out
+    def to_wire(self) -> TurnStatus:
+        return TurnStatus(self.status, self.error or None, self.stop_reason or None)
 
 
 def turn_status(stop_reason: str) -> tuple[str, str | None]:

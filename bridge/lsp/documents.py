@@ -4,6 +4,7 @@ edit or undid an apply."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -11,13 +12,26 @@ from typing import Any, Protocol
 from lsprotocol import types as T
 from pygls.workspace import Workspace
 
+from bridge import protocol as wire
 from bridge.config import Registry
 from bridge.core.manager import SessionManager
-from bridge.core.plans import DocLookup, Expectation, LiveDoc, UndoWatch
+from bridge.core.plans import DocLookup, EditorCaps, Expectation, LiveDoc, UndoWatch
 from bridge.core.session import Session
+from bridge.errors import PlanConflict
 from bridge.git.hunks import FileChange, hunks_of
 from bridge.git.merge import text_sha
-from bridge.lsp.views import DocHunk, LineMap, diagnostics
+from bridge.lsp.edits import workspace_edit
+from bridge.lsp.views import (
+    DocHunk,
+    LineMap,
+    apply_action,
+    apply_command_action,
+    conflict_action,
+    diagnostics,
+    hunks_touching,
+    pending_files,
+    reject_action,
+)
 from bridge.uris import file_uri, uri_key
 
 log = logging.getLogger(__name__)
@@ -39,6 +53,8 @@ class DocumentsHost(Protocol):
     def encoding(self) -> str: ...
 
     def lookup(self) -> DocLookup: ...
+
+    def editor_caps(self) -> EditorCaps: ...
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
 
@@ -76,22 +92,57 @@ class PendingDocuments:
                                          row.turn_id if row else None, delta))
         return found
 
-    def add_live_ranges(self, entries: list[dict[str, Any]]) -> None:
-        """Give hunks of open documents a `liveRange`: where they are now, after the user's edits."""
-        open_docs = {uri_key(uri): uri for uri in self._server.workspace.text_documents}
-        for entry in entries:
-            uri = open_docs.get(uri_key(entry["uri"]))
-            if uri is None:
+    def pending(self, manager: SessionManager, session_id: str | None, uri: str | None) -> list[wire.PendingFile]:
+        """`agentBridge.pending`: one session's (or every session's) pending files, or those of one URI."""
+        lives = [manager.session(session_id)] if session_id else list(manager.sessions.values())
+        out = []
+        for live in lives:
+            files = pending_files(live.id, live.repo_root, live.pending, live.attribution, self._server.encoding,
+                                  self.live_ranges(live.id))
+            if uri is not None:
+                key = uri_key(uri)
+                files = [f for f in files if key in (uri_key(f.uri), uri_key(f.old_uri or f.uri))]
+            out.extend(files)
+        return out
+
+    async def code_actions(self, uri: str, rng: T.Range) -> list[T.CodeAction]:
+        """Apply (the edit itself) and Reject for every pending hunk the range touches."""
+        manager = self._server.manager
+        if manager is None:
+            return []
+        encoding = self._server.encoding
+        actions: list[T.CodeAction] = []
+        lookup, caps = self._server.lookup(), self._server.editor_caps()
+        for h in hunks_touching(self.doc_hunks(uri), rng, encoding):
+            live = manager.sessions.get(h.session_id)
+            if live is None:
                 continue
-            hunks = [h for h in self.doc_hunks(uri) if h.session_id == entry["sessionId"]]
-            ranges = {h.hunk.hunk_id: h.range(self._server.encoding) for h in hunks}
-            for hunk in entry["hunks"]:
-                rng = ranges.get(hunk["hunkId"])
-                if rng is not None:
-                    hunk["liveRange"] = {
-                        "start": {"line": rng.start.line, "character": rng.start.character},
-                        "end": {"line": rng.end.line, "character": rng.end.character},
-                    }
+            whole = not h.change.hunks or h.change.change in ("create", "delete", "rename")
+            try:
+                plan = await asyncio.to_thread(live.plan, h.change, None if whole else [h.hunk], lookup, caps, encoding)
+            except PlanConflict as exc:
+                actions.append(conflict_action(h, str(exc)))
+            else:
+                edit = workspace_edit(plan.operations, caps)
+                if edit is None or plan.disk_write is not None:
+                    # Nothing to put in the buffer (binary, or already there): let the command do it.
+                    actions.append(apply_command_action(h))
+                else:
+                    actions.append(apply_action(h, edit))
+                    if plan.expect_sha:
+                        self.expect(plan.uri, Expectation(h.session_id, (h.hunk.hunk_id,), plan.expect_sha,
+                                                          plan.pre_sha))
+            actions.append(reject_action(h))
+        return actions
+
+    def live_ranges(self, session_id: str) -> dict[tuple[str, str], T.Range]:
+        """Where a session's hunks in open documents are now, after the user's edits: (uri key, hunk id) -> range."""
+        ranges = {}
+        for uri in self._server.workspace.text_documents:
+            for h in self.doc_hunks(uri):
+                if h.session_id == session_id:
+                    ranges[(uri_key(uri), h.hunk.hunk_id)] = h.range(self._server.encoding)
+        return ranges
 
     def _line_map(self, live: Session, change: FileChange, doc: LiveDoc | None) -> LineMap | None:
         """How the user's edits since the base moved lines; cached per document version and base."""

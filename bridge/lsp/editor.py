@@ -8,13 +8,12 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from bridge.commands import EVENT_NOTIFICATION
+from bridge.protocol import EVENT_NOTIFICATION, Event, to_json
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,8 @@ class LspEditor:
     def _caps(self) -> T.ClientCapabilities:
         return self._ls.client_capabilities
 
-    def notify_event(self, payload: dict[str, Any]) -> None:
-        self._ls.protocol.notify(EVENT_NOTIFICATION, payload)
+    def notify_event(self, event: Event) -> None:
+        self._ls.protocol.notify(EVENT_NOTIFICATION, to_json(event))
 
     async def progress_begin(self, turn_id: str, title: str) -> None:
         window = self._caps().window

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
@@ -19,16 +17,3 @@ def to_jsonrpc(exc: BridgeError) -> JsonRpcException:
     if isinstance(exc, InvalidArguments | UnknownSession | UnknownTurn):
         return JsonRpcInvalidParams(str(exc))
     return JsonRpcException(str(exc), REQUEST_FAILED)
-
-
-def bridge_errors(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """A command handler whose BridgeErrors reach the editor as JSON-RPC errors saying what went wrong."""
-
-    @wraps(fn)
-    async def wrapper(*args: Any) -> R:
-        try:
-            return await fn(*args)
-        except BridgeError as exc:
-            raise to_jsonrpc(exc) from None
-
-    return wrapper

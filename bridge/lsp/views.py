@@ -9,15 +9,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any
 
 from lsprotocol import types as T
 
-from bridge import commands
+from bridge import protocol as wire
 from bridge.git.hunks import FileChange, Hunk, hunks_of, split_lines
 from bridge.git.merge import column_length
 from bridge.store import HunkRow
-from bridge.uris import file_uri
+from bridge.uris import file_uri, uri_key
 
 SOURCE = "agent-bridge"
 
@@ -59,43 +58,39 @@ class LineMap:
         return line
 
 
-def _range_json(rng: T.Range) -> dict[str, Any]:
-    return {
-        "start": {"line": rng.start.line, "character": rng.start.character},
-        "end": {"line": rng.end.line, "character": rng.end.character},
-    }
+def wire_range(rng: T.Range) -> wire.Range:
+    def position(pos: T.Position) -> wire.Position:
+        return wire.Position(wire.NonNegativeInt(pos.line), wire.NonNegativeInt(pos.character))
+
+    return wire.Range(position(rng.start), position(rng.end))
 
 
 Attribution = Mapping[tuple[str, str], HunkRow]
 
 
-def pending_json(
-    session_id: str, repo_root: Path, changes: Iterable[FileChange], attribution: Attribution,
+def pending_files(
+    session_id: str,
+    repo_root: Path,
+    changes: Iterable[FileChange],
+    attribution: Attribution,
     encoding: str = "utf-16",
-) -> list[dict[str, Any]]:
-    """The `agentBridge.pending` result entries of one session."""
+    live_ranges: Mapping[tuple[str, str], T.Range] | None = None,
+) -> list[wire.PendingFile]:
+    """The `agentBridge.pending` result entries of one session; `live_ranges` as PendingDocuments has them."""
     out = []
     for change in changes:
-        entry: dict[str, Any] = {
-            "sessionId": session_id,
-            "uri": file_uri(repo_root, change.path),
-            "change": change.change,
-            "binary": change.binary,
-            "hunks": [],
-        }
-        if change.old_path:
-            entry["oldUri"] = file_uri(repo_root, change.old_path)
+        uri = file_uri(repo_root, change.path)
+        hunks = []
         for hunk in hunks_of(change):
             row = attribution.get((change.path, hunk.hunk_id))
-            entry["hunks"].append({
-                "hunkId": hunk.hunk_id,
-                "agent": row.agent if row else "unknown",
-                "turnId": row.turn_id if row else None,
-                "range": _range_json(hunk_range(hunk, encoding)),
-                "oldText": hunk.old_text,
-                "newText": hunk.new_text,
-            })
-        out.append(entry)
+            live = (live_ranges or {}).get((uri_key(uri), hunk.hunk_id))
+            hunks.append(wire.PendingHunk(
+                hunk.hunk_id, row.agent if row else "unknown", row.turn_id if row else None,
+                wire_range(hunk_range(hunk, encoding)), hunk.old_text, hunk.new_text,
+                wire_range(live) if live is not None else None,
+            ))
+        old_uri = file_uri(repo_root, change.old_path) if change.old_path else None
+        out.append(wire.PendingFile(session_id, uri, change.change, change.binary, hunks, old_uri))
     return out
 
 
@@ -174,11 +169,11 @@ def _command_action(doc_hunk: DocHunk, verb: str, command: str, preferred: bool 
 def apply_command_action(doc_hunk: DocHunk) -> T.CodeAction:
     """Apply through `agentBridge.apply` when there is nothing to put in the buffer (binary files, or the
     user already has the change): the command writes or re-baselines."""
-    return _command_action(doc_hunk, "Apply", commands.APPLY, preferred=True)
+    return _command_action(doc_hunk, "Apply", wire.APPLY, preferred=True)
 
 
 def reject_action(doc_hunk: DocHunk) -> T.CodeAction:
-    return _command_action(doc_hunk, "Reject", commands.REJECT)
+    return _command_action(doc_hunk, "Reject", wire.REJECT)
 
 
 def conflict_action(doc_hunk: DocHunk, reason: str) -> T.CodeAction:
@@ -196,8 +191,8 @@ def code_lenses(hunks: Iterable[DocHunk], encoding: str = "utf-16") -> list[T.Co
         rng = T.Range(T.Position(start.line, 0), T.Position(start.line, 0))
         selection = {"sessionId": h.session_id, "uri": h.uri, "hunkId": h.hunk.hunk_id}
         title = f"Apply ({h.agent}: {h.summary()})"
-        lenses.append(T.CodeLens(rng, T.Command(title=title, command=commands.APPLY, arguments=[selection])))
-        lenses.append(T.CodeLens(rng, T.Command(title="Reject", command=commands.REJECT, arguments=[selection])))
+        lenses.append(T.CodeLens(rng, T.Command(title=title, command=wire.APPLY, arguments=[selection])))
+        lenses.append(T.CodeLens(rng, T.Command(title="Reject", command=wire.REJECT, arguments=[selection])))
     return lenses
 
 

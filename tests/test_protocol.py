@@ -1,31 +1,53 @@
-"""bridge.commands: argument validation for every `workspace/executeCommand` command."""
+"""bridge.protocol: argument validation for every command, and the JSON of results and events."""
 
 from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge import commands as C
-from bridge.commands import (
+from bridge import protocol as C
+from bridge.errors import InvalidArguments
+from bridge.protocol import (
     AwaitTurnArgs,
     HunkSelection,
-    InvalidArguments,
+    NoArgs,
     PendingArgs,
     Position,
     PromptArgs,
     Range,
     SessionArgs,
-    parse_await_turn,
-    parse_empty,
-    parse_pending,
-    parse_prompt,
-    parse_selection,
-    parse_session,
+    parse,
     single_argument,
 )
+
+
+def parse_prompt(arg: Mapping[str, Any]) -> PromptArgs:
+    return parse(C.PROMPT, arg, PromptArgs)
+
+
+def parse_session(command: str, arg: Mapping[str, Any]) -> SessionArgs:
+    return parse(command, arg, SessionArgs)
+
+
+def parse_await_turn(arg: Mapping[str, Any]) -> AwaitTurnArgs:
+    return parse(C.AWAIT_TURN, arg, AwaitTurnArgs)
+
+
+def parse_empty(command: str, arg: Mapping[str, Any]) -> None:
+    parse(command, arg, NoArgs)
+
+
+def parse_pending(arg: Mapping[str, Any]) -> PendingArgs:
+    return parse(C.PENDING, arg, PendingArgs)
+
+
+def parse_selection(command: str, arg: Mapping[str, Any]) -> HunkSelection:
+    return parse(command, arg, HunkSelection)
+
 
 URI = "file:///repo/src/a.py"
 RANGE = {"start": {"line": 1, "character": 0}, "end": {"line": 3, "character": 4}}
@@ -211,7 +233,7 @@ def test_await_turn_rejects(arg: dict[str, Any], needle: str) -> None:
 
 @pytest.mark.parametrize("command", [C.SESSIONS, C.AGENTS])
 def test_empty_ok_and_rejects_any_field(command: str) -> None:
-    assert parse_empty(command, {}) is None
+    parse_empty(command, {})
     message = rejects(lambda a: parse_empty(command, a), {"sessionId": "s"}, "unknown field(s) sessionId")
     assert message.startswith(f"{command}: ")
 
@@ -280,3 +302,52 @@ def test_command_names_are_the_contract() -> None:
         "agentBridge.reject",
     ]
     assert C.EVENT_NOTIFICATION == "agentBridge/event"
+
+
+# results and events: camelCase, None defaults left out, required nullable fields sent as null
+
+
+def test_event_json_carries_kind_and_camel_case() -> None:
+    event = C.TurnEnded("s1", "t1", "qwen", "completed", usage=C.Usage(input_tokens=3, output_tokens=4))
+    assert C.to_json(event) == {
+        "sessionId": "s1", "turnId": "t1", "kind": "turnEnded", "agent": "qwen", "status": "completed",
+        "usage": {"inputTokens": 3, "outputTokens": 4},
+    }
+
+
+def test_required_nullable_fields_are_sent_as_null() -> None:
+    assert C.to_json(C.PendingChanged("s1", None, 1, 2)) == {
+        "sessionId": "s1", "turnId": None, "kind": "pendingChanged", "files": 1, "hunks": 2,
+    }
+    permission = C.PermissionEvent("s", "t", "qwen", "c1", "Run", "execute", ["a"], None, None, "asking", "why")
+    data = C.to_json(permission)
+    assert data["command"] is None and data["cwd"] is None and data["permissionKind"] == "execute"
+
+
+def test_nested_results() -> None:
+    result = C.ApplyResult(1, [C.Conflict("file:///a", ["h1"], "you changed it")])
+    assert C.to_json(result) == {
+        "applied": 1, "conflicts": [{"uri": "file:///a", "hunkIds": ["h1"], "reason": "you changed it"}],
+    }
+    rng = Range(Position(C.NonNegativeInt(1), C.NonNegativeInt(0)), Position(C.NonNegativeInt(2), C.NonNegativeInt(0)))
+    assert C.to_json(C.PendingHunk("h1", "qwen", None, rng, "a\n", "b\n")) == {
+        "hunkId": "h1", "agent": "qwen", "turnId": None, "oldText": "a\n", "newText": "b\n",
+        "range": {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}},
+    }
+
+
+def _subclasses(cls: type) -> list[type]:
+    out: list[type] = []
+    for sub in cls.__subclasses__():
+        out.extend([sub, *_subclasses(sub)])
+    return out
+
+
+def test_every_event_kind_is_distinct_and_documented() -> None:
+    kinds = [cls.kind for cls in _subclasses(C.Event) if getattr(cls, "kind", "")]
+    assert len(kinds) == len(set(kinds))
+    assert {"turnStarted", "text", "reasoning", "toolCall", "plan", "usage", "permission", "pendingChanged",
+            "turnEnded", "notice"} <= set(kinds)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    for kind in kinds:
+        assert f"| `{kind}` |" in doc, kind

@@ -1,0 +1,87 @@
+"""The `workspace/executeCommand` handlers. Each one only converts its argument (bridge.protocol), calls the
+core and returns the typed result; `command` does the conversion and the error mapping for all of them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from bridge import protocol as wire
+from bridge.errors import BridgeError
+from bridge.lsp.errors import to_jsonrpc
+from bridge.lsp.server import BridgeServer
+
+A = TypeVar("A")
+Handler = Callable[[BridgeServer, A], Awaitable[Any]]
+
+
+def command(server: BridgeServer, name: str, args: type[A]) -> Callable[[Handler[A]], Handler[A]]:
+    """Register `fn(ls, typed_argument) -> typed_result` as the handler of command `name`."""
+
+    def register(fn: Handler[A]) -> Handler[A]:
+        @server.command(name)
+        async def handler(ls: BridgeServer, *raw: Any) -> Any:
+            try:
+                parsed = wire.parse(name, wire.single_argument(name, list(raw)), args)
+                return wire.to_json(await fn(ls, parsed))
+            except BridgeError as exc:
+                raise to_jsonrpc(exc) from None
+
+        return fn
+
+    return register
+
+
+def register_commands(server: BridgeServer) -> None:
+    @command(server, wire.PROMPT, wire.PromptArgs)
+    async def prompt(ls: BridgeServer, args: wire.PromptArgs) -> wire.PromptResult:
+        return await (await ls.core()).prompt(args, ls.workspace_root(), ls.lookup())
+
+    @command(server, wire.AWAIT_TURN, wire.AwaitTurnArgs)
+    async def await_turn(ls: BridgeServer, args: wire.AwaitTurnArgs) -> wire.TurnStatus:
+        result = await (await ls.core()).await_turn(args.session_id, args.turn_id, args.timeout)
+        return result.to_wire()
+
+    @command(server, wire.CANCEL, wire.SessionArgs)
+    async def cancel(ls: BridgeServer, args: wire.SessionArgs) -> wire.CancelResult:
+        return wire.CancelResult((await ls.core()).session(args.session_id).cancel())
+
+    @command(server, wire.SESSIONS, wire.NoArgs)
+    async def sessions(ls: BridgeServer, args: wire.NoArgs) -> list[wire.SessionSummary]:
+        return await (await ls.core()).describe_sessions()
+
+    @command(server, wire.CLOSE_SESSION, wire.SessionArgs)
+    async def close_session(ls: BridgeServer, args: wire.SessionArgs) -> wire.CloseResult:
+        return wire.CloseResult(await (await ls.core()).close_session(args.session_id))
+
+    @command(server, wire.AGENTS, wire.NoArgs)
+    async def agents(ls: BridgeServer, args: wire.NoArgs) -> list[wire.AgentInfo]:
+        return (await ls.core()).describe_agents()
+
+    @command(server, wire.PENDING, wire.PendingArgs)
+    async def pending(ls: BridgeServer, args: wire.PendingArgs) -> list[wire.PendingFile]:
+        return ls.documents.pending(await ls.core(), args.session_id, args.uri)
+
+    @command(server, wire.APPLY, wire.HunkSelection)
+    async def apply(ls: BridgeServer, args: wire.HunkSelection) -> wire.ApplyResult:
+        live = (await ls.core()).session(args.session_id)
+        result, watches = await live.apply(
+            args.uri, args.hunk_id, ls.lookup(), ls.editor_caps(), ls.encoding, ls.send_edit
+        )
+        ls.documents.watch_undo(watches)
+        return result
+
+    @command(server, wire.REJECT, wire.HunkSelection)
+    async def reject(ls: BridgeServer, args: wire.HunkSelection) -> wire.RejectResult:
+        live = (await ls.core()).session(args.session_id)
+        return wire.RejectResult(await live.reject(args.uri, args.hunk_id))
+
+    @command(server, wire.HISTORY, wire.SessionArgs)
+    async def history(ls: BridgeServer, args: wire.SessionArgs) -> list[wire.HistoryEntry]:
+        return await (await ls.core()).history(args.session_id)
+
+    @command(server, wire.DIFF, wire.FileArgs)
+    async def diff(ls: BridgeServer, args: wire.FileArgs) -> wire.FileVersions:
+        live = (await ls.core()).session(args.session_id)
+        return await asyncio.to_thread(live.file_versions, args.uri)
