@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lsp_harness import Editor, make_repo, start_editor
+from tests.support.lsp_harness import Editor, make_repo, start_editor
 
 SAMPLE = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
 

@@ -1,4 +1,4 @@
--- End-to-end test of the Neovim plugin, run by tests/test_neovim_plugin.py inside real headless Neovim after
+-- End-to-end test of the Neovim plugin, run by tests/real/test_neovim_plugin.py inside real headless Neovim after
 -- the README's minimal configuration (passed with -u): the real `agent-bridge serve` and its scripted ACP agent.
 -- It plays a user through setup → prompt → streamed chat → hunk signs → apply via code action → undo →
 -- :AgentApply → undo → :AgentPending → :AgentDiff → :AgentReject → a permission question → cancel →

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types as T
 
-from tests.lsp_harness import Editor, start_editor
+from tests.support.lsp_harness import Editor, start_editor
 
 
 async def test_two_turns_reuse_one_agent_process(editor: Editor) -> None:

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.lsp_harness import make_repo
-from tests.neovim_support import nvim_env, require_nvim, run_nvim
-from tests.neovim_support import report as nvim_report
+from tests.support import REPO_ROOT
+from tests.support.lsp_harness import make_repo
+from tests.support.neovim import nvim_env, require_nvim, run_nvim
+from tests.support.neovim import report as nvim_report
 
 pytestmark = pytest.mark.timeout(180)
 
 RUN_TIMEOUT = 150.0
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = REPO_ROOT
 README = ROOT / "README.md"
 PLUGIN_DIR = ROOT / "editor-clients" / "neovim"
 DRIVER = PLUGIN_DIR / "tests" / "plugin_test.lua"

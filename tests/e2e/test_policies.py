@@ -14,7 +14,7 @@ from lsprotocol import types as T
 from pytest_lsp import make_test_lsp_client
 
 from bridge.protocol import plain
-from tests.lsp_harness import CLIENT_CAPABILITIES, start_editor
+from tests.support.lsp_harness import CLIENT_CAPABILITIES, start_editor
 
 
 async def test_watchdog_fails_a_silent_turn_and_marks_the_agent_crashed(repo: Path, tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ async def test_orphaned_worktrees_are_reaped_after_a_safety_check(repo: Path, tm
         await ed.cmd("agentBridge.sessions", {})  # answered once start-up (and reaping) is done
         assert not (orphans / "withwork").exists() and not (orphans / "clean").exists()
         assert (orphans / "stray" / "file.txt").exists()  # not a worktree: never deleted
-        from tests.lsp_harness import git
+        from tests.support.lsp_harness import git
 
         assert git(repo, "show", "refs/agent-bridge/archive/withwork:unreviewed.txt") == "keep me\n"
         refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/agent-bridge/")

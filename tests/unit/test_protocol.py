@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from bridge.protocol import (
     parse,
     single_argument,
 )
+from tests.support import REPO_ROOT
 
 
 def parse_prompt(arg: Mapping[str, Any]) -> PromptArgs:
@@ -348,6 +348,6 @@ def test_every_event_kind_is_distinct_and_documented() -> None:
     assert len(kinds) == len(set(kinds))
     assert {"turnStarted", "text", "reasoning", "toolCall", "plan", "usage", "permission", "pendingChanged",
             "turnEnded", "notice"} <= set(kinds)
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    doc = (REPO_ROOT / "docs" / "protocol.md").read_text()
     for kind in kinds:
         assert f"| `{kind}` |" in doc, kind

@@ -46,7 +46,7 @@ from acp.schema import (
     WriteTextFileResponse,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.support import REPO_ROOT
 
 
 class FakeClient:

@@ -8,7 +8,7 @@ from pathlib import Path
 from lsprotocol import types as T
 
 from tests.conftest import SAMPLE
-from tests.lsp_harness import Editor, git
+from tests.support.lsp_harness import Editor, git
 
 NEW_GREET = SAMPLE.replace("def greet(name):", "def greet(name: str) -> None:").replace(
     "print('bye ' + name)", "print(f'goodbye {name}')"

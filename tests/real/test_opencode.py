@@ -20,10 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.lsp_harness import Editor, make_repo, start_editor
-from tests.real_agents import OPENCODE_MODEL, agent_env
-from tests.scripted_llm import ScriptedLLM
-from tests.test_real_agents import (
+from tests.real.test_acp_agents import (
     agent_processes,
     bridge_pid,
     diagnostics,
@@ -32,6 +29,9 @@ from tests.test_real_agents import (
     wait_until,
     write_directive,
 )
+from tests.support.lsp_harness import Editor, make_repo, start_editor
+from tests.support.real_agents import OPENCODE_MODEL, agent_env
+from tests.support.scripted_llm import ScriptedLLM
 
 pytestmark = [pytest.mark.real_agent, pytest.mark.timeout(240)]
 

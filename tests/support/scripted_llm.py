@@ -1,7 +1,7 @@
 """A scripted fake LLM server for driving real coding agents offline.
 
 Stdlib only, so it can run anywhere the tests run, and stand alone:
-``python tests/scripted_llm.py --port N``.
+``python tests/support/scripted_llm.py --port N``.
 
 APIs spoken (query strings ignored, any key and any model accepted, requests served concurrently):
 

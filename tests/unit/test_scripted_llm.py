@@ -1,4 +1,4 @@
-"""Unit tests for the scripted fake LLM (tests/scripted_llm.py), over real HTTP with httpx."""
+"""Unit tests for the scripted fake LLM (tests/support/scripted_llm.py), over real HTTP with httpx."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.scripted_llm import ScriptedLLM, parse_script
+from tests.support.scripted_llm import ScriptedLLM, parse_script
 
 CWD = "/tmp/project"
 SCRIPT = "@write notes/a.txt\nline 1\nline 2\n@end\n@read /etc/hostname\n@say all done"

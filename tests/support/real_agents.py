@@ -1,5 +1,5 @@
 """Helpers for tests that drive real ACP agents (installed by ``scripts/install-agents.sh``) against
-``tests/scripted_llm.py``.
+``tests/support/scripted_llm.py``.
 
 Supported agents (names are the binary names): ``qwen`` (``@qwen-code/qwen-code``, run as ``qwen --acp``),
 ``claude-agent-acp`` (``@zed-industries/claude-agent-acp``; alias ``claude``) and ``opencode`` (``opencode-ai``;
@@ -21,9 +21,10 @@ import os
 import shutil
 from pathlib import Path
 
+from tests.support import REPO_ROOT
+
 __all__ = ["AGENTS", "REPO_ROOT", "agent_bin", "agent_command", "agent_env", "canonical_name"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 AGENTS_BIN = REPO_ROOT / ".agents" / "node_modules" / ".bin"
 
 # name -> extra argv after the binary

@@ -1,4 +1,4 @@
-"""The opencode backend and its shared server against `tests/fake_opencode.py`, a fake `opencode serve`.
+"""The opencode backend and its shared server against `tests/support/fake_opencode.py`, a fake `opencode serve`.
 
 The fake runs as a real process (spawned by the bridge's own server code, so start-up, auth, crashes and
 stopping are exercised for real) and speaks opencode's HTTP + SSE API with the event orders real opencode
@@ -25,11 +25,12 @@ from backends.opencode.server import OpencodeServer
 from bridge.config import AgentConfig
 from bridge.core import permissions
 from bridge.factory import BackendFactory
-from tests.lsp_harness import make_repo, start_editor
+from tests.support import REPO_ROOT
+from tests.support.lsp_harness import make_repo, start_editor
 
 pytestmark = pytest.mark.timeout(60)
 
-FAKE = (sys.executable, str(Path(__file__).with_name("fake_opencode.py")))
+FAKE = (sys.executable, str(REPO_ROOT / "tests" / "support" / "fake_opencode.py"))
 
 
 class Host:

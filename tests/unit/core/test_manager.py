@@ -1,0 +1,143 @@
+"""The core in-process: sessions, turns, warm backends, apply / reject / undo, with a fake backend passed in
+through the factory, a real git repository and a real SQLite store (no LSP server, no agent process)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bridge import protocol as wire
+from bridge.core.plans import EditorCaps, LiveDoc
+from bridge.errors import BridgeError, UnknownSession
+from tests.support.core import FakeEditorBuffer, hang_until_cancelled, running_core, say, write
+from tests.support.lsp_harness import make_repo
+
+ORIGINAL = "def greet(name):\n    print('hello ' + name)\n"
+EDITED = "def greet(name):\n    print('hi ' + name)\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "project", {"greet.py": ORIGINAL})
+
+
+def prompt(text: str, session_id: str | None = None) -> wire.PromptArgs:
+    return wire.PromptArgs(wire.NonEmptyStr(text), session_id=wire.NonEmptyStr(session_id) if session_id else None)
+
+
+def no_docs(uri: str) -> LiveDoc | None:
+    return None
+
+
+async def test_a_turn_streams_events_and_leaves_attributed_pending_hunks(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [write("greet.py", EDITED, "changed greet")]) as (core, _, editor):
+        started = await core.prompt(prompt("make it friendlier"), repo, no_docs)
+        result = await core.await_turn(started.session_id, started.turn_id, 10)
+        assert result.status == "completed"
+        assert editor.kinds() == ["turnStarted", "text", "pendingChanged", "turnEnded"]
+        text = editor.events[1]
+        assert isinstance(text, wire.TextEvent) and text.text == "changed greet" and text.agent == "fake"
+        ended = editor.events[-1]
+        assert isinstance(ended, wire.TurnEnded) and ended.usage is not None and ended.usage.output_tokens == 1
+        session = core.session(started.session_id)
+        [change] = session.pending
+        assert change.path == "greet.py"
+        [(key, row)] = session.attribution.items()
+        assert key[0] == "greet.py" and row.agent == "fake" and row.turn_id == started.turn_id
+        assert (repo / "greet.py").read_text() == ORIGINAL  # the user's checkout is never written
+        assert (session.path / "greet.py").read_text() == EDITED
+
+
+async def test_the_second_turn_reuses_the_warm_backend(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [say("one"), say("two")]) as (core, factory, _):
+        first = await core.prompt(prompt("first"), repo, no_docs)
+        await core.await_turn(first.session_id, first.turn_id, 10)
+        second = await core.prompt(prompt("second", first.session_id), repo, no_docs)
+        assert (await core.await_turn(second.session_id, second.turn_id, 10)).status == "completed"
+        assert len(factory.created) == 1
+        assert factory.created[0].prompts == ["first", "second"]
+
+
+async def test_apply_moves_the_base_and_undo_makes_the_hunk_pending_again(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [write("greet.py", EDITED)]) as (core, _, _):
+        started = await core.prompt(prompt("edit"), repo, no_docs)
+        await core.await_turn(started.session_id, started.turn_id, 10)
+        session = core.session(started.session_id)
+        uri = (repo / "greet.py").as_uri()
+        buffer = FakeEditorBuffer({uri: ORIGINAL})
+
+        def lookup(u: str) -> LiveDoc | None:
+            return LiveDoc(buffer.docs[u], 1) if u in buffer.docs else None
+
+        base_before = session.base_commit
+        result, watches = await session.apply(uri, None, lookup, EditorCaps(), "utf-16", buffer.send_edit)
+        assert result == wire.ApplyResult(1, [])
+        assert buffer.docs[uri] == EDITED
+        assert session.pending == () and session.base_commit != base_before
+        [watch] = watches
+        assert await session.unapply(watch) is True
+        # The base is rewritten to hold the file as before the apply, so the hunk is pending again.
+        assert len(session.pending) == 1 and session.pending[0].path == "greet.py"
+        assert session.base_commit != watch.applied
+
+
+async def test_reject_reverts_the_worktree_and_the_agent_hears_of_it(repo: Path, tmp_path: Path) -> None:
+    steps = [write("greet.py", EDITED), say("noted")]
+    async with running_core(tmp_path / "state", steps) as (core, factory, _):
+        started = await core.prompt(prompt("edit"), repo, no_docs)
+        await core.await_turn(started.session_id, started.turn_id, 10)
+        session = core.session(started.session_id)
+        assert await session.reject((repo / "greet.py").as_uri(), None) == 1
+        assert (session.path / "greet.py").read_text() == ORIGINAL and session.pending == ()
+        again = await core.prompt(prompt("next", started.session_id), repo, no_docs)
+        await core.await_turn(again.session_id, again.turn_id, 10)
+        told = factory.created[0].prompts[1]
+        assert "REJECTED" in told and "print('hi ' + name)" in told
+
+
+async def test_a_crashed_agent_fails_its_turn_and_the_next_turn_gets_a_new_backend(
+    repo: Path, tmp_path: Path
+) -> None:
+    steps: list = []  # no step: the fake agent "exits" on the first prompt
+    async with running_core(tmp_path / "state", steps) as (core, factory, _):
+        started = await core.prompt(prompt("go"), repo, no_docs)
+        failed = await core.await_turn(started.session_id, started.turn_id, 10)
+        assert failed.status == "failed" and "exited" in (failed.error or "")
+        steps.append(say("back"))
+        again = await core.prompt(prompt("again", started.session_id), repo, no_docs)
+        assert (await core.await_turn(again.session_id, again.turn_id, 10)).status == "completed"
+        assert len(factory.created) == 2 and factory.created[0].closed
+
+
+async def test_cancel_stops_the_running_turn(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [hang_until_cancelled()]) as (core, _, editor):
+        started = await core.prompt(prompt("long"), repo, no_docs)
+        for _ in range(100):
+            if core.session(started.session_id).current is not None and "turnStarted" in editor.kinds():
+                break
+            await asyncio.sleep(0.02)
+        assert core.session(started.session_id).cancel() is True
+        result = await core.await_turn(started.session_id, started.turn_id, 10)
+        assert result.status == "cancelled"
+
+
+async def test_unknown_sessions_and_agents_are_clear_errors(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", []) as (core, _, _):
+        with pytest.raises(UnknownSession):
+            core.session("nope")
+        with pytest.raises(BridgeError, match="unknown agent 'other'"):
+            await core.prompt(wire.PromptArgs(wire.NonEmptyStr("x"), agent=wire.NonEmptyStr("other")), repo, no_docs)
+        with pytest.raises(BridgeError, match="not inside a git repository"):
+            await core.prompt(prompt("x"), tmp_path, no_docs)
+
+
+async def test_closing_a_session_keeps_unreviewed_work_at_an_archive_ref(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [write("greet.py", EDITED)]) as (core, factory, editor):
+        started = await core.prompt(prompt("edit"), repo, no_docs)
+        await core.await_turn(started.session_id, started.turn_id, 10)
+        worktree = core.session(started.session_id).path
+        assert await core.close_session(started.session_id) is True
+        assert not worktree.exists() and factory.created[0].closed
+        assert any("unapplied changes kept at refs/agent-bridge/archive/" in line for line in editor.logs)
