@@ -1,6 +1,6 @@
 """How the review path scales, as ratios against a baseline measured in the same run.
 
-- pending: computing pending hunks (`worktrees.pending_changes`) for a worktree with many edited files,
+- pending: computing pending hunks (`pending.pending_changes`) for a worktree with many edited files,
   against plain `git diff --stat` on the same worktree (what git itself needs to find the changes).
 - coalesce: agent text deltas in, notifications out, for a fast-streaming agent.
 
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bridge.core.coalesce import TextCoalescer
-from bridge.git import worktrees
+from bridge.git import pending, worktrees
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -54,8 +54,8 @@ def bench_pending(files: int, edited: int, rounds: int) -> None:
             path.write_text(text)
         baseline = _best(lambda: subprocess.run(["git", "-C", str(wt), "diff", "--stat", base],
                                                 capture_output=True, check=True), rounds)
-        measured = _best(lambda: worktrees.pending_changes(wt, base), rounds)
-        hunks = sum(len(c.hunks) for c in worktrees.pending_changes(wt, base))
+        measured = _best(lambda: pending.pending_changes(wt, base), rounds)
+        hunks = sum(len(c.hunks) for c in pending.pending_changes(wt, base))
         print(f"pending: {files} files, {edited} edited, {hunks} hunks: {measured * 1000:.1f} ms "
               f"vs git diff --stat {baseline * 1000:.1f} ms -> ratio {measured / baseline:.2f}")
 

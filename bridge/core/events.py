@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import attrs
-
 from backends import events as agent
 from bridge import protocol as wire
 
@@ -31,7 +29,7 @@ def wire_event(event: agent.AgentEvent, session_id: str, turn_id: str | None, ag
         case agent.Plan(entries):
             return wire.PlanEvent(*head, [wire.PlanEntry(e.content, e.status, e.priority) for e in entries])
         case agent.Usage():
-            return wire.UsageEvent(*head, **attrs.asdict(wire_usage(event)))
+            return wire.UsageEvent(*head, wire_usage(event))
         case agent.AvailableCommands(commands):
             return wire.AvailableCommandsEvent(*head, list(commands))
         case agent.ModeChanged(mode_id):

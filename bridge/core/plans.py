@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.errors import MergeConflict, PlanConflict
-from bridge.git import worktrees
+from bridge.git import pending
 from bridge.git.hunks import FileChange, Hunk, apply_hunks, hunks_of, split_lines
 from bridge.git.merge import line_edit, line_position, merge3, reanchor, text_sha
 from bridge.uris import file_uri
@@ -154,7 +154,7 @@ def plan_file(
     uri = file_uri(target.repo_root, change.path)
     plan = FilePlan(change, [h.hunk_id for h in hunks] if hunks is not None else None, uri)
     user_path = target.repo_root / change.path
-    base_bytes = worktrees.read_blob(wt, base, change.base_path) if change.change != "create" else b""
+    base_bytes = pending.read_blob(wt, base, change.base_path) if change.change != "create" else b""
     if change.binary:
         return _plan_binary(plan, wt, user_path, base_bytes)
     base_text = (base_bytes or b"").decode("utf-8", errors="replace")
@@ -203,7 +203,7 @@ def _plan_binary(plan: FilePlan, worktree: Path, user_path: Path, base_bytes: by
     if change.change == "delete":
         plan.operations.append(DeleteFile(plan.uri))
     else:
-        new_bytes = worktrees.read_blob(worktree, "HEAD", change.path)
+        new_bytes = pending.read_blob(worktree, "HEAD", change.path)
         if new_bytes is None:
             raise PlanConflict(f"{change.path} is no longer in the session worktree")
         plan.disk_write = (user_path, new_bytes)

@@ -18,7 +18,7 @@ from bridge.core.plans import DocLookup, EditorCaps, Expectation, FilePlan, Send
 from bridge.core.ports import Editor
 from bridge.core.turns import Turn, TurnResult
 from bridge.errors import BridgeError, GitError, PlanConflict
-from bridge.git import worktrees
+from bridge.git import pending, worktrees
 from bridge.git.hunks import FileChange, Hunk, hunks_of
 from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
 from bridge.uris import file_uri, uri_key
@@ -57,11 +57,11 @@ def agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
 
 def pending_with_bases(worktree: Path, base: str) -> tuple[list[FileChange], dict[str, str]]:
     """The pending changes and the base text of each modified or renamed text file (blocking)."""
-    changes = worktrees.pending_changes(worktree, base)
+    changes = pending.pending_changes(worktree, base)
     texts = {}
     for change in changes:
         if not change.binary and change.change in ("modify", "rename"):
-            blob = worktrees.read_blob(worktree, base, change.base_path) or b""
+            blob = pending.read_blob(worktree, base, change.base_path) or b""
             texts[change.path] = blob.decode("utf-8", errors="replace")
     return changes, texts
 
@@ -336,7 +336,7 @@ class Session:
         keys: list[tuple[str, str]] = []
         undoable: list[tuple[FilePlan, tuple[tuple[str, str], ...]]] = []
         for plan in plans:
-            base = await asyncio.to_thread(worktrees.advance_base, self.path, base, plan.change, plan.hunk_ids)
+            base = await asyncio.to_thread(pending.advance_base, self.path, base, plan.change, plan.hunk_ids)
             ids = plan.hunk_ids if plan.hunk_ids is not None else [h.hunk_id for h in hunks_of(plan.change)]
             plan_keys = tuple((plan.change.path, i) for i in ids)
             keys.extend(plan_keys)
@@ -362,12 +362,12 @@ class Session:
         Only when the base still holds exactly what that apply put there; otherwise it has moved on and is kept.
         """
         async with self._git_lock:
-            now = await asyncio.to_thread(worktrees.read_blob, self.path, self.base_commit, watch.path)
-            then = await asyncio.to_thread(worktrees.read_blob, self.path, watch.applied, watch.path)
+            now = await asyncio.to_thread(pending.read_blob, self.path, self.base_commit, watch.path)
+            then = await asyncio.to_thread(pending.read_blob, self.path, watch.applied, watch.path)
             if now != then:
                 return False
             new_base = await asyncio.to_thread(
-                worktrees.reset_base_path, self.path, self.base_commit, watch.source, watch.path
+                pending.reset_base_path, self.path, self.base_commit, watch.source, watch.path
             )
             await self._set_base(new_base)
             await self._store.set_hunk_status(self.id, watch.hunk_keys, "pending")
@@ -381,7 +381,7 @@ class Session:
             for change, hunks in self.select(uri, hunk_id):
                 ids = [h.hunk_id for h in hunks] if hunks is not None else None
                 await asyncio.to_thread(
-                    worktrees.revert_in_worktree, self.path, self.base_commit, change, ids,
+                    pending.revert_in_worktree, self.path, self.base_commit, change, ids,
                     f"Reject {len(ids) if ids else 'all'} hunk(s) of {change.path}",
                 )
                 keys.extend((change.path, h.hunk_id) for h in (hunks if hunks is not None else hunks_of(change)))
@@ -394,7 +394,7 @@ class Session:
         (change, _), = self.select(uri, None)
         base_text = agent_text = None
         if not change.binary and change.change != "create":
-            base = worktrees.read_blob(self.path, self.base_commit, change.base_path) or b""
+            base = pending.read_blob(self.path, self.base_commit, change.base_path) or b""
             base_text = base.decode("utf-8", errors="replace")
         if not change.binary and change.change != "delete":
             with contextlib.suppress(FileNotFoundError):
@@ -409,7 +409,7 @@ class Session:
     async def remove_worktree(self) -> str | None:
         """Remove the worktree and its refs; unreviewed work is kept at an archive ref, which is returned."""
         async with self._git_lock:
-            changes = await asyncio.to_thread(worktrees.pending_changes, self.path, self.base_commit)
+            changes = await asyncio.to_thread(pending.pending_changes, self.path, self.base_commit)
             keep = archive_ref(self.id) if changes else None
             try:
                 await asyncio.to_thread(

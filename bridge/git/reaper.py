@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import GitError
-from bridge.git import worktrees
+from bridge.git import pending, worktrees
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def reap_orphans(worktrees_dir: Path, keep: Collection[str]) -> list[Reaped]:
         archive = f"refs/agent-bridge/archive/{session_id}"
         try:
             base = _resolve(repo, base_ref)
-            unreviewed = base is None or bool(worktrees.pending_changes(path, base))
+            unreviewed = base is None or bool(pending.pending_changes(path, base))
             worktrees.remove_worktree(repo, path, branch, archive if unreviewed else None)
             if base is not None:
                 worktrees.delete_ref(repo, base_ref)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.git.hunks import FileChange, Hunk, apply_hunks, parse_diff, revert_hunks, split_lines
+from bridge.git.diffparse import parse_diff
+from bridge.git.hunks import FileChange, Hunk, apply_hunks, revert_hunks, split_lines
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
 

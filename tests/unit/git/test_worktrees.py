@@ -11,21 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from bridge.errors import GitError, NotAGitRepository
 from bridge.git.hunks import FileChange
+from bridge.git.pending import advance_base, pending_changes, read_blob, revert_in_worktree
 from bridge.git.worktrees import (
-    GitError,
-    NotAGitRepository,
-    advance_base,
     commit_all,
     create_worktree,
     delete_ref,
     find_repo_root,
     head,
     list_worktrees,
-    pending_changes,
-    read_blob,
     remove_worktree,
-    revert_in_worktree,
     set_ref,
     snapshot_base,
 )

@@ -1,0 +1,171 @@
+"""Running git for the bridge: never the user's hooks, index or environment; errors as GitError."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path, PurePosixPath
+
+from bridge.errors import GitError
+
+_NAME = "agent-bridge"
+
+
+_EMAIL = "agent-bridge@localhost"
+
+
+_CONFIG = (
+    "-c", "core.quotePath=false",
+    "-c", f"user.name={_NAME}",
+    "-c", f"user.email={_EMAIL}",
+    "-c", "commit.gpgsign=false",
+    # The user's hooks (post-checkout, post-commit, ...) must not run for the bridge's internal work.
+    "-c", "core.hooksPath=/dev/null",
+    # A split index would make git write shared-index files next to the user's real index.
+    "-c", "core.splitIndex=false",
+)  # fmt: skip
+
+
+# Variables that would point git at another repository or index than the one we name.
+_REPO_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_INDEX_VERSION",
+)
+
+
+DIFF_OPTS = (
+    "-M",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-relative",
+    "--full-index",
+    "--inter-hunk-context=0",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--ignore-submodules=none",
+)
+
+
+NULL_OID = "0" * 40
+
+
+def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
+    env.update(
+        GIT_AUTHOR_NAME=_NAME,
+        GIT_AUTHOR_EMAIL=_EMAIL,
+        GIT_COMMITTER_NAME=_NAME,
+        GIT_COMMITTER_EMAIL=_EMAIL,
+        GIT_LITERAL_PATHSPECS="1",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_OPTIONAL_LOCKS="0",
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git(
+    cwd: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    ok: Collection[int] = (0,),
+) -> subprocess.CompletedProcess[bytes]:
+    cmd = ["git", *_CONFIG, *args]
+    try:
+        # stdin must never be inherited: the language server speaks LSP on it.
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=_env(env),
+            input=input if input is not None else b"",
+            capture_output=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise GitError(f"cannot run git {' '.join(args)} in {cwd}: {exc}", args) from exc
+    if proc.returncode not in ok:
+        stderr = proc.stderr.decode("utf-8", "replace").strip()
+        raise GitError(
+            f"git {' '.join(args)} failed in {cwd} (exit {proc.returncode}): {stderr}",
+            args,
+            stderr,
+            proc.returncode,
+        )
+    return proc
+
+
+def out(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
+    return git(cwd, *args, env=env, input=input).stdout.decode("utf-8", "surrogateescape").strip()
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+@contextlib.contextmanager
+def temp_index(seed: Path | None = None) -> Iterator[dict[str, str]]:
+    """Env for a throwaway index, optionally a copy of `seed` (whose stat data makes `add -A` fast)."""
+    with tempfile.TemporaryDirectory(prefix="agent-bridge-index-") as tmp:
+        index = Path(tmp) / "index"
+        if seed is not None and seed.is_file():
+            # copy2 keeps the mtime: git re-checks entries not older than the index ("racy git"); a fresh
+            # mtime would make it trust stale stat data and miss same-size edits made in the same second.
+            shutil.copy2(seed, index)
+        yield {"GIT_INDEX_FILE": str(index)}
+
+
+def git_path(repo: Path, name: str) -> Path:
+    path = Path(out(repo, "rev-parse", "--git-path", name))
+    return path if path.is_absolute() else repo / path
+
+
+def head_commit(repo: Path) -> str | None:
+    proc = git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", ok=(0, 1))
+    if proc.returncode != 0:
+        return None
+    return decode(proc.stdout).strip() or None
+
+
+def check_rel(rel: str) -> str:
+    parts = rel.split("/")
+    if (
+        not rel
+        or PurePosixPath(rel).is_absolute()
+        or "\0" in rel
+        or any(part in ("", ".", "..") or part.lower() == ".git" for part in parts)
+    ):
+        raise ValueError(f"unsafe repository path {rel!r}")
+    return rel
+
+
+def safe_path(root: Path, rel: str) -> Path:
+    """`rel` joined under `root`, refusing anything (.., symlinked directories) that leads outside."""
+    check_rel(rel)
+    root = root.absolute()
+    target = root.joinpath(*rel.split("/"))
+    real_root = root.resolve()
+    real_parent = target.parent.resolve()
+    if real_parent != real_root and real_root not in real_parent.parents:
+        raise ValueError(f"path {rel!r} leads outside {root}")
+    return target
+
+
+def hash_object(repo: Path, data: bytes, path: str | None = None) -> str:
+    args = ["hash-object", "-w", "--stdin"]
+    if path is not None:
+        args.append(f"--path={path}")
+    return out(repo, *args, input=data)

@@ -1,0 +1,253 @@
+"""Command names, and every command's argument and result as attrs classes (the JSON is camelCase)."""
+
+from __future__ import annotations
+
+from typing import NewType
+
+import attrs
+
+# Command names
+PROMPT = "agentBridge.prompt"
+AWAIT_TURN = "agentBridge.awaitTurn"
+CANCEL = "agentBridge.cancel"
+SESSIONS = "agentBridge.sessions"
+CLOSE_SESSION = "agentBridge.closeSession"
+AGENTS = "agentBridge.agents"
+PENDING = "agentBridge.pending"
+APPLY = "agentBridge.apply"
+REJECT = "agentBridge.reject"
+DIFF = "agentBridge.diff"
+HISTORY = "agentBridge.history"
+
+EVENT_NOTIFICATION = "agentBridge/event"
+
+# Checked scalar types: structuring them validates instead of coercing (see convert.py).
+NonEmptyStr = NewType("NonEmptyStr", str)
+FileUri = NewType("FileUri", str)
+NonNegativeInt = NewType("NonNegativeInt", int)
+PositiveSeconds = NewType("PositiveSeconds", float)
+
+
+class FieldError(ValueError):
+    """A value that does not fit its field; the message completes "'<field>' ..."."""
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+# Command arguments
+@attrs.frozen
+class Position:
+    line: NonNegativeInt
+    character: NonNegativeInt
+
+
+@attrs.frozen
+class Range:
+    start: Position
+    end: Position
+
+
+@attrs.frozen
+class PromptArgs:
+    text: NonEmptyStr
+    agent: NonEmptyStr | None = None
+    session_id: NonEmptyStr | None = None
+    uri: FileUri | None = None
+    range: Range | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.range is not None:
+            if self.uri is None:
+                raise FieldError("'range' needs 'uri' (the document it selects in)")
+            start, end = self.range.start, self.range.end
+            if (end.line, end.character) < (start.line, start.character):
+                raise FieldError("'range.end' is before 'range.start'")
+
+
+@attrs.frozen
+class SessionArgs:
+    session_id: NonEmptyStr
+
+
+@attrs.frozen
+class AwaitTurnArgs:
+    session_id: NonEmptyStr
+    turn_id: NonEmptyStr | None = None
+    timeout: PositiveSeconds | None = None
+
+
+@attrs.frozen
+class NoArgs:
+    pass
+
+
+@attrs.frozen
+class PendingArgs:
+    session_id: NonEmptyStr | None = None
+    uri: FileUri | None = None
+
+
+@attrs.frozen
+class HunkSelection:
+    session_id: NonEmptyStr
+    uri: FileUri | None = None
+    hunk_id: NonEmptyStr | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.hunk_id is not None and self.uri is None:
+            raise FieldError("'hunkId' needs 'uri' (the file the hunk belongs to)")
+
+
+@attrs.frozen
+class FileArgs:
+    session_id: NonEmptyStr
+    uri: FileUri
+
+
+# Command results
+@attrs.frozen
+class PromptResult:
+    session_id: str
+    turn_id: str
+
+
+@attrs.frozen
+class TurnStatus:
+    """`agentBridge.awaitTurn`: how a turn ended."""
+
+    status: str  # completed | failed | cancelled
+    error: str | None = None
+    stop_reason: str | None = None
+
+
+@attrs.frozen
+class CancelResult:
+    cancelled: bool
+
+
+@attrs.frozen
+class CloseResult:
+    closed: bool
+
+
+@attrs.frozen
+class RejectResult:
+    rejected: int
+
+
+@attrs.frozen
+class Conflict:
+    uri: str
+    hunk_ids: list[str]
+    reason: str
+
+
+@attrs.frozen
+class ApplyResult:
+    applied: int
+    conflicts: list[Conflict]
+
+
+@attrs.frozen
+class Usage:
+    """Token and cost figures; those the agent does not report are left out."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    context_used: int | None = None
+    context_size: int | None = None
+    cost: float | None = None
+    currency: str | None = None
+
+
+@attrs.frozen
+class AgentUsage:
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+@attrs.frozen
+class AgentStatus:
+    agent: str
+    status: str  # busy | active | idle | stopped | crashed
+    usage: AgentUsage
+
+
+@attrs.frozen
+class SessionSummary:
+    session_id: str
+    title: str
+    agents: list[AgentStatus]
+    pending_hunks: int
+    created_at: str
+    workspace: str
+    worktree: str
+    busy: bool
+    queued_turns: int
+
+
+@attrs.frozen
+class HistoryEntry:
+    turn_id: str
+    agent: str
+    prompt: str
+    status: str
+    stop_reason: str | None
+    error: str | None
+    answer: str | None
+    queued_at: str
+    started_at: str | None
+    ended_at: str | None
+
+
+@attrs.frozen
+class AgentInfo:
+    name: str
+    protocol: str
+    available: bool
+    detail: str
+    command: list[str]
+    default: bool
+    models: list[str] | None = None  # opencode agents, once their server has listed them
+    model: str | None = None
+
+
+@attrs.frozen
+class PendingHunk:
+    hunk_id: str
+    agent: str
+    turn_id: str | None
+    range: Range  # where the hunk is in the base (what the user had when the agent started)
+    old_text: str
+    new_text: str
+    live_range: Range | None = None  # where it is now in an open document, after the user's edits
+
+
+@attrs.frozen
+class PendingFile:
+    session_id: str
+    uri: str
+    change: str  # modify | create | delete | rename
+    binary: bool
+    hunks: list[PendingHunk]
+    old_uri: str | None = None
+
+
+@attrs.frozen
+class FileVersions:
+    """`agentBridge.diff`: both sides of one pending file (texts are null for binary files)."""
+
+    session_id: str
+    uri: str
+    change: str
+    binary: bool
+    base_text: str | None
+    agent_text: str | None
+    old_uri: str | None = None
+
+
