@@ -3,7 +3,7 @@
     BridgeError                      a request the bridge cannot carry out; the message is shown as is
     ├── InvalidArguments             a command argument does not match the contract   -> InvalidParams
     ├── UnknownSession               no such session                                   -> InvalidParams
-    ├── UnknownTurn                  no such turn in that session                      -> InvalidParams
+    ├── UnknownTurn                  no such turn in that session                      -> RequestFailed
     ├── GitError                     a git command failed (command, stderr, exit code) -> RequestFailed
     │   └── NotAGitRepository        the workspace is not inside a git working tree
     ├── PathEscapesWorktree          an agent named a path outside its worktree

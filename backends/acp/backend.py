@@ -36,6 +36,8 @@ from backends.events import TurnOutcome
 
 log = logging.getLogger(__name__)
 
+# What the ACP SDK and its stdio transport fail with: an error answer, or a connection or process gone.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (acp.RequestError, ConnectionError, RuntimeError, OSError)
 STDIO_LINE_LIMIT = 32 * 1024 * 1024
 START_TIMEOUT = 60.0
 
@@ -385,7 +387,7 @@ class AcpBackend:
     async def cancel(self) -> None:
         self._client.cancel_permissions()
         if self._conn is not None and self._session_id is not None and self.alive:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(*TRANSPORT_ERRORS):
                 await self._conn.cancel(session_id=self._session_id)
 
     async def close(self) -> None:
@@ -393,7 +395,7 @@ class AcpBackend:
         await self.terminals.close()
         stack, self._stack = self._stack, None
         if stack is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(*TRANSPORT_ERRORS):
                 await stack.aclose()
         if self._exited is not None and not self._exited.done():
             self._exited.cancel()

@@ -224,7 +224,7 @@ class OpencodeBackend:
                 await self._reconcile_now(turn)
             if turn.done.done():
                 return turn.done.result()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(BackendError):  # the server's errors arrive translated (server.request)
                 await self._call("POST", f"/session/{self.session_id}/abort")
             why = f" (it kept retrying the model: {turn.retry})" if turn.retry else ""
             raise AgentCrashed(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
@@ -75,14 +75,17 @@ class SessionManager:
     async def shutdown(self) -> None:
         if self._janitor is not None:
             self._janitor.cancel()
-        for live in list(self.sessions.values()):
-            await live.stop("the bridge is shutting down")
-        for key in self.pool.keys():
-            backend = self.pool.pop(key)
-            if backend is not None:
-                with contextlib.suppress(Exception):
-                    await backend.close()
+        await asyncio.gather(*(live.stop("the bridge is shutting down") for live in self.sessions.values()))
+        await self._stop_agents(self.pool.keys())
         await self.factory.close()
+
+    async def _stop_agents(self, keys: Iterable[Key]) -> None:
+        """Stop these warm agents, concurrently; one that fails to close is logged, never raised."""
+        stopping = [(key, backend) for key in list(keys) if (backend := self.pool.pop(key)) is not None]
+        results = await asyncio.gather(*(backend.close() for _, backend in stopping), return_exceptions=True)
+        for (key, _), result in zip(stopping, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("agent %s of session %s did not stop cleanly: %s", key[1], key[0], result)
 
     def _session(self, row: SessionRow, wt: WorktreeRow) -> Session:
         cwd = agent_cwd(Path(wt.path), Path(row.repo_root), Path(row.workspace))
@@ -165,9 +168,7 @@ class SessionManager:
         if backend is not None and backend.alive and host is not None:
             return backend, host
         if backend is not None:
-            self.pool.pop(key)
-            with contextlib.suppress(Exception):
-                await backend.close()
+            await self._stop_agents([key])
         host = TurnHost(live.id, live.path, live.cwd, agent, self.editor, self.store)
         self._hosts[key] = host
         backend = self.factory.create(agent, host, live.row.id)
@@ -219,9 +220,7 @@ class SessionManager:
         if result.crashed:
             # The worktree keeps what the agent wrote; the next turn starts a fresh process.
             await self.store.set_agent_status(live.row.id, turn.agent.name, "crashed")
-            self.pool.pop(key)
-            with contextlib.suppress(Exception):
-                await backend.close()
+            await self._stop_agents([key])
         else:
             await self.store.set_agent_status(live.row.id, turn.agent.name, "idle")
         if result.usage is not None:
@@ -324,10 +323,7 @@ class SessionManager:
         await live.stop("the session was closed")
         for key in self.pool.keys(session_id):
             self._hosts.pop(key, None)
-            backend = self.pool.pop(key)
-            if backend is not None:
-                with contextlib.suppress(Exception):
-                    await backend.close()
+        await self._stop_agents(self.pool.keys(session_id))
         keep = await live.remove_worktree()
         if keep:
             self.editor.log(f"session {session_id}: unapplied changes kept at {keep}")
@@ -338,21 +334,20 @@ class SessionManager:
 
     # Eviction
     async def _evict(self) -> None:
-        for key in self.pool.to_evict():
-            backend = self.pool.pop(key)
-            if backend is None:
-                continue
+        keys = self.pool.to_evict()
+        for key in keys:
             self.editor.log(f"stopping idle agent {key[1]} of session {key[0]}")
-            with contextlib.suppress(Exception):
-                await backend.close()
-            with contextlib.suppress(Exception):
-                await self.store.set_agent_status(key[0], key[1], "idle")
+        await self._stop_agents(keys)
+        for key in keys:
+            await self.store.set_agent_status(key[0], key[1], "idle")
 
     async def _evict_loop(self) -> None:
         while True:
             await asyncio.sleep(min(30.0, max(self.pool.idle_timeout / 4, 0.5)))
-            with contextlib.suppress(Exception):
+            try:
                 await self._evict()
+            except Exception:  # the janitor outlives any one failure; it is logged
+                log.exception("evicting idle agents failed")
 
 
 def _iso(timestamp: float) -> str:

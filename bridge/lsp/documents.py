@@ -20,6 +20,7 @@ from bridge.core.session import Session
 from bridge.errors import PlanConflict
 from bridge.git.hunks import FileChange, hunks_of
 from bridge.git.merge import text_sha
+from bridge.lsp.editor import CLIENT_ERRORS
 from bridge.lsp.edits import workspace_edit
 from bridge.lsp.views import (
     DocHunk,
@@ -180,7 +181,7 @@ class PendingDocuments:
     async def _refresh_lenses(self) -> None:
         try:
             await self._server.workspace_code_lens_refresh_async(None)
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             log.debug("code lens refresh failed: %s", exc)
 
     def expect(self, uri: str, expectation: Expectation) -> None:

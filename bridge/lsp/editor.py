@@ -10,12 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types as T
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from bridge.protocol import EVENT_NOTIFICATION, Event, to_json
 
 log = logging.getLogger(__name__)
+
+# What a request to the client can fail with: an error answer, or a connection that is gone.
+CLIENT_ERRORS = (JsonRpcException, OSError)
 
 
 class LspEditor:
@@ -40,7 +44,7 @@ class LspEditor:
         token = f"agent-bridge-{uuid.uuid4().hex[:12]}"
         try:
             await self._ls.work_done_progress.create_async(token)
-        except Exception as exc:  # a client may refuse; the turn goes on without progress
+        except CLIENT_ERRORS as exc:  # a client may refuse; the turn goes on without progress
             log.debug("progress create refused: %s", exc)
             return
         self._tokens[turn_id] = token
@@ -64,7 +68,7 @@ class LspEditor:
         )
         try:
             answer = await self._ls.window_show_message_request_async(params)
-        except Exception as exc:
+        except CLIENT_ERRORS as exc:
             log.warning("permission question failed: %s", exc)
             return None
         return answer.title if answer else None
@@ -86,7 +90,7 @@ class LspEditor:
 
     def log(self, message: str, error: bool = False) -> None:
         (log.error if error else log.info)(message)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(OSError):  # the client is gone; the log file still has it
             self._ls.window_log_message(
                 T.LogMessageParams(type=T.MessageType.Error if error else T.MessageType.Info, message=message)
             )

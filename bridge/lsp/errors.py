@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from bridge.errors import BridgeError, InvalidArguments, UnknownSession, UnknownTurn
+from bridge.errors import BridgeError, InvalidArguments, UnknownSession
 
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid but could not be carried out
 
@@ -14,6 +14,6 @@ R = TypeVar("R")
 
 
 def to_jsonrpc(exc: BridgeError) -> JsonRpcException:
-    if isinstance(exc, InvalidArguments | UnknownSession | UnknownTurn):
+    if isinstance(exc, InvalidArguments | UnknownSession):
         return JsonRpcInvalidParams(str(exc))
     return JsonRpcException(str(exc), REQUEST_FAILED)
