@@ -232,8 +232,10 @@ def load_registry(
     explicit: Path | None = None,
     workspace: Path | None = None,
     init_options: Any = None,
+    changed: Any = None,
 ) -> Registry:
-    """Built-ins, then the first config file found, then `initializationOptions` (which win)."""
+    """Built-ins, then the first config file found, then `initializationOptions`, then the settings of the
+    last `workspace/didChangeConfiguration` (later layers win)."""
     registry = Registry(agents=builtin_agents(), default_agent=DEFAULT_AGENT)
     for path in config_file_candidates(explicit, workspace):
         data, warning = read_toml(path)
@@ -246,7 +248,24 @@ def load_registry(
         registry.warnings.append(f"{explicit}: configuration file not found; using built-ins")
     if init_options is not None:
         registry = apply_layer(registry, init_options, "initializationOptions")
+    if changed is not None:
+        registry = apply_layer(registry, changed, "workspace/didChangeConfiguration")
     return registry
+
+
+def settings_layer(settings: Any) -> Any:
+    """The part of `workspace/didChangeConfiguration` settings that is ours, or None.
+
+    Clients send their whole configuration (`{"agentBridge": {...}, "python": {...}}`) or, configured for this
+    server alone, just ours (`{"agents": ..., "defaultAgent": ..., "settings": ...}`).
+    """
+    if not isinstance(settings, Mapping):
+        return None
+    if "agentBridge" in settings:
+        return settings["agentBridge"]
+    if any(key in settings for key in ("agents", "defaultAgent", "default_agent", "settings")):
+        return settings
+    return None
 
 
 def env_config_path() -> Path | None:

@@ -87,6 +87,13 @@ class SessionManager:
             if isinstance(result, Exception):
                 log.warning("agent %s of session %s did not stop cleanly: %s", key[1], key[0], result)
 
+    def reconfigure(self, registry: Registry) -> None:
+        """New configuration: later turns use it; a warm agent whose configuration changed is restarted at its
+        next turn, the others stay warm."""
+        self.registry = registry
+        self.pool.max_live = registry.settings.max_live_agents
+        self.pool.idle_timeout = registry.settings.idle_timeout
+
     def _session(self, row: SessionRow, wt: WorktreeRow) -> Session:
         cwd = agent_cwd(Path(wt.path), Path(row.repo_root), Path(row.workspace))
         return Session(row, wt, cwd, self.store, self.editor, self._run)
@@ -165,7 +172,7 @@ class SessionManager:
         key: Key = (live.id, agent.name)
         backend = self.pool.get(key)
         host = self._hosts.get(key)
-        if backend is not None and backend.alive and host is not None:
+        if backend is not None and backend.alive and host is not None and host.agent == agent:
             return backend, host
         if backend is not None:
             await self._stop_agents([key])

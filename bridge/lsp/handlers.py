@@ -8,11 +8,12 @@ from pathlib import Path
 
 from lsprotocol import types as T
 
-from bridge.config import load_registry
+from bridge.config import load_registry, settings_layer
 from bridge.core.manager import SessionManager
 from bridge.lsp.commands import register_commands
 from bridge.lsp.server import BridgeServer, FactoryMaker
 from bridge.lsp.views import code_lenses
+from bridge.protocol import plain
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ def register(server: BridgeServer) -> None:
     @server.feature(T.INITIALIZE)
     def initialize(ls: BridgeServer, params: T.InitializeParams) -> None:
         root = ls.workspace_root()
-        ls.registry = load_registry(ls.config_path, root, params.initialization_options)
+        ls.init_options = params.initialization_options
+        ls.registry = load_registry(ls.config_path, root, ls.init_options)
         for warning in ls.registry.warnings:
             log.warning("configuration: %s", warning)
 
@@ -44,9 +46,19 @@ def register(server: BridgeServer) -> None:
         await ls.manager.start()
         ls.ready.set()
 
+    @server.feature(T.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: BridgeServer, params: T.DidChangeConfigurationParams) -> None:
+        ls.reconfigure(settings_layer(plain(params.settings)))
+
     @server.feature(T.SHUTDOWN)
-    async def shutdown(ls: BridgeServer, params: None) -> None:
-        await ls.teardown()
+    def shutdown(ls: BridgeServer, params: None) -> None:
+        # Answer at once (clients such as eglot give up after 1.5 s); agents stop concurrently meanwhile.
+        ls.shutdown_requested = True
+        ls.begin_teardown()
+
+    @server.feature(T.EXIT)
+    async def exit_(ls: BridgeServer, params: None) -> None:
+        await ls.exit_after_teardown()
 
     # Documents and views
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)

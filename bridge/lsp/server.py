@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -17,7 +18,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from bridge import __version__
-from bridge.config import Registry
+from bridge.config import Registry, load_registry
 from bridge.core.manager import SessionManager
 from bridge.core.plans import DocLookup, EditOp, EditorCaps, LiveDoc
 from bridge.core.ports import BackendFactory
@@ -40,6 +41,8 @@ class BridgeServer(LanguageServer):
         self.config_path = config_path
         self.make_factory = make_factory
         self.registry: Registry | None = None
+        self.init_options: Any = None
+        self.shutdown_requested = False
         self.manager: SessionManager | None = None
         self.store: Store | None = None
         self.documents = PendingDocuments(self)
@@ -48,15 +51,33 @@ class BridgeServer(LanguageServer):
         self._background: set[asyncio.Task[Any]] = set()
         self._teardown: asyncio.Future[None] | None = None
 
-    async def teardown(self) -> None:
-        """Stop agents and close the store, once: on `shutdown`, or when the client goes away without it.
-
-        Every caller waits for the same run: a client that sends `shutdown` and closes the pipe at once must
-        not leave the store open (its worker thread would keep the process alive).
-        """
+    def begin_teardown(self) -> asyncio.Future[None]:
+        """Start stopping agents and closing the store, once; `shutdown` answers without waiting for it."""
         if self._teardown is None:
             self._teardown = asyncio.ensure_future(self._do_teardown())
-        await asyncio.shield(self._teardown)
+        return self._teardown
+
+    async def exit_after_teardown(self) -> None:
+        """`exit`: wait until every agent has stopped and the store is closed, then end the process.
+
+        Ending it here, not through pygls' own exit, is deliberate: that raises SystemExit from a callback,
+        which can close the event loop under a teardown still running (leaving agents, or the store's
+        non-daemon thread, behind).
+        """
+        try:
+            await self.teardown()
+        finally:
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(0 if self.shutdown_requested else 1)
+
+    async def teardown(self) -> None:
+        """Wait for the one teardown: on `exit`, or when the client goes away without it.
+
+        Every caller waits for the same run: a client that sends `shutdown` and closes the pipe at once must
+        not leave the store open (its worker thread would keep the process alive), and no agent may outlive it.
+        """
+        await asyncio.shield(self.begin_teardown())
 
     async def _do_teardown(self) -> None:
         try:
@@ -99,6 +120,17 @@ class BridgeServer(LanguageServer):
         log.info("serving on %s:%s", host, port)
         async with tcp:
             await done.wait()
+
+    def reconfigure(self, changed: Any) -> None:
+        """Re-read the configuration (files, initializationOptions, then `changed`) and apply what can change
+        while running: agents and the default agent, pool limits, watchdogs, hint diagnostics."""
+        registry = load_registry(self.config_path, self.workspace_root(), self.init_options, changed)
+        for warning in registry.warnings:
+            self.editor.log(f"configuration: {warning}", error=True)
+        self.registry = registry
+        if self.manager is not None:
+            self.manager.reconfigure(registry)
+        self.documents.refresh_views("")
 
     # Helpers used by handlers
     async def core(self) -> SessionManager:

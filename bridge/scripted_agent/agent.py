@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
+import time
 import uuid
 from typing import Any, cast
 
@@ -291,10 +293,20 @@ class ScriptedAgent(Steps):
                 )
             case "duplicate-tool-call":
                 await self._duplicate_tool_call(session)
+            case "slow-exit":
+                try:
+                    self.exit_delay = float(d.arg or "0")
+                except ValueError:
+                    await self._say(session, turn, f"bad @slow-exit argument: {d.arg!r}\n")
 
 
 def main() -> None:
-    asyncio.run(acp.run_agent(cast(acp.Agent, ScriptedAgent())))
+    agent = ScriptedAgent()
+    asyncio.run(acp.run_agent(cast(acp.Agent, agent)))
+    if agent.exit_delay > 0:
+        # Like agents that take seconds to stop (claude-agent-acp): outlive stdin's end and SIGTERM for a while.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(agent.exit_delay)
 
 
 if __name__ == "__main__":

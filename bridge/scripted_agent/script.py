@@ -72,6 +72,7 @@ KNOWN_DIRECTIVES = BLOCK_DIRECTIVES | frozenset(
         "commands",
         "mode",
         "duplicate-tool-call",
+        "slow-exit",
     }
 )
 MODES = (
@@ -109,6 +110,7 @@ I only follow directive lines (lines starting with @) in your prompt, in order.
   @echo-prompt           repeat the prompt I received
   @commands / @mode NAME publish slash commands / switch mode
   @duplicate-tool-call   send the same tool call twice
+  @slow-exit SECONDS     once my input ends, take that long to exit (ignoring SIGTERM)
 """
 
 

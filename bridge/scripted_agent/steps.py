@@ -46,6 +46,7 @@ class Steps:
         self._client_caps = ClientCapabilities()
         self._sessions: dict[str, Session] = {}
         self._state_dir = os.environ.get("SCRIPTED_AGENT_STATE_DIR") or None
+        self.exit_delay = 0.0  # seconds to linger after the client closed the connection (@slow-exit)
 
     def on_connect(self, conn: acp.Client) -> None:
         self._conn = conn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -321,3 +322,75 @@ async def test_history_lists_turns_with_answers_even_after_close(editor: Editor)
     assert len(await editor.cmd("agentBridge.history", {"sessionId": sid})) == 2
     error = await editor.cmd_error("agentBridge.history", {"sessionId": "missing"})
     assert "unknown session 'missing'" in str(error)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent's wait is missing.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_shutdown_answers_before_slow_agents_stop_and_exit_leaves_none_behind(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Agents that take seconds to stop (claude-agent-acp) must not hold up the answer to `shutdown`
+    (eglot gives up after 1.5 s), and `exit` must still leave none of them running."""
+    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log")
+    pids = []
+    for _ in range(2):
+        _, _, result = await ed.run("@slow-exit 4\n@say warm")
+        assert result["status"] == "completed", result
+    pids = sorted({e["pid"] for e in ed.agent_log_lines() if e["method"] == "session/prompt"})
+    assert len(pids) == 2
+    await ed.client.shutdown_async(None)
+    # Stopping them takes at least 4 s each; the answer came first, so both still run.
+    assert all(_alive(pid) for pid in pids)
+    ed.client.exit(None)
+    server = ed.client._server
+    assert server is not None
+    await asyncio.wait_for(server.wait(), 60)
+    assert server.returncode == 0
+    assert not any(_alive(pid) for pid in pids)
+
+
+async def test_configuration_changes_apply_while_running(editor: Editor) -> None:
+    """workspace/didChangeConfiguration is handled (eglot logged it as unknown): new agents and settings
+    take effect without a restart; a warm agent whose configuration did not change stays warm."""
+    uri = editor.open("greet.py")
+    sid, _, _ = await editor.run("@write-disk greet.py\nprint('hi')\n@end")
+    await editor.wait_event(lambda e: e["kind"] == "pendingChanged" and e["hunks"] > 0)
+    for _ in range(50):
+        if editor.client.diagnostics.get(uri):
+            break
+        await asyncio.sleep(0.1)
+    assert editor.client.diagnostics.get(uri), "a hint diagnostic marks the pending hunk"
+
+    helper = {"command": [sys.executable, "-m", "bridge.scripted_agent"]}
+    editor.client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings={
+        "agentBridge": {"agents": {"helper": helper}, "defaultAgent": "helper", "settings": {"hintDiagnostics": False}},
+        "python": {"analysis": {}},
+    }))
+    for _ in range(50):
+        if not editor.client.diagnostics.get(uri):
+            break
+        await asyncio.sleep(0.1)
+    assert not editor.client.diagnostics.get(uri), "hint diagnostics were turned off"
+    agents = {a["name"]: a for a in await editor.cmd("agentBridge.agents", {})}
+    assert "helper" in agents and agents["helper"]["default"] is True
+
+    started = await editor.cmd("agentBridge.prompt", {"text": "@say from the new default", "sessionId": sid})
+    tid = started["turnId"]
+    result = await editor.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid})
+    assert result["status"] == "completed" and editor.text_of(tid).strip() == "from the new default"
+    began = next(e for e in editor.events if e["kind"] == "turnStarted" and e["turnId"] == tid)
+    assert began["agent"] == "helper"
+    _, _, again = await editor.run("@say scripted is still warm", sessionId=sid, agent="scripted")
+    assert again["status"] == "completed"
+    log = editor.agent_log_lines()
+    assert [e["method"] for e in log].count("initialize") == 2  # scripted once (kept warm), helper once

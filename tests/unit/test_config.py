@@ -464,3 +464,20 @@ def test_opencode_watchdog_setting() -> None:
     assert BridgeSettings().opencode_watchdog == 180.0
     registry = load_registry(init_options={"settings": {"opencodeWatchdog": 30}})
     assert registry.settings.opencode_watchdog == 30.0 and registry.warnings == []
+
+
+def test_settings_layer_takes_our_section_or_our_keys() -> None:
+    ours = {"agents": {"x": {"command": ["x"]}}}
+    assert config.settings_layer({"agentBridge": ours, "python": {}}) == ours
+    assert config.settings_layer({"defaultAgent": "qwen"}) == {"defaultAgent": "qwen"}
+    assert config.settings_layer({"python": {"analysis": {}}}) is None
+    assert config.settings_layer(None) is None
+    assert config.settings_layer([1, 2]) is None
+
+
+def test_changed_settings_are_the_last_layer() -> None:
+    registry = config.load_registry(None, None, {"defaultAgent": "qwen"}, {"defaultAgent": "claude",
+                                                                          "settings": {"idleTimeout": 5}})
+    assert registry.default_agent == "claude" and registry.settings.idle_timeout == 5
+    broken = config.load_registry(None, None, None, {"defaultAgent": 3})
+    assert any("workspace/didChangeConfiguration" in w for w in broken.warnings)
