@@ -4,10 +4,17 @@
  */
 import * as path from "node:path";
 
+/**
+ * One entry of `agentBridge.agents`. The extension checks the fields it knows; every other field (e.g.
+ * `mcpServers`) goes to the server unchanged, which checks it and warns about what it does not know.
+ */
 export interface AgentSetting {
   protocol?: string;
   command?: string[];
   env?: Record<string, string>;
+  /** `provider/model` or a bare model id (the opencode transport). */
+  model?: string;
+  [field: string]: unknown;
 }
 
 export interface ExtensionSettings {
@@ -74,6 +81,9 @@ export function readSettings(get: SettingGetter): { settings: ExtensionSettings;
   };
 }
 
+/** The agent fields checked here; the others go to the server unchanged. */
+const CHECKED_AGENT_FIELDS = new Set(["protocol", "command", "env", "model"]);
+
 function readAgents(value: unknown, warnings: string[]): Record<string, AgentSetting> {
   const agents: Record<string, AgentSetting> = {};
   if (value === undefined || value === null) {
@@ -88,7 +98,8 @@ function readAgents(value: unknown, warnings: string[]): Record<string, AgentSet
       warnings.push(`agentBridge.agents.${name} must be an object; ignored`);
       continue;
     }
-    const agent: AgentSetting = {};
+    // Every field but the checked ones passes through as is; the server validates it.
+    const agent: AgentSetting = Object.fromEntries(Object.entries(raw).filter(([key]) => !CHECKED_AGENT_FIELDS.has(key)));
     if (raw.protocol !== undefined) {
       if (typeof raw.protocol !== "string") {
         warnings.push(`agentBridge.agents.${name}.protocol must be a string; ignored`);
@@ -105,6 +116,13 @@ function readAgents(value: unknown, warnings: string[]): Record<string, AgentSet
     }
     if (raw.env !== undefined) {
       agent.env = stringRecord(raw.env, `agentBridge.agents.${name}.env`, warnings);
+    }
+    if (raw.model !== undefined) {
+      if (typeof raw.model === "string") {
+        agent.model = raw.model;
+      } else {
+        warnings.push(`agentBridge.agents.${name}.model must be a string like "provider/model"; ignored`);
+      }
     }
     agents[name] = agent;
   }

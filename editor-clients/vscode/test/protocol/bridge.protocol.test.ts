@@ -18,6 +18,7 @@ import type { LensLike } from "../../src/core/lenses";
 import { buildPendingTree } from "../../src/core/pendingModel";
 import type { BridgeEvent, PendingFile } from "../../src/core/protocol";
 import { initializationOptions, readSettings } from "../../src/core/settings";
+import type { InitializationOptions } from "../../src/core/settings";
 import { BridgeState } from "../../src/core/state";
 import { statusView } from "../../src/core/statusText";
 import { Transcripts } from "../../src/core/transcript";
@@ -37,6 +38,12 @@ let api: BridgeApi;
 const transcripts = new Transcripts();
 const state = new BridgeState();
 let sessionId = "";
+let options: InitializationOptions;
+
+/** The server's warnings about `initializationOptions` (sent as window/logMessage once initialized). */
+function optionWarnings(c: TestClient): string[] {
+  return c.logs.map((l) => l.message).filter((m) => m.startsWith("configuration: initializationOptions"));
+}
 
 before(async () => {
   if (skip) {
@@ -47,9 +54,13 @@ before(async () => {
   repo = makeRepo(path.join(root, "project"), { "greet.py": ORIGINAL, "README.md": "# project\n" });
   greetUri = uriOf(path.join(repo, "greet.py"));
   client = new TestClient();
-  // The options exactly as the extension builds them from its settings.
-  const { settings } = readSettings((key) => ({ defaultAgent: "scripted", hintDiagnostics: true } as Record<string, unknown>)[key]);
-  await client.start(exe, repo, path.join(root, "state"), initializationOptions(settings));
+  // The options exactly as the extension builds them from its settings; the model is ignored by an ACP agent,
+  // but the server checks it.
+  const { settings } = readSettings((key) => ({
+    agents: { scripted: { model: "provider/other" } }, defaultAgent: "scripted", hintDiagnostics: true,
+  } as Record<string, unknown>)[key]);
+  options = initializationOptions(settings);
+  await client.start(exe, repo, path.join(root, "state"), options);
   api = new BridgeApi(client.send);
   state.setServer("running");
   state.defaultAgent = settings.defaultAgent;
@@ -85,6 +96,28 @@ test("the extension's initializationOptions make the scripted agent the default"
   assert.ok(scripted, JSON.stringify(agents));
   assert.equal(scripted.default, true);
   assert.equal(scripted.available, true);
+});
+
+test("an agent's model from the settings reaches the server, which accepts it without a warning", { skip }, async () => {
+  assert.deepEqual(options.agents, { scripted: { model: "provider/other" } });
+  const scripted = (await api.agents()).find((a) => a.name === "scripted");
+  assert.equal(scripted?.available, true);
+  // The warnings are logged on `initialized`, before the server answers any command.
+  assert.deepEqual(optionWarnings(client), []);
+});
+
+test("a model the server rejects comes back as a configuration warning", { skip }, async () => {
+  const { settings, warnings } = readSettings((key) => ({ agents: { scripted: { model: " padded " } } } as Record<string, unknown>)[key]);
+  assert.deepEqual(warnings, [], "a string: the extension passes it on; the server checks the rest");
+  const other = new TestClient();
+  try {
+    const dir = makeRepo(path.join(root, "other"), { "a.py": "" });
+    await other.start(exe!, dir, path.join(root, "other-state"), initializationOptions(settings));
+    const [warning] = await other.until("a configuration warning", () => optionWarnings(other).length ? optionWarnings(other) : undefined);
+    assert.match(warning, /agent 'scripted': model must be/);
+  } finally {
+    await other.stop();
+  }
 });
 
 test("a turn streams text, reasoning, a plan and usage into one transcript turn, with progress", { skip }, async () => {

@@ -9,13 +9,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type {
-  ApplyWorkspaceEditParams, ApplyWorkspaceEditResult, CodeLens, Diagnostic, MessageActionItem, ProtocolConnection,
-  ShowMessageRequestParams, TextDocumentEdit, TextEdit,
+  ApplyWorkspaceEditParams, ApplyWorkspaceEditResult, CodeLens, Diagnostic, LogMessageParams, MessageActionItem,
+  ProtocolConnection, ShowMessageRequestParams, TextDocumentEdit, TextEdit,
 } from "vscode-languageserver-protocol/node";
 import {
   ApplyWorkspaceEditRequest, CodeLensRefreshRequest, CodeLensRequest, createProtocolConnection,
   DidChangeTextDocumentNotification, DidOpenTextDocumentNotification, ExecuteCommandRequest, ExitNotification,
-  InitializedNotification, InitializeRequest, PublishDiagnosticsNotification, ShowMessageRequest, ShutdownRequest,
+  InitializedNotification, InitializeRequest, LogMessageNotification, PublishDiagnosticsNotification, ShowMessageRequest, ShutdownRequest,
   StreamMessageReader, StreamMessageWriter, WorkDoneProgressCreateRequest,
 } from "vscode-languageserver-protocol/node";
 import type { SendCommand } from "../../src/core/api";
@@ -58,6 +58,8 @@ export class TestClient {
   readonly progress: unknown[] = [];
   readonly diagnostics = new Map<string, Diagnostic[]>();
   readonly questions: ShowMessageRequestParams[] = [];
+  /** `window/logMessage`s, e.g. the server's configuration warnings. */
+  readonly logs: LogMessageParams[] = [];
   readonly docs = new Map<string, OpenDoc>();
   /** How to answer `window/showMessageRequest` (permission questions); default: dismiss. */
   answer: (params: ShowMessageRequestParams) => string | null = () => null;
@@ -85,6 +87,10 @@ export class TestClient {
     });
     conn.onNotification(PublishDiagnosticsNotification.type, (params) => {
       this.diagnostics.set(params.uri, params.diagnostics);
+      this.wake();
+    });
+    conn.onNotification(LogMessageNotification.type, (params) => {
+      this.logs.push(params);
       this.wake();
     });
     conn.onNotification("$/progress", (params: unknown) => {

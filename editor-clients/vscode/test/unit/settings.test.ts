@@ -26,6 +26,36 @@ test("agents and the default agent become initializationOptions", () => {
   });
 });
 
+test("an agent's model reaches initializationOptions.agents", () => {
+  const { settings, warnings } = readSettings(getter({
+    agents: { other: { protocol: "opencode", command: ["opencode"], model: "provider/other" }, opencode: { model: "anthropic/claude-sonnet-4" } },
+  }));
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(initializationOptions(settings).agents, {
+    other: { protocol: "opencode", command: ["opencode"], model: "provider/other" },
+    opencode: { model: "anthropic/claude-sonnet-4" },
+  });
+});
+
+test("fields the extension does not check pass through to the server unchanged", () => {
+  const mcpServers = [{ name: "x", command: "y", args: [], env: [] }];
+  const { settings, warnings } = readSettings(getter({
+    agents: { qwen: { command: ["qwen", "--acp"], mcpServers, sandbox: true, sandboxPaths: ["/tmp"] } },
+  }));
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(initializationOptions(settings).agents, {
+    qwen: { command: ["qwen", "--acp"], mcpServers: [{ name: "x", command: "y", args: [], env: [] }], sandbox: true, sandboxPaths: ["/tmp"] },
+  });
+});
+
+test("a model that is not a string is dropped with a warning; the agent is kept", () => {
+  const { settings, warnings } = readSettings(getter({
+    agents: { opencode: { protocol: "opencode", model: 42, mcpServers: [] } },
+  }));
+  assert.deepEqual(warnings, ["agentBridge.agents.opencode.model must be a string like \"provider/model\"; ignored"]);
+  assert.deepEqual(initializationOptions(settings).agents, { opencode: { protocol: "opencode", mcpServers: [] } });
+});
+
 test("bad entries are dropped with a warning, good ones kept", () => {
   const { settings, warnings } = readSettings(getter({
     "server.path": 42,
