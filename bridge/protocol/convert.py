@@ -122,7 +122,8 @@ converter.register_structure_hook_factory(
 
 
 def single_argument(command: str, arguments: list[Any] | None) -> Mapping[str, Any]:
-    """The one object argument every command takes (a missing argument counts as `{}`)."""
+    """The one object argument every command takes (a missing argument counts as `{}`, and so does `[]`: Lua
+    encodes an empty table as an empty array, so a Neovim user's `arguments = { {} }` arrives as `[[]]`)."""
     if not arguments:
         return {}
     if len(arguments) != 1:
@@ -130,6 +131,8 @@ def single_argument(command: str, arguments: list[Any] | None) -> Mapping[str, A
     arg = arguments[0]
     if hasattr(arg, "_asdict"):  # pygls hands unknown structures over as namedtuples
         arg = plain(arg)
+    if isinstance(arg, list | tuple) and not arg:
+        return {}
     if not isinstance(arg, Mapping):
         raise InvalidArguments(f"{command} takes one object argument, got {type(arg).__name__}")
     return arg

@@ -79,6 +79,11 @@ def test_single_argument_more_than_one() -> None:
         single_argument(C.PROMPT, [{"text": "a"}, {"text": "b"}])
 
 
+def test_an_empty_array_is_the_empty_object() -> None:
+    # Lua (Neovim) encodes an empty table as []: `arguments = { {} }` must mean {}.
+    assert single_argument(C.SESSIONS, [[]]) == {}
+
+
 @pytest.mark.parametrize("arg", ["text", 3, ["x"], None, True])
 def test_single_argument_non_object(arg: object) -> None:
     with pytest.raises(InvalidArguments, match=f"takes one object argument, got {type(arg).__name__}"):
