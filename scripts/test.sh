@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install-agents.sh
+bash scripts/install-editors.sh
 export AGENT_BRIDGE_REQUIRE_REAL_AGENTS=1
 .venv/bin/ruff check .
 .venv/bin/mypy

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install the real editors that the editor tests drive and that no Python or npm package ships: Emacs with eglot
+# (tests/real/test_emacs_eglot.py), from apt. Debian 12 ships Emacs 28.2 (emacs-nox) and eglot 1.9 as the separate
+# elpa-eglot; from Emacs 29 on eglot is built in, so elpa-eglot is installed only when Emacs has no eglot.
+#
+# Idempotent: when Emacs with eglot is there it exits at once without touching apt. Installs as root, or through
+# password-less sudo; otherwise it says what is missing and exits 0, so the tests decide (they skip without Emacs,
+# or fail when AGENT_BRIDGE_REQUIRE_REAL_AGENTS is set).
+# Usage: scripts/install-editors.sh
+set -euo pipefail
+
+start=$(date +%s.%N)
+elapsed() { awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+have_emacs() { command -v emacs >/dev/null 2>&1; }
+# -q, not -Q: Debian puts elpa packages on the load path from its site-start.
+has_eglot() { emacs -q --batch --eval '(kill-emacs (if (require (quote eglot) nil t) 0 1))' >/dev/null 2>&1; }
+
+if have_emacs && has_eglot; then
+    echo "install-editors: $(emacs --version | head -1) with eglot already installed in $(elapsed) s"
+    exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root=(sudo -n)
+else
+    echo "install-editors: Emacs with eglot is missing; not root and no password-less sudo, so not installing it" \
+        "(the Emacs tests skip, or fail when AGENT_BRIDGE_REQUIRE_REAL_AGENTS is set)" >&2
+    exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-editors: Emacs with eglot is missing and there is no apt-get here; install them yourself" >&2
+    exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+updated=0
+apt_install() {
+    if (( updated == 0 )); then
+        echo "install-editors: apt-get update"
+        "${as_root[@]}" apt-get update -qq
+        updated=1
+    fi
+    echo "install-editors: apt-get install $*"
+    "${as_root[@]}" apt-get install -y -qq --no-install-recommends "$@" </dev/null >/dev/null
+}
+
+have_emacs || apt_install emacs-nox
+has_eglot || apt_install elpa-eglot
+
+if ! have_emacs || ! has_eglot; then
+    echo "install-editors: installed, but emacs with eglot is still not usable" >&2
+    exit 1
+fi
+echo "install-editors: installed $(emacs --version | head -1) with eglot in $(elapsed) s"
