@@ -1,0 +1,262 @@
+"""Real Emacs (eglot, headless batch) drives the real bridge with a real ACP agent (qwen) through a user's loop.
+
+The README's eglot recipe, with the agent configured in ``:initializationOptions``, runs in ``emacs -q --batch``;
+``tests/support/emacs/driver.el`` plays the user: opens ``calc.py`` in a git repository with eglot managing it,
+prompts qwen (against ``tests/support/scripted_llm.py``) with ``eglot-execute-command`` to read the file and
+rewrite it in two places far apart, waits for the turn (``agentBridge.awaitTurn``) and for the two hint
+diagnostics in flymake, applies each hunk by running ``eglot-code-actions`` on its hint and picking "Apply agent
+change (qwen: ...)" (eglot applies the action's WorkspaceEdit itself), prompts again in the same session (served
+by the same warm qwen process), and shuts down with ``eglot-shutdown``. It writes a JSON verdict that this test
+asserts on; a failure prints Emacs's output, the verdict, eglot's events buffer and the bridge's logs.
+
+Emacs comes from ``scripts/install-editors.sh`` (Debian's ``emacs-nox`` + ``elpa-eglot``), qwen from
+``scripts/install-agents.sh``. Either missing skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets
+it): then it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from tests.real.test_acp_agents import (
+    AFTER_FIRST_HUNK,
+    CHANGED,
+    FILE,
+    NOTES,
+    NOTES_TEXT,
+    ORIGINAL,
+    REQUIRE_ENV,
+    require_agent,
+    script,
+    write_directive,
+)
+from tests.real.test_neovim_lsp import processes_with_env
+from tests.support import REPO_ROOT
+from tests.support.lsp_harness import make_repo
+from tests.support.real_agents import agent_env
+from tests.support.scripted_llm import ScriptedLLM
+
+pytestmark = [pytest.mark.real_agent, pytest.mark.timeout(300)]
+
+AGENT = "qwen"
+DRIVER = REPO_ROOT / "tests" / "support" / "emacs" / "driver.el"
+VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base one
+WAIT = 90  # seconds for each wait inside Emacs (a cold qwen start plus a turn takes a few seconds)
+RUN_TIMEOUT = 240.0  # the whole Emacs run (it reports and exits by itself 15 s before)
+LEFTOVER_GRACE = 5.0  # seconds the bridge and its agent may take to be gone once Emacs has exited
+
+FIRST_PROMPT = script(f"@read {FILE}", *write_directive(FILE, CHANGED), "@say finished")
+SECOND_PROMPT = script(*write_directive(NOTES, NOTES_TEXT), "@say again")
+# 1-based lines of the two hunks: the `def add` line and `sub`'s return, far apart.
+HUNK_LINES = [ORIGINAL.splitlines().index(line) + 1 for line in ("def add(a, b):", "    return a - b")]
+
+
+def require_emacs() -> tuple[str, str]:
+    """(path, version line) of an Emacs with eglot; skips without it, unless real editors are required."""
+
+    def missing(problem: str) -> NoReturn:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{problem}; {REQUIRE_ENV} is set, so real editors are required")
+        pytest.skip(problem)
+
+    emacs = shutil.which("emacs")
+    if emacs is None:
+        missing("emacs is not installed (run scripts/install-editors.sh)")
+    probe = subprocess.run(
+        [emacs, "-q", "--batch", "--eval", "(princ (if (require 'eglot nil t) emacs-version \"no eglot\"))"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    if probe.returncode != 0 or probe.stdout == "no eglot":
+        missing(f"emacs has no eglot (run scripts/install-editors.sh): {probe.stdout}{probe.stderr}")
+    return emacs, f"GNU Emacs {probe.stdout}"
+
+
+def emacs_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without Emacs/XDG/bridge settings, isolated under `tmp_path` (HOME too: Emacs
+    keeps its native-compilation cache and project list there), the venv's `agent-bridge` first on PATH (eglot
+    starts it by name, as in the README), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_BRIDGE_", "EMACS", "XDG_"))}
+    xdg = tmp_path / "xdg"
+    (tmp_path / "home").mkdir()
+    env.update(
+        HOME=str(tmp_path / "home"),
+        PATH=os.pathsep.join([str(VENV_BIN), env.get("PATH", "")]),
+        AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
+        XDG_CONFIG_HOME=str(xdg / "config"),
+        XDG_DATA_HOME=str(xdg / "data"),
+        XDG_STATE_HOME=str(xdg / "state"),
+        XDG_CACHE_HOME=str(xdg / "cache"),
+        **extra,
+    )
+    assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed in the venv"
+    return env
+
+
+def run_emacs(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[str, float]:
+    """Run batch Emacs in its own process group (a timeout ends it); its output and how long it took."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        status = f"exit code {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        status = f"timed out after {timeout}s"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    elapsed = time.monotonic() - started
+    return f"{status} after {elapsed:.1f} s\nstdout:\n{stdout}\nstderr:\n{stderr}", elapsed
+
+
+def leftovers(marker: str) -> dict[int, str]:
+    """This run's processes (the bridge and its agents carry its state dir in their environment) still alive
+    after a grace period."""
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    while (left := processes_with_env(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def kill(pids: dict[int, str]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def tail(path: Path, limit: int) -> str:
+    return path.read_text(errors="replace")[-limit:] if path.exists() else "(missing)"
+
+
+def failure_report(version: str, output: str, tmp_path: Path, verdict: dict[str, Any] | None) -> str:
+    state = tmp_path / "state"
+    parts = [
+        version,
+        output,
+        "verdict:\n" + (json.dumps(verdict, indent=1) if verdict is not None else "(no verdict)"),
+        "eglot events buffer (tail):\n" + tail(tmp_path / "eglot-events.log", 20000),
+        "bridge.log (tail):\n" + tail(state / "bridge.log", 6000),
+    ]
+    parts += [f"{p.name} (tail):\n{tail(p, 3000)}" for p in sorted((state / "logs").glob("*.stderr.log"))]
+    return "\n\n".join(parts)
+
+
+def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None:
+    emacs, version = require_emacs()
+    cmd = require_agent(AGENT)
+    repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
+    verdict_path = tmp_path / "verdict.json"
+    home = tmp_path / "agent-home"
+
+    with ScriptedLLM() as llm:
+        init_options = {
+            "agents": {AGENT: {"protocol": "acp", "command": cmd, "env": agent_env(AGENT, llm.base_url, home)}},
+            "defaultAgent": AGENT,
+        }
+        env = emacs_env(
+            tmp_path,
+            AB_EMACS_VERDICT=str(verdict_path),
+            AB_EMACS_EVENTS=str(tmp_path / "eglot-events.log"),
+            AB_EMACS_FILE=str(repo / FILE),
+            AB_EMACS_INIT_OPTIONS=json.dumps(init_options),
+            AB_EMACS_LOG_FILE=str(tmp_path / "state" / "bridge.log"),
+            AB_EMACS_AGENT=AGENT,
+            AB_EMACS_PROMPT1=FIRST_PROMPT,
+            AB_EMACS_PROMPT2=SECOND_PROMPT,
+            AB_EMACS_TIMEOUT=str(WAIT),
+            AB_EMACS_DEADLINE=str(RUN_TIMEOUT - 15),
+        )
+        marker = f"AGENT_BRIDGE_STATE_DIR={env['AGENT_BRIDGE_STATE_DIR']}"
+        try:
+            output, elapsed = run_emacs([emacs, "-q", "--batch", "-l", str(DRIVER)], repo, env, RUN_TIMEOUT)
+        finally:
+            left = leftovers(marker)
+            kill(left)
+        print(f"emacs run took {elapsed:.1f} s")
+        second_turn_calls = [
+            json.dumps(r.body) for r in llm.model_requests() if "@say again" in json.dumps(r.body)
+        ]
+
+    verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else None
+
+    def report() -> str:
+        return failure_report(version, output, tmp_path, verdict)
+
+    assert verdict is not None, report()
+    assert verdict["ok"] is True and "error" not in verdict, report()
+    print(f"{verdict['emacs_version']} eglot {verdict['eglot_version']}: connected in "
+          f"{verdict['connect_seconds']:.1f} s, shut down in {verdict['shutdown_seconds']:.1f} s")
+    assert verdict["server_name"] == "agent-bridge", report()
+
+    # Turn 1: qwen read and rewrote the file; eglot saw the stream through its own notification method.
+    assert verdict["first_turn"]["status"] == "completed", report()
+    assert verdict["first_turn"]["stopReason"] == "end_turn", report()
+    assert "finished" in verdict["first_streamed"], report()
+    assert {"turnStarted", "toolCall", "text", "turnEnded"} <= set(verdict["event_kinds"]), report()
+    # Two hunks, shown by flymake as hints on their lines, pending in the bridge.
+    assert verdict["hint_lines"] == HUNK_LINES, report()
+    assert verdict["pending_before"] == 2, report()
+
+    # Each hunk applied through eglot's code-action picker: eglot applied the WorkspaceEdit, one hunk at a time.
+    assert len(verdict["picked_from"]) == 2, report()
+    for titles in verdict["picked_from"]:
+        assert any(t.startswith(f"Apply agent change ({AGENT}: ") for t in titles), report()
+        assert any(t.startswith(f"Reject agent change ({AGENT}: ") for t in titles), report()
+    assert verdict["before"] == ORIGINAL, report()
+    assert verdict["after_hunk_1"] == AFTER_FIRST_HUNK, report()
+    assert verdict["pending_after_hunk_1"] == 1, report()
+    assert verdict["after_hunk_2"] == CHANGED, report()
+    # The buffer is the agent's version; the bridge re-baselined; nothing is saved until the user saves.
+    assert verdict["after"] == CHANGED, report()
+    assert verdict["pending_after_hunk_2"] == 0, report()
+    assert verdict["modified"] is True, report()
+    assert (repo / FILE).read_text() == ORIGINAL, report()
+
+    # Turn 2 in the same session, served by the same warm qwen process and ACP session.
+    assert verdict["second_reply"]["sessionId"] == verdict["first_reply"]["sessionId"], report()
+    assert verdict["second_reply"]["turnId"] != verdict["first_reply"]["turnId"], report()
+    assert verdict["second_turn"]["status"] == "completed", report()
+    assert "again" in verdict["second_streamed"], report()
+    agents = verdict["agents_after_first"]
+    assert len(agents) == 1 and "qwen" in agents[0]["args"], report()
+    assert verdict["agents_after_second"] == agents, report()
+    assert verdict["statuses_after_first"] == [[f"{AGENT}:idle"]], report()
+    assert verdict["statuses_after_second"] == [[f"{AGENT}:idle"]], report()
+    assert verdict["sessions"] == [verdict["first_reply"]["sessionId"]], report()
+    assert second_turn_calls, report()
+    assert all("@say finished" in body for body in second_turn_calls), "the second turn lost the first one's history"
+
+    # Nothing asked the user; eglot-shutdown ended the server, and neither it nor the agent outlived the run.
+    # eglot (jsonrpc.el) deletes the server process right after sending `exit`, i.e. SIGKILLs its process group
+    # (so "signal" with eglot 1.9): the bridge has answered `shutdown` and begun stopping its agent by then, and
+    # the agent, in the bridge's process group, goes with it.
+    assert verdict["questions"] == [], report()
+    assert verdict["bridge_status"] in {"exit", "signal"}, report()
+    assert verdict["managed_after_shutdown"] is False, report()
+    assert left == {}, f"still running {LEFTOVER_GRACE} s after Emacs exited (killed now): {left}\n{report()}"
+
+
+def test_missing_emacs_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The skip/fail rule itself, without Emacs."""
+    monkeypatch.setattr("tests.real.test_emacs_eglot.shutil.which", lambda name, **_: None)
+    monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="install-editors"):
+        require_emacs()
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match=REQUIRE_ENV):
+        require_emacs()

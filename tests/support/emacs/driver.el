@@ -1,0 +1,289 @@
+;;; driver.el --- test driver for tests/real/test_emacs_eglot.py  -*- lexical-binding: t -*-
+
+;; Runs inside real Emacs (`emacs -q --batch -l driver.el') with eglot and plays a user of the README's eglot
+;; recipe against the real bridge and a real ACP agent: open a Python file in a git repository with eglot
+;; managing it, prompt the agent with `eglot-execute-command', wait for the turn and the hint diagnostics,
+;; apply each pending hunk through `eglot-code-actions' at the hunk's diagnostic (the picker answered by
+;; advising `completing-read', so eglot itself applies the action's WorkspaceEdit), prompt again in the same
+;; session, and shut the server down with `eglot-shutdown'.  It writes everything it saw to a JSON verdict
+;; and exits; the pytest side makes the assertions.
+;;
+;; Environment:
+;;   AB_EMACS_VERDICT       output JSON path
+;;   AB_EMACS_EVENTS        where to dump eglot's events buffer (the JSON-RPC traffic and the server's stderr)
+;;   AB_EMACS_FILE          the file to open (inside a git repository)
+;;   AB_EMACS_INIT_OPTIONS  initializationOptions, as JSON
+;;   AB_EMACS_LOG_FILE      the bridge's --log-file
+;;   AB_EMACS_AGENT         the agent's name (the Apply action's title names it)
+;;   AB_EMACS_PROMPT1/2     the two prompts (the second goes to the first one's session)
+;;   AB_EMACS_TIMEOUT       seconds for each wait
+;;   AB_EMACS_DEADLINE      seconds for the whole run, after which it reports what it reached and exits
+;;                          (the pytest side kills it a little later)
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'json)
+(require 'subr-x)
+(require 'eglot)
+(require 'python)
+
+(defun ab-env (name)
+  (or (getenv name) (error "%s is not set" name)))
+
+(defvar ab-verdict-path (ab-env "AB_EMACS_VERDICT"))
+(defvar ab-events-path (ab-env "AB_EMACS_EVENTS"))
+(defvar ab-file (ab-env "AB_EMACS_FILE"))
+(defvar ab-agent (ab-env "AB_EMACS_AGENT"))
+(defvar ab-timeout (string-to-number (ab-env "AB_EMACS_TIMEOUT")))
+(defvar ab-deadline (string-to-number (ab-env "AB_EMACS_DEADLINE")))
+
+(defvar ab-verdict (make-hash-table :test #'equal)
+  "What the run saw, written as JSON: key -> value (vectors are arrays, plists and hash tables objects).")
+(defvar ab-steps nil "Steps reached, newest first.")
+(defvar ab-questions nil "Questions eglot put to the user (none are expected), newest first.")
+(defvar ab-events nil "agentBridge/event notifications, newest first.")
+(defvar ab-picked-from nil "The titles the code-action picker offered, newest first.")
+(defvar ab-server nil)
+(defvar ab-buffer nil)
+(defvar ab-start (float-time))
+
+(defun ab-put (key value) (puthash key value ab-verdict))
+
+(defun ab-step (fmt &rest args)
+  (let ((msg (apply #'format fmt args)))
+    (push (format "%.1f %s" (- (float-time) ab-start) msg) ab-steps)
+    (message "[driver] %s" msg)))
+
+(defun ab-write-verdict ()
+  (ab-put "steps" (vconcat (reverse ab-steps)))
+  (ab-put "questions" (vconcat (reverse ab-questions)))
+  (ab-put "event_kinds" (vconcat (delete-dups (mapcar (lambda (e) (plist-get e :kind)) (reverse ab-events)))))
+  (ab-put "elapsed" (- (float-time) ab-start))
+  (with-temp-file ab-verdict-path
+    (let ((json-encoding-pretty-print t))
+      (insert (json-encode ab-verdict)))))
+
+(defun ab-dump-events ()
+  "Save eglot's events buffer (the JSON-RPC log, with the server's stderr) for the failure report."
+  (when-let ((buf (and ab-server (jsonrpc-events-buffer ab-server))))
+    (when (buffer-live-p buf)
+      (with-current-buffer buf
+        (write-region (point-min) (point-max) ab-events-path nil 'silent)))))
+
+(defun ab-wait (what pred &optional timeout)
+  "Let Emacs process the server's messages until PRED returns non-nil; fail after TIMEOUT seconds."
+  (let ((deadline (+ (float-time) (or timeout ab-timeout))))
+    (while (and (not (funcall pred)) (< (float-time) deadline))
+      (accept-process-output nil 0.05))
+    (or (funcall pred) (error "Timed out after %ss waiting for %s" (or timeout ab-timeout) what))))
+
+(defun ab-idle ()
+  "Run the idle timers, as interactive Emacs does when the user pauses.
+Batch Emacs is never idle, so without this eglot's `didChange' would wait for the next deferred request."
+  (dolist (timer (copy-sequence timer-idle-list))
+    (timer-event-handler timer)))
+
+;;; The user's answers: none of the questions below are expected, except the code-action picker.
+
+(defun ab-completing-read (orig prompt collection &rest args)
+  (let ((titles (mapcar (lambda (c) (if (consp c) (car c) c))
+                        (if (functionp collection) (all-completions "" collection) collection))))
+    (if (string-prefix-p "[eglot] Pick an action" prompt)
+        (let ((chosen (cl-find-if (lambda (title)
+                                    (string-prefix-p (format "Apply agent change (%s" ab-agent) title))
+                                  titles)))
+          (push (vconcat titles) ab-picked-from)
+          (ab-step "code action picker offered %S, chose %S" titles chosen)
+          (or chosen (error "No \"Apply agent change (%s\" among the code actions %S" ab-agent titles)))
+      (push (format "%s %S" prompt titles) ab-questions)
+      (ab-step "unexpected completing-read: %s %S" prompt titles)
+      (or (car (member "Reject" titles)) (car titles) (apply orig prompt collection args)))))
+
+(advice-add 'completing-read :around #'ab-completing-read)
+(dolist (fn '(y-or-n-p yes-or-no-p))
+  (advice-add fn :override (lambda (prompt &rest _)
+                             (push (format "%s" prompt) ab-questions)
+                             (ab-step "unexpected question: %s" prompt)
+                             nil)))
+
+;; How an eglot user sees the bridge's own notifications: a method for the custom notification.
+(cl-defmethod eglot-handle-notification (_server (_method (eql agentBridge/event)) &rest params)
+  (push params ab-events))
+
+(defun ab-turn-text (turn-id)
+  (mapconcat (lambda (e) (or (plist-get e :text) ""))
+             (cl-remove-if-not (lambda (e) (and (equal (plist-get e :turnId) turn-id)
+                                                (equal (plist-get e :kind) "text")))
+                               (reverse ab-events))
+             ""))
+
+;;; Helpers around the server
+
+(defun ab-command (command &rest args)
+  "`eglot-execute-command' with one JSON object argument, as the README shows."
+  (eglot-execute-command ab-server command (vector (or args (make-hash-table)))))
+
+(defun ab-await-turn (reply)
+  (let ((jsonrpc-default-request-timeout (+ ab-timeout 10)))  ; awaitTurn itself gives up after ab-timeout
+    (ab-command "agentBridge.awaitTurn" :sessionId (plist-get reply :sessionId)
+                :turnId (plist-get reply :turnId) :timeout ab-timeout)))
+
+(defun ab-hints ()
+  "The agent-bridge diagnostics flymake shows in the buffer, in buffer order."
+  (with-current-buffer ab-buffer
+    (sort (cl-remove-if-not (lambda (d) (string-match-p "agent-bridge" (flymake-diagnostic-text d)))
+                            (flymake-diagnostics (point-min) (point-max)))
+          (lambda (a b) (< (flymake-diagnostic-beg a) (flymake-diagnostic-beg b))))))
+
+(defun ab-hint-lines ()
+  (with-current-buffer ab-buffer
+    (vconcat (mapcar (lambda (d) (line-number-at-pos (flymake-diagnostic-beg d))) (ab-hints)))))
+
+(defun ab-pending-hunks (session-id)
+  (apply #'+ (mapcar (lambda (file) (length (plist-get file :hunks)))
+                     (ab-command "agentBridge.pending" :sessionId session-id))))
+
+(defun ab-agent-processes (pid)
+  "pid and command line of the live children of PID (the bridge) that run the agent."
+  (let (found)
+    (dolist (p (list-system-processes))
+      (let ((attrs (process-attributes p)))
+        (when (and (eql (alist-get 'ppid attrs) pid)
+                   (not (member (alist-get 'state attrs) '("Z" "X")))
+                   (string-match-p "qwen" (or (alist-get 'args attrs) "")))
+          (push (list :pid p :args (alist-get 'args attrs)) found))))
+    (vconcat (sort found (lambda (a b) (< (plist-get a :pid) (plist-get b :pid)))))))
+
+(defun ab-agent-statuses ()
+  (vconcat (mapcar (lambda (s) (vconcat (mapcar (lambda (a) (format "%s:%s" (plist-get a :agent) (plist-get a :status)))
+                                                 (plist-get s :agents))))
+                   (ab-command "agentBridge.sessions"))))
+
+(defun ab-text ()
+  (with-current-buffer ab-buffer (buffer-substring-no-properties (point-min) (point-max))))
+
+(defun ab-apply-hunk-at-first-hint (n)
+  "Put point on the first hint (a pending hunk) and run `eglot-code-actions' as from a key."
+  (with-current-buffer ab-buffer
+    (let ((hint (car (ab-hints))))
+      (unless hint (error "No agent-bridge hint left for hunk %d" n))
+      (goto-char (flymake-diagnostic-beg hint))
+      (ab-step "hunk %d: point on line %d, hint %S" n (line-number-at-pos) (flymake-diagnostic-text hint))
+      ;; Invoked from the keyboard, not a mouse menu: eglot checks `last-nonmenu-event' to choose between
+      ;; `completing-read' and a popup menu, and batch Emacs has seen no event at all.
+      (let ((last-nonmenu-event ?a)
+            (this-command 'eglot-code-actions))
+        (call-interactively #'eglot-code-actions))
+      (ab-put (format "after_hunk_%d" n) (ab-text))
+      ;; The user pauses: eglot tells the server about the edit, and the bridge re-baselines.
+      (ab-idle))))
+
+;;; The run
+
+(defun ab-run ()
+  (let* ((init-options (json-parse-string (ab-env "AB_EMACS_INIT_OPTIONS")
+                                          :object-type 'plist :array-type 'array))
+         (log-file (ab-env "AB_EMACS_LOG_FILE")))
+    (ab-put "emacs_version" emacs-version)
+    (ab-put "eglot_version" (or (ignore-errors (require 'lisp-mnt) (lm-version (locate-library "eglot.el")))
+                                "?"))
+    (ab-put "eglot_library" (locate-library "eglot"))
+    (setq eglot-confirm-server-initiated-edits nil)
+    ;; The README's recipe, with the agent configuration as initializationOptions.
+    (add-to-list 'eglot-server-programs
+                 `(python-mode . ("agent-bridge" "serve" "--log-file" ,log-file
+                                  :initializationOptions ,init-options)))
+
+    ;; 1. Open the file; eglot manages it.
+    (setq ab-buffer (find-file ab-file))
+    (with-current-buffer ab-buffer
+      (ab-put "major_mode" (symbol-name major-mode))
+      (ab-put "before" (ab-text))
+      (let ((started (float-time)))
+        (call-interactively #'eglot)
+        (ab-wait "eglot to manage the buffer"
+                 (lambda () (and (eglot-current-server) eglot--managed-mode
+                                 (jsonrpc-running-p (eglot-current-server)))))
+        (setq ab-server (eglot-current-server))
+        (ab-put "connect_seconds" (- (float-time) started)))
+      (ab-put "server_name" (plist-get (eglot--server-info ab-server) :name))
+      (ab-step "eglot manages %s: %s" (buffer-name) (eglot--server-info ab-server)))
+    (let* ((bridge (jsonrpc--process ab-server))
+           (bridge-pid (process-id bridge)))
+      (ab-put "bridge_pid" bridge-pid)
+
+      ;; 2. Prompt: read the file and rewrite it (two hunks far apart).
+      (let* ((reply (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT1")))
+             (session-id (plist-get reply :sessionId)))
+        (ab-step "prompted: %S" reply)
+        (ab-put "first_reply" reply)
+
+        ;; 3. The turn, then the hunks as hints.
+        (ab-put "first_turn" (ab-await-turn reply))
+        (ab-step "first turn ended: %S" (gethash "first_turn" ab-verdict))
+        (ab-put "first_streamed" (ab-turn-text (plist-get reply :turnId)))
+        (ab-wait "two agent-bridge hints" (lambda () (= (length (ab-hints)) 2)))
+        (ab-put "hint_lines" (ab-hint-lines))
+        (ab-put "hint_texts" (vconcat (mapcar #'flymake-diagnostic-text (ab-hints))))
+        (ab-put "pending_before" (ab-pending-hunks session-id))
+        (ab-put "agents_after_first" (ab-agent-processes bridge-pid))
+        (ab-put "statuses_after_first" (ab-agent-statuses))
+
+        ;; 4. Apply both hunks through eglot's code actions, each at its own hint.
+        (ab-apply-hunk-at-first-hint 1)
+        (ab-wait "one hint left after the first apply" (lambda () (= (length (ab-hints)) 1)))
+        (ab-put "pending_after_hunk_1" (ab-pending-hunks session-id))
+        (ab-apply-hunk-at-first-hint 2)
+        (ab-wait "no hint left after the second apply" (lambda () (null (ab-hints))))
+        (ab-put "pending_after_hunk_2" (ab-pending-hunks session-id))
+        (ab-put "picked_from" (vconcat (reverse ab-picked-from)))
+
+        ;; 5. The buffer is the agent's version (unsaved: the file on disk is checked by pytest).
+        (ab-put "after" (ab-text))
+        (ab-put "modified" (if (buffer-modified-p ab-buffer) t :json-false))
+
+        ;; 6. A second turn in the same session, on the same warm agent.
+        (let ((reply2 (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT2")
+                                  :sessionId session-id)))
+          (ab-step "prompted again: %S" reply2)
+          (ab-put "second_reply" reply2)
+          (ab-put "second_turn" (ab-await-turn reply2))
+          (ab-step "second turn ended: %S" (gethash "second_turn" ab-verdict))
+          (ab-put "second_streamed" (ab-turn-text (plist-get reply2 :turnId))))
+        (ab-put "agents_after_second" (ab-agent-processes bridge-pid))
+        (ab-put "statuses_after_second" (ab-agent-statuses))
+        (ab-put "sessions" (vconcat (mapcar (lambda (s) (plist-get s :sessionId))
+                                            (ab-command "agentBridge.sessions")))))
+
+      ;; 7. Shut down the way a user does; the server process ends.
+      (let ((started (float-time)))
+        (eglot-shutdown ab-server nil nil t)  ; keep the events buffer for the report
+        (ab-dump-events)
+        (ab-wait "the bridge process to end" (lambda () (not (process-live-p bridge))))
+        (ab-put "bridge_status" (symbol-name (process-status bridge)))
+        (ab-put "bridge_exit_code" (process-exit-status bridge))
+        (ab-wait "the bridge pid to disappear" (lambda () (null (process-attributes bridge-pid))))
+        (ab-put "shutdown_seconds" (- (float-time) started))
+        (ab-step "server gone after %.1f s" (gethash "shutdown_seconds" ab-verdict))
+        (ab-put "managed_after_shutdown" (if (buffer-local-value 'eglot--managed-mode ab-buffer) t :json-false))))
+    (ab-put "ok" t)))
+
+(ab-put "ok" :json-false)
+;; A last resort for a run stuck somewhere no wait of ours covers: report instead of being killed silently.
+(run-with-timer ab-deadline nil
+                (lambda ()
+                  (ab-put "error" (format "the run took longer than %ss" ab-deadline))
+                  (ab-dump-events)
+                  (ab-write-verdict)
+                  (kill-emacs 3)))
+(condition-case err
+    (ab-run)
+  (error
+   (ab-put "error" (error-message-string err))
+   (message "[driver] error: %s" (error-message-string err))))
+(ab-dump-events)
+(ab-write-verdict)
+(kill-emacs (if (eq (gethash "ok" ab-verdict) t) 0 1))
+
+;;; driver.el ends here
