@@ -1,7 +1,8 @@
 """A scripted fake LLM server for driving real coding agents offline.
 
 Stdlib only, so it can run anywhere the tests run, and stand alone:
-``python tests/support/scripted_llm.py --port N``.
+``python tests/support/scripted_llm.py --port N`` (``--port 0``: a free port; the first line of stdout names
+the URL), where ``--record FILE`` appends each model request to FILE as a JSON line.
 
 APIs spoken (query strings ignored, any key and any model accepted, requests served concurrently):
 
@@ -860,7 +861,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--chunk-delay", type=float, default=0.0)
     parser.add_argument("--dump", action="store_true", help="print each request body to stderr")
+    parser.add_argument(
+        "--record",
+        metavar="PATH",
+        help="append each model request to PATH as a JSON line {api, model, tools, turns: [{role, text}]}: "
+        "what a test in another language (the VS Code e2e) reads instead of ScriptedLLM.requests",
+    )
     args = parser.parse_args(argv)
+    record_lock = threading.Lock()
+
+    def record(conv: Conversation) -> None:
+        if args.record:
+            turns = [{"role": t.role, "text": t.text} for t in conv.turns]
+            line = json.dumps({"api": conv.api, "model": conv.model, "tools": sorted(conv.tools), "turns": turns})
+            with record_lock, open(args.record, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
 
     def dump(conv: Conversation) -> None:
         if args.dump:
@@ -872,6 +887,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def responder(conv: Conversation) -> None:
         dump(conv)
+        record(conv)
 
     with ScriptedLLM(args.host, args.port, chunk_delay=args.chunk_delay, responder=responder, verbose=True) as llm:
         print(f"scripted-llm listening on {llm.base_url} (OpenAI base URL {llm.openai_base_url})", flush=True)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -281,3 +285,30 @@ def test_wait_for_requests(http: httpx.Client, llm: ScriptedLLM) -> None:
     assert llm.wait_for_requests(1, timeout=1)[0].path == "/v1/models"
     with pytest.raises(TimeoutError):
         llm.wait_for_requests(5, timeout=0.1)
+
+
+def test_standalone_port_0_and_record(tmp_path: Path) -> None:
+    """Run as a program (as the VS Code e2e does): --port 0 names its URL on stdout; --record logs requests."""
+    record = tmp_path / "requests.jsonl"
+    script = Path(__file__).resolve().parents[1] / "support" / "scripted_llm.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--port", "0", "--record", str(record)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"listening on (http://\S+)", proc.stdout.readline())
+        assert url, "no URL on the first line"
+        body = openai_body([{"role": "user", "content": "@say recorded"}], OPENAI_TOOLS)
+        with httpx.Client(base_url=url.group(1), timeout=10) as client:
+            assert openai_stream(client, body)["text"] == "recorded"
+            client.get("/v1/models")  # not a model request: not recorded
+        lines = [json.loads(line) for line in record.read_text().splitlines()]
+        assert len(lines) == 1
+        assert lines[0]["api"] == "openai" and lines[0]["tools"] == ["read_file", "write_file"]
+        assert lines[0]["turns"] == [{"role": "user", "text": "@say recorded"}]
+    finally:
+        proc.terminate()
+        proc.wait(10)
