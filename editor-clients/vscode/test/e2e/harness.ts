@@ -1,14 +1,17 @@
 /**
- * Real VS Code for the end-to-end test: code-server (VS Code in a browser) with the packaged extension
+ * Real VS Code for the end-to-end tests: code-server (VS Code in a browser) with the packaged extension
  * installed, driven by headless Chromium through playwright-core. Everything is isolated under one
  * temporary directory: HOME, user data, extensions, the bridge's state and a git repository to work in.
+ * Also here: the steps of a test that build on each other, and the workbench gestures the tests share.
  */
+import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import { test } from "node:test";
+import type { Browser, FrameLocator, Locator, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 
 export interface E2eTools {
@@ -21,6 +24,8 @@ export interface E2eTools {
 const HERE = __dirname; // out/test/e2e
 export const EXTENSION_DIR = path.resolve(HERE, "..", "..", "..");
 const REPO = path.resolve(EXTENSION_DIR, "..", "..");
+/** How long one UI expectation may take (playwright's default timeout for the page). */
+export const TIMEOUT = 30_000;
 
 /** Tools from the environment (scripts/test-vscode.sh sets them), else the usual places; missing ones listed. */
 export function findTools(): { tools?: E2eTools; missing: string[] } {
@@ -142,13 +147,13 @@ export class CodeServer {
 
   async stop(): Promise<void> {
     const proc = this.proc;
-    if (proc === undefined || proc.exitCode !== null) {
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) {
       return;
     }
     const exited = new Promise((resolve) => proc.once("exit", resolve));
     proc.kill("SIGTERM");
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
-    if (proc.exitCode === null) {
+    if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill("SIGKILL");
     }
   }
@@ -212,3 +217,199 @@ export function processesWith(...parts: string[]): number[] {
   }
   return pids;
 }
+
+export function findFiles(dir: string, name: string): string[] {
+  if (!fs.existsSync(dir)) {
+    return [];
+  }
+  return fs.readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((p) => path.basename(p) === name)
+    .map((p) => path.join(dir, p));
+}
+
+/** User settings for a quiet, predictable workbench: no tips, experiments, telemetry, built-in AI or git. */
+export const USER_SETTINGS: Record<string, unknown> = {
+  "workbench.startupEditor": "none",
+  "workbench.tips.enabled": false,
+  "workbench.enableExperiments": false,
+  "security.workspace.trust.enabled": false,
+  "extensions.autoCheckUpdates": false,
+  "extensions.ignoreRecommendations": true,
+  "telemetry.telemetryLevel": "off",
+  "chat.disableAIFeatures": true,
+  "git.enabled": false,
+  "editor.codeLens": true,
+  "files.autoSave": "off",
+  "window.restoreWindows": "none",
+};
+
+/** code-server with the .vsix installed, and a Chromium page on the workbench of one folder. */
+export class VsCode {
+  readonly codeServer: CodeServer;
+  browser?: Browser;
+  page?: Page;
+  private closed = false;
+
+  constructor(private readonly tools: E2eTools, private readonly root: string) {
+    this.codeServer = new CodeServer(tools, root);
+  }
+
+  async open(folder: string): Promise<Page> {
+    const t0 = Date.now();
+    const mark = (what: string): void => console.log(`e2e: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    this.codeServer.writeUserSettings(USER_SETTINGS);
+    const installed = this.codeServer.installExtension();
+    mark("extension installed");
+    assert.match(installed, /successfully installed/i);
+    await this.codeServer.start();
+    mark("code-server listening");
+    this.browser = await launchBrowser(this.tools.chromium);
+    const page = await this.browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    page.setDefaultTimeout(TIMEOUT);
+    this.page = page;
+    mark("chromium up");
+    await page.goto(`http://127.0.0.1:${this.codeServer.port}/?folder=${encodeURIComponent(folder)}`);
+    await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+    mark("workbench shown");
+    return page;
+  }
+
+  /** The extension's output channel ("Agent Bridge"), every file of it. */
+  extensionLog(): string {
+    return findFiles(path.join(this.root, "user-data", "logs"), "Agent Bridge.log")
+      .map((f) => fs.readFileSync(f, "utf8")).join("");
+  }
+
+  /** After the tests: a screenshot when asked for (or when `failed` and asked for on failure), the
+   * extension's log when failed, then the browser and code-server stop. */
+  async close(failed: boolean): Promise<void> {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    const t0 = Date.now();
+    const shot = process.env.AGENT_BRIDGE_E2E_SCREENSHOT
+      ?? (failed ? process.env.AGENT_BRIDGE_E2E_SCREENSHOT_ON_FAILURE : undefined);
+    if (this.page !== undefined && shot) {
+      await this.page.screenshot({ path: shot }).catch(() => undefined);
+    }
+    if (failed) {
+      // What the extension logged, for the CI log.
+      for (const log of findFiles(path.join(this.root, "user-data", "logs"), "Agent Bridge.log")) {
+        console.log(`--- ${log}\n${fs.readFileSync(log, "utf8").slice(-4000)}`);
+      }
+    }
+    await this.browser?.close().catch(() => undefined);
+    await this.codeServer.stop();
+    console.log(`e2e: browser and code-server stopped in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+/**
+ * Steps that build on each other: after a failed one the rest are skipped instead of timing out one by one.
+ * `broken` is "setup" while the before hook runs, the failed step's name after a failure, else undefined.
+ */
+export class Steps {
+  broken: string | undefined;
+
+  constructor(private readonly skip: string | false) {}
+
+  readonly step = (name: string, fn: () => Promise<void>): void => {
+    test(name, { skip: this.skip }, async (t) => {
+      if (this.broken === "setup") {
+        this.broken = "the setup (installing the .vsix, starting code-server and Chromium)";
+        throw new Error("the e2e setup failed: see the before hook's error above");
+      }
+      if (this.broken !== undefined) {
+        t.skip(`an earlier step failed: ${this.broken}`);
+        return;
+      }
+      try {
+        await fn();
+      } catch (error) {
+        this.broken = name;
+        throw error;
+      }
+    });
+  };
+}
+
+// Workbench gestures, as a user makes them.
+
+/** The Chat view's webview content. */
+export function chatFrame(page: Page): FrameLocator {
+  return page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+}
+
+export function statusItem(page: Page, text: string | RegExp): Locator {
+  return page.locator("footer .statusbar-item", { hasText: text });
+}
+
+/** Types a prompt into the chat view as a user does: Shift+Enter between lines, Enter to send. */
+export async function sendChat(page: Page, lines: string[]): Promise<void> {
+  const prompt = chatFrame(page).locator("#prompt");
+  await prompt.click();
+  for (const [i, line] of lines.entries()) {
+    if (i > 0) {
+      await prompt.press("Shift+Enter");
+    }
+    await prompt.pressSequentially(line, { delay: 0 });
+  }
+  await prompt.press("Enter");
+}
+
+/** Quick Open (Ctrl+P) the file `name` and wait for its editor. */
+export async function openFile(page: Page, name: string): Promise<void> {
+  await page.keyboard.press("Control+P");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible" });
+  await input.fill(name);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor();
+  await page.keyboard.press("Enter");
+  await page.locator(".tabs-container .tab.active", { hasText: name }).waitFor();
+  await page.locator(".editor-instance .monaco-editor .view-lines").first().waitFor();
+}
+
+/** Opens VS Code's quick fix menu (Ctrl+.) at the cursor and waits for the entry `title`. Right after an edit
+ * the bridge may still be updating its hunks: then the menu is closed and asked for again. */
+export async function openQuickFixes(page: Page, title: string): Promise<Locator> {
+  const menu = page.locator(".action-widget");
+  const entry = menu.locator(".action-item, .monaco-list-row", { hasText: title }).first();
+  for (let attempt = 0; ; attempt++) {
+    await page.keyboard.press("Control+.");
+    try {
+      await entry.waitFor({ timeout: 3000 });
+      return menu;
+    } catch (error) {
+      if (attempt >= 4) {
+        throw error;
+      }
+      await page.keyboard.press("Escape");
+    }
+  }
+}
+
+export async function waitForEditorText(
+  page: Page, expected: string, message = "the editor does not show the expected text", timeout = TIMEOUT,
+): Promise<void> {
+  const want = expected.trimEnd();
+  let last = "";
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    last = (await editorText(page)).trimEnd();
+    if (last === want) {
+      return;
+    }
+    await page.waitForTimeout(200);
+  }
+  assert.equal(last, want, message);
+}
+
+export async function waitForDisk(file: string, expected: string): Promise<void> {
+  const deadline = Date.now() + TIMEOUT;
+  while (Date.now() < deadline && fs.readFileSync(file, "utf8") !== expected) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(fs.readFileSync(file, "utf8"), expected);
+}
+
