@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -57,7 +59,7 @@ class BridgeServer(LanguageServer):
             self._teardown = asyncio.ensure_future(self._do_teardown())
         return self._teardown
 
-    async def exit_after_teardown(self) -> None:
+    async def exit_after_teardown(self, code: int | None = None) -> None:
         """`exit`: wait until every agent has stopped and the store is closed, then end the process.
 
         Ending it here, not through pygls' own exit, is deliberate: that raises SystemExit from a callback,
@@ -69,7 +71,20 @@ class BridgeServer(LanguageServer):
         finally:
             logging.shutdown()
             sys.stdout.flush()
-            os._exit(0 if self.shutdown_requested else 1)
+            os._exit(code if code is not None else 0 if self.shutdown_requested else 1)
+
+    def exit_on_signals(self) -> None:
+        """SIGTERM or SIGHUP (a supervisor, a closed terminal, a client that kills instead of sending `exit`):
+        tear down as `exit` does, then end with 0. Python's default ends the process at once, and an opencode
+        server (a session of its own, so its tools go with it) would outlive the bridge."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: int) -> None:
+        log.info("%s: stopping the agents, then exiting", signal.Signals(sig).name)
+        self.spawn(self.exit_after_teardown(0))
 
     async def teardown(self) -> None:
         """Wait for the one teardown: on `exit`, or when the client goes away without it.
@@ -94,6 +109,7 @@ class BridgeServer(LanguageServer):
         store's worker thread would then keep the process alive.
         """
         self._stop_event = threading.Event()
+        self.exit_on_signals()
         self.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
         reader = StdinAsyncReader(sys.stdin.buffer, self.thread_pool)
         try:
@@ -105,6 +121,7 @@ class BridgeServer(LanguageServer):
     async def serve_tcp(self, host: str, port: int) -> None:
         """Serve one client over TCP; tear down when it disconnects."""
         self._stop_event = stop = threading.Event()
+        self.exit_on_signals()
         done = asyncio.Event()
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from lsprotocol import types as T
 from pytest_lsp import make_test_lsp_client
 
 from bridge.protocol import plain
+from tests.support import REPO_ROOT
 from tests.support.lsp_harness import CLIENT_CAPABILITIES, start_editor
 
 
@@ -129,6 +132,44 @@ async def test_tcp_transport_serves_a_client(repo: Path, tmp_path: Path) -> None
         if server.returncode is None:
             server.terminate()
         await server.wait()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_sigterm_stops_the_agents_before_the_server_exits(repo: Path, tmp_path: Path) -> None:
+    """A bridge stopped with SIGTERM (a supervisor, a client that kills instead of sending `exit`) stops its
+    agents first. The opencode server runs in a session of its own: without this it outlived the bridge."""
+    fake = [sys.executable, str(REPO_ROOT / "tests" / "support" / "fake_opencode.py")]
+    options = {"agents": {"fakecode": {"protocol": "opencode", "command": fake}}, "defaultAgent": "fakecode"}
+    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
+    server = ed.client._server
+    assert server is not None
+    agents: list[int] = []
+    try:
+        _, _, result = await ed.run("say warm")
+        assert result["status"] == "completed", result
+        agents = _children(server.pid)
+        assert agents, "the opencode server runs"
+        os.kill(server.pid, signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 30)
+        assert [p for p in agents if Path(f"/proc/{p}").exists()] == [], "an agent outlived the bridge"
+        assert server.returncode == 0  # a clean stop, not death by the signal
+    finally:
+        if server.returncode is None:
+            await ed.client.shutdown_session()
+        for pid in agents:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 async def test_orphaned_worktrees_are_reaped_after_a_safety_check(repo: Path, tmp_path: Path) -> None:
