@@ -15,6 +15,19 @@ import { test } from "node:test";
 import type { Browser, FrameLocator, Locator, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 
+/** SIGTERM, then SIGKILL if the process is still there after 5 s; nothing when it already ended. */
+async function stopProcess(proc: ChildProcess | undefined): Promise<void> {
+  if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise((resolve) => proc.once("exit", resolve));
+  proc.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.kill("SIGKILL");
+  }
+}
+
 export interface E2eTools {
   codeServer: string;
   chromium: string;
@@ -147,16 +160,7 @@ export class CodeServer {
   }
 
   async stop(): Promise<void> {
-    const proc = this.proc;
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) {
-      return;
-    }
-    const exited = new Promise((resolve) => proc.once("exit", resolve));
-    proc.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill("SIGKILL");
-    }
+    await stopProcess(this.proc);
   }
 }
 
@@ -506,15 +510,6 @@ export class ScriptedLlm {
   }
 
   async stop(): Promise<void> {
-    const proc = this.proc;
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) {
-      return;
-    }
-    const exited = new Promise((resolve) => proc.once("exit", resolve));
-    proc.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill("SIGKILL");
-    }
+    await stopProcess(this.proc);
   }
 }
