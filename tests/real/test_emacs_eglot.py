@@ -215,7 +215,8 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
     # Each hunk applied through eglot's code-action picker: eglot applied the WorkspaceEdit, one hunk at a time.
     assert len(verdict["picked_from"]) == 2, report()
     for titles in verdict["picked_from"]:
-        assert any(t.startswith(f"Apply agent change ({AGENT}: ") for t in titles), report()
+        # eglot keeps the server's order: Apply first, as in Neovim and (since it is preferred) VS Code.
+        assert titles[0].startswith(f"Apply agent change ({AGENT}: "), report()
         assert any(t.startswith(f"Reject agent change ({AGENT}: ") for t in titles), report()
     assert verdict["before"] == ORIGINAL, report()
     assert verdict["after_hunk_1"] == AFTER_FIRST_HUNK, report()
