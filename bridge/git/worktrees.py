@@ -42,7 +42,11 @@ def snapshot_base(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
         git(repo_root, "add", "-A", env=env)
         records: list[bytes] = []
         for rel, content in overlays.items():
-            rel = check_rel(rel)
+            try:
+                rel = check_rel(rel)
+            except ValueError:
+                # Not a project file: a buffer under .git/ (COMMIT_EDITMSG) is git's own, never snapshotted.
+                continue
             mode = _index_mode(repo_root, rel, env)
             if mode is None and _ignored(repo_root, rel, env):
                 # An unsaved buffer of an ignored file (.env, build output) stays out, like the file itself.

@@ -155,6 +155,15 @@ def test_snapshot_includes_worktree_state_and_leaves_user_alone(repo: Path) -> N
     assert read_blob(repo, base, "run.sh") == b"#!/bin/sh\necho edited\n"
 
 
+def test_snapshot_leaves_out_buffers_that_are_not_project_files(repo: Path) -> None:
+    # A buffer under .git/ (COMMIT_EDITMSG) or with a hostile path used to fail every new session.
+    before = user_state(repo)
+    base = snapshot_base(repo, {".git/COMMIT_EDITMSG": "wip\n", "../outside.txt": "x", "ok.txt": "fine\n"})
+    assert tree_files(repo, base) >= {"ok.txt"}
+    assert not [f for f in tree_files(repo, base) if f.startswith(".git") or "outside" in f]
+    assert user_state(repo) == before
+
+
 def test_snapshot_in_repo_without_commits(tmp_path: Path) -> None:
     root = tmp_path / "empty"
     root.mkdir()
