@@ -54,6 +54,8 @@ class BridgeSettings:
     turn_watchdog: float = 600.0  # seconds without any agent activity before a turn is failed
     # opencode turns: seconds without activity before the turn is reconciled from the server, then failed
     opencode_watchdog: float = 180.0
+    # characters of an agent's answer kept in the session history (state.db); the rest is cut with a note
+    max_stored_answer: int = 1_000_000
 
 
 @dataclass
@@ -164,6 +166,8 @@ def _merge_settings(settings: BridgeSettings, raw: Any, source: str, warnings: l
         "turn_watchdog": ("turn_watchdog", float),
         "opencodeWatchdog": ("opencode_watchdog", float),
         "opencode_watchdog": ("opencode_watchdog", float),
+        "maxStoredAnswer": ("max_stored_answer", int),
+        "max_stored_answer": ("max_stored_answer", int),
     }
     for key, value in raw.items():
         if key not in keys:

@@ -22,7 +22,14 @@ class TurnHost:
     """The BackendHost of one (session, agent): routes events to the editor and applies the policy."""
 
     def __init__(
-        self, session_id: str, worktree: Path, cwd: Path, agent: AgentConfig, editor: Editor, store: Store
+        self,
+        session_id: str,
+        worktree: Path,
+        cwd: Path,
+        agent: AgentConfig,
+        editor: Editor,
+        store: Store,
+        answer_cap: int = 1_000_000,
     ) -> None:
         self.session_id = session_id
         self._worktree = worktree
@@ -32,7 +39,10 @@ class TurnHost:
         self.agent = agent
         self.turn_id: str | None = None
         self.last_activity = time.monotonic()
-        self.answer: list[str] = []  # the current turn's text, kept for the session history
+        self.answer_cap = answer_cap
+        self._answer: list[str] = []  # the current turn's text, kept for the session history up to answer_cap
+        self._answer_len = 0
+        self._answer_cut = 0
         self._backend: AgentBackend | None = None
         self._coalescer = TextCoalescer(self._flush_text)
 
@@ -46,7 +56,11 @@ class TurnHost:
 
     async def _flush_text(self, kind: str, text: str) -> None:
         if kind == "text" and self.turn_id is not None:
-            self.answer.append(text)
+            keep = text[: max(0, self.answer_cap - self._answer_len)]
+            if keep:
+                self._answer.append(keep)
+                self._answer_len += len(keep)
+            self._answer_cut += len(text) - len(keep)
         delta = TextDelta(text) if kind == "text" else ReasoningDelta(text)
         self._editor.notify_event(wire_event(delta, self.session_id, self.turn_id, self.agent.name))
 
@@ -106,9 +120,16 @@ class TurnHost:
             return "allow_once"
         return kind if kind is not None else "reject_once"
 
+    def answer(self) -> str:
+        """The turn's answer as stored: at most `answer_cap` characters, with a note saying what was cut."""
+        text = "".join(self._answer)
+        if self._answer_cut:
+            text += f"\n\n[answer cut here: {self._answer_cut} more characters were not kept (maxStoredAnswer)]"
+        return text
+
     def begin(self, turn_id: str, backend: AgentBackend) -> None:
         self.turn_id = turn_id
-        self.answer = []
+        self._answer, self._answer_len, self._answer_cut = [], 0, 0
         self._backend = backend
         self.last_activity = time.monotonic()
 

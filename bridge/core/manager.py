@@ -93,6 +93,8 @@ class SessionManager:
         self.registry = registry
         self.pool.max_live = registry.settings.max_live_agents
         self.pool.idle_timeout = registry.settings.idle_timeout
+        for host in self._hosts.values():
+            host.answer_cap = registry.settings.max_stored_answer
 
     def _session(self, row: SessionRow, wt: WorktreeRow) -> Session:
         cwd = agent_cwd(Path(wt.path), Path(row.repo_root), Path(row.workspace))
@@ -176,7 +178,9 @@ class SessionManager:
             return backend, host
         if backend is not None:
             await self._stop_agents([key])
-        host = TurnHost(live.id, live.path, live.cwd, agent, self.editor, self.store)
+        host = TurnHost(
+            live.id, live.path, live.cwd, agent, self.editor, self.store, self.registry.settings.max_stored_answer
+        )
         self._hosts[key] = host
         backend = self.factory.create(agent, host, live.row.id)
         previous = await self.store.agent_session(live.row.id, agent.name)
@@ -244,7 +248,7 @@ class SessionManager:
         commit = await live.record_turn(
             turn, f"{turn.agent.name}: {title_for(turn.prompt, 60)}\n\nAgent-Bridge-Turn: {turn.id}"
         )
-        answer = "".join(host.answer) if host is not None else ""
+        answer = host.answer() if host is not None else ""
         await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer)
         usage = wire_usage(result.usage) if result.usage is not None else None
         self.editor.notify_event(wire.TurnEnded(

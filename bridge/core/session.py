@@ -397,8 +397,10 @@ class Session:
             base = pending.read_blob(self.path, self.base_commit, change.base_path) or b""
             base_text = base.decode("utf-8", errors="replace")
         if not change.binary and change.change != "delete":
-            with contextlib.suppress(FileNotFoundError):
-                agent_text = (self.path / change.path).read_bytes().decode("utf-8", errors="replace")
+            # From git, as the hunks were computed and as apply writes it: a symlink the agent planted shows as
+            # a link (its target path), never as the file it points to outside the worktree.
+            agent = pending.read_blob(self.path, "HEAD", change.path)
+            agent_text = agent.decode("utf-8", errors="replace") if agent is not None else None
         old_uri = file_uri(self.repo_root, change.old_path) if change.old_path else None
         return wire.FileVersions(
             self.id, file_uri(self.repo_root, change.path), change.change, change.binary, base_text, agent_text,

@@ -7,8 +7,12 @@ with an internal error. Such buffers are git's, not the project's: snapshots lea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from bridge import protocol as wire
+from bridge.config import BridgeSettings
+from tests.support.core import running_core, say
 from tests.support.lsp_harness import Editor
 
 
@@ -22,3 +26,33 @@ async def test_a_buffer_open_under_dot_git_does_not_break_new_sessions(editor: E
     # Nothing of git's own files reached the session's snapshot.
     assert not (worktree / ".git").is_dir()
     assert (repo / ".git" / "COMMIT_EDITMSG").read_text() == "wip\n"
+
+
+async def test_diff_of_a_planted_symlink_shows_the_link_not_the_target(
+    editor: Editor, repo: Path, tmp_path: Path
+) -> None:
+    """An agent plants a symlink to a secret outside its worktree. `agentBridge.diff` used to read through it
+    and show the secret (and what apply wrote, the link, differed from what was reviewed)."""
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN PRIVATE KEY----- not for the agent\n")
+    editor.answers = ["Allow"]
+    sid, _, result = await editor.run(f"@run ln -s {secret} key.txt")
+    assert result["status"] == "completed", result
+    uri = editor.uri("key.txt")
+    versions = await editor.cmd("agentBridge.diff", {"sessionId": sid, "uri": uri})
+    assert "PRIVATE KEY" not in json.dumps(versions)
+    assert versions["agentText"] == str(secret)  # what git records for a link, and what apply writes
+
+
+async def test_a_huge_answer_is_stored_cut_with_a_note(repo: Path, tmp_path: Path) -> None:
+    """A 50 MB answer used to be stored whole (state.db grew by 105 MB). The history keeps maxStoredAnswer
+    characters and says how much was cut; the editor still got the whole stream."""
+    settings = BridgeSettings(max_stored_answer=1000)
+    async with running_core(tmp_path / "state", [say("x" * 200_000)], settings) as (core, _, editor):
+        started = await core.prompt(wire.PromptArgs(wire.NonEmptyStr("talk a lot")), repo, lambda uri: None)
+        assert (await core.await_turn(started.session_id, started.turn_id, 30)).status == "completed"
+        [entry] = await core.history(started.session_id)
+        assert entry.answer is not None and entry.answer.startswith("x" * 1000)
+        assert len(entry.answer) < 1200 and "199000 more characters were not kept" in entry.answer
+        streamed = "".join(e.text for e in editor.events if isinstance(e, wire.TextEvent))
+        assert len(streamed) == 200_000
