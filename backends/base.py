@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,3 +141,22 @@ def choose_option(options: Sequence[PermissionOption], want: OptionKind) -> str 
             if option.kind == kind:
                 return option.option_id
     return None
+
+
+def normalize_command(command: str) -> str:
+    """One spelling per command, so `ls  -la` and `ls -la` share a remembered answer."""
+    try:
+        return shlex.join(shlex.split(command))
+    except ValueError:
+        return " ".join(command.split())
+
+
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "/bin/sh", "/bin/bash", "/usr/bin/bash", "/bin/zsh", "/bin/dash"})
+
+
+def command_line(command: str, args: Sequence[str]) -> str:
+    """The command a terminal runs, as a user reads it: `sh -c "id > x"` is `id > x` (the shell's line, as
+    is); anything else is the argv quoted for a shell."""
+    if command in SHELLS and len(args) == 2 and args[0] in ("-c", "-lc"):
+        return args[1]
+    return shlex.join([command, *args])

@@ -31,6 +31,8 @@ from backends.base import (
     StartInfo,
     TextPart,
     choose_option,
+    command_line,
+    normalize_command,
 )
 from backends.events import TurnOutcome
 
@@ -73,7 +75,8 @@ class _Client:
         # Each incoming message runs in its own task; a lock keeps updates in the order they were sent.
         self._lock = asyncio.Lock()
         self._permission_tasks: set[asyncio.Task[Any]] = set()
-        self._execute_grants = 0
+        # Commands the user allowed in a permission question, each good for one terminal running exactly it.
+        self._granted: list[str] = []
 
     def on_connect(self, conn: Any) -> None:  # the SDK hands over the connection; we keep ours
         return None
@@ -103,8 +106,8 @@ class _Client:
         option_id = _option_for(request.options, kind)
         if option_id is None:
             return schema.RequestPermissionResponse(outcome=schema.DeniedOutcome(outcome="cancelled"))
-        if request.kind == "execute" and kind in ("allow_once", "allow_always"):
-            self._execute_grants += 1
+        if request.kind == "execute" and request.command and kind in ("allow_once", "allow_always"):
+            self._granted.append(normalize_command(request.command))
         return schema.RequestPermissionResponse(
             outcome=schema.AllowedOutcome(option_id=option_id, outcome="selected")
         )
@@ -162,11 +165,12 @@ class _Client:
         **_: Any,
     ) -> schema.CreateTerminalResponse:
         workdir = self._resolve(cwd) if cwd else self._host.cwd
-        if self._execute_grants > 0:
-            self._execute_grants -= 1
+        line = command_line(command, args or [])
+        if normalize_command(line) in self._granted:
+            self._granted.remove(normalize_command(line))  # the user allowed exactly this command, once
         else:
-            # A terminal the agent did not ask permission for is still a command: the policy decides.
-            line = " ".join([command, *(args or [])])
+            # A terminal the user did not allow (not asked for, or another command than the one shown): the
+            # policy decides, and asks the user with what will really run.
             request = PermissionRequest(
                 tool_call_id="terminal",
                 title=line,

@@ -7,12 +7,11 @@ working directory; an "always" answer is remembered per agent and normalized com
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from backends.base import OptionKind, PermissionRequest
+from backends.base import OptionKind, PermissionRequest, normalize_command
 from bridge.core.paths import is_inside
 
 Verdict = Literal["allow", "reject", "ask"]
@@ -27,14 +26,6 @@ HARMLESS_KINDS = frozenset({"think", "switch_mode"})
 class Decision:
     verdict: Verdict
     reason: str
-
-
-def normalize_command(command: str) -> str:
-    """One spelling per command, so `ls  -la` and `ls -la` share a remembered answer."""
-    try:
-        return shlex.join(shlex.split(command))
-    except ValueError:
-        return " ".join(command.split())
 
 
 def decide(
