@@ -166,8 +166,8 @@ class _Client:
     ) -> schema.CreateTerminalResponse:
         workdir = self._resolve(cwd) if cwd else self._host.cwd
         line = command_line(command, args or [])
-        if normalize_command(line) in self._granted:
-            self._granted.remove(normalize_command(line))  # the user allowed exactly this command, once
+        if (shown := normalize_command(line)) in self._granted:
+            self._granted.remove(shown)  # the user allowed exactly this command, once
         else:
             # A terminal the user did not allow (not asked for, or another command than the one shown): the
             # policy decides, and asks the user with what will really run.

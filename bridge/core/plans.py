@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bridge.errors import MergeConflict, PlanConflict
 from bridge.git import pending
-from bridge.git.hunks import FileChange, Hunk, apply_hunks, hunks_of, split_lines
+from bridge.git.hunks import FileChange, Hunk, apply_hunks, split_lines
 from bridge.git.merge import line_edit, line_position, merge3, reanchor, text_sha
 from bridge.uris import file_uri
 
@@ -80,9 +80,6 @@ class FilePlan:
     expect_sha: str | None = None
     disk_write: tuple[Path, bytes] | None = None
     pre_sha: str | None = None  # the user's text before applying (a modify only), to notice an undo
-
-    def count(self) -> int:
-        return len(self.hunk_ids) if self.hunk_ids is not None else len(hunks_of(self.change))
 
 
 @dataclass(frozen=True)

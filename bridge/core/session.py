@@ -29,7 +29,8 @@ APPLY_EDIT_TIMEOUT = 120.0
 KEPT_TURNS = 64
 
 Runner = Callable[["Session", Turn], Awaitable[TurnResult]]
-Selection = list[tuple[FileChange, list[Hunk] | None]]
+# What a selection names: each pending change with its chosen hunks (None: the whole change).
+Chosen = list[tuple[FileChange, list[Hunk] | None]]
 
 
 def branch_name(session_id: str) -> str:
@@ -250,7 +251,7 @@ class Session:
             )
             self._editor.pending_changed(self.id)
 
-    def select(self, uri: str | None, hunk_id: str | None) -> Selection:
+    def select(self, uri: str | None, hunk_id: str | None) -> Chosen:
         """The pending changes a selection names: one hunk, one file (None = all its hunks) or everything."""
         if uri is None:
             return [(c, None) for c in self._pending]

@@ -96,10 +96,11 @@ class PendingDocuments:
     def pending(self, manager: SessionManager, session_id: str | None, uri: str | None) -> list[wire.PendingFile]:
         """`agentBridge.pending`: one session's (or every session's) pending files, or those of one URI."""
         lives = [manager.session(session_id)] if session_id else list(manager.sessions.values())
+        live_ranges = self.live_ranges()
         out = []
         for live in lives:
             files = pending_files(live.id, live.repo_root, live.pending, live.attribution, self._server.encoding,
-                                  self.live_ranges(live.id))
+                                  live_ranges.get(live.id))
             if uri is not None:
                 key = uri_key(uri)
                 files = [f for f in files if key in (uri_key(f.uri), uri_key(f.old_uri or f.uri))]
@@ -136,13 +137,13 @@ class PendingDocuments:
             actions.append(reject_action(h))
         return actions
 
-    def live_ranges(self, session_id: str) -> dict[tuple[str, str], T.Range]:
-        """Where a session's hunks in open documents are now, after the user's edits: (uri key, hunk id) -> range."""
-        ranges = {}
+    def live_ranges(self) -> dict[str, dict[tuple[str, str], T.Range]]:
+        """Where hunks in open documents are now, after the user's edits, computed once for every session:
+        session id -> (uri key, hunk id) -> range."""
+        ranges: dict[str, dict[tuple[str, str], T.Range]] = {}
         for uri in self._server.workspace.text_documents:
             for h in self.doc_hunks(uri):
-                if h.session_id == session_id:
-                    ranges[(uri_key(uri), h.hunk.hunk_id)] = h.range(self._server.encoding)
+                ranges.setdefault(h.session_id, {})[(uri_key(uri), h.hunk.hunk_id)] = h.range(self._server.encoding)
         return ranges
 
     def _line_map(self, live: Session, change: FileChange, doc: LiveDoc | None) -> LineMap | None:
