@@ -154,11 +154,35 @@ _TURN_COLUMNS = (
 )
 
 
-def _hunk_row(row: aiosqlite.Row) -> HunkRow:
+def _hunk_row(row: Sequence[Any]) -> HunkRow:
     return HunkRow(
         session_id=row[0], path=row[1], hunk_id=row[2], agent=row[3], turn_id=row[4], status=row[5],
         old_text=row[6], new_text=row[7], reported=bool(row[8]),
     )
+
+
+def to_db(value: Any) -> Any:
+    """Text as SQLite can hold it, losslessly.
+
+    Paths and texts come from agents and repositories: a file name that is not UTF-8 (git hands it over as
+    surrogate escapes) or a lone surrogate an agent sent as a JSON escape cannot be encoded as SQLite TEXT.
+    Those values are stored as the BLOB of their `surrogatepass` encoding instead, and `from_db` restores
+    them exactly; everything else stays TEXT, so existing rows and keys compare as before.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def from_db(value: Any) -> Any:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
+
+
+def _db_args(args: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(to_db(a) for a in args)
 
 
 class Store:
@@ -172,7 +196,6 @@ class Store:
     async def open(cls, path: Path) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path)
-        db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA busy_timeout=5000")
@@ -193,12 +216,15 @@ class Store:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
-    async def _fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+    async def _fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self._db.execute(sql, _db_args(args)) as cur:
+            return [tuple(from_db(v) for v in row) for row in await cur.fetchall()]
+
+    async def _execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._db.executemany(sql, [_db_args(row) for row in rows])
 
     async def _write(self, sql: str, args: Sequence[Any] = ()) -> int:
-        cur = await self._db.execute(sql, args)
+        cur = await self._db.execute(sql, _db_args(args))
         await self._db.commit()
         return cur.rowcount
 
@@ -206,11 +232,11 @@ class Store:
     async def add_session(self, row: SessionRow, worktree: WorktreeRow) -> None:
         await self._db.execute(
             "INSERT INTO sessions (id, workspace, repo_root, title, status, created_at) VALUES (?,?,?,?,?,?)",
-            (row.id, row.workspace, row.repo_root, row.title, row.status, row.created_at),
+            _db_args((row.id, row.workspace, row.repo_root, row.title, row.status, row.created_at)),
         )
         await self._db.execute(
             "INSERT INTO worktrees (session_id, path, branch, base_commit, base_ref) VALUES (?,?,?,?,?)",
-            (worktree.session_id, worktree.path, worktree.branch, worktree.base_commit, worktree.base_ref),
+            _db_args((worktree.session_id, worktree.path, worktree.branch, worktree.base_commit, worktree.base_ref)),
         )
         await self._db.commit()
 
@@ -360,7 +386,7 @@ class Store:
     async def record_pending(self, rows: Iterable[HunkRow]) -> None:
         """Insert newly seen pending hunks; hunks already known keep their attribution."""
         now = time.time()
-        await self._db.executemany(
+        await self._execute_many(
             """INSERT INTO hunks (session_id, path, hunk_id, agent, turn_id, status, old_text, new_text,
                    reported, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT (session_id, path, hunk_id) DO UPDATE SET
@@ -376,7 +402,7 @@ class Store:
 
     async def set_hunk_status(self, session_id: str, keys: Iterable[tuple[str, str]], status: str) -> None:
         now = time.time()
-        await self._db.executemany(
+        await self._execute_many(
             "UPDATE hunks SET status = ?, updated_at = ? WHERE session_id = ? AND path = ? AND hunk_id = ?",
             [(status, now, session_id, path, hunk_id) for path, hunk_id in keys],
         )
@@ -386,7 +412,7 @@ class Store:
         """Pending hunks that are no longer in the diff (an agent undid them) are forgotten."""
         rows = await self.hunks(session_id, "pending")
         gone = [(r.path, r.hunk_id) for r in rows if (r.path, r.hunk_id) not in live]
-        await self._db.executemany(
+        await self._execute_many(
             "DELETE FROM hunks WHERE session_id = ? AND path = ? AND hunk_id = ?",
             [(session_id, path, hunk_id) for path, hunk_id in gone],
         )
@@ -397,7 +423,7 @@ class Store:
         return [r for r in rows if r.agent == agent and not r.reported]
 
     async def mark_reported(self, session_id: str, keys: Iterable[tuple[str, str]]) -> None:
-        await self._db.executemany(
+        await self._execute_many(
             "UPDATE hunks SET reported = 1 WHERE session_id = ? AND path = ? AND hunk_id = ?",
             [(session_id, path, hunk_id) for path, hunk_id in keys],
         )

@@ -19,7 +19,9 @@ def to_path(uri: str) -> str | None:
     parsed = urlparse(uri)
     if parsed.scheme != "file":
         return None
-    path = unquote(parsed.path)
+    # A file name that is not UTF-8 arrives percent-encoded byte by byte (caf%E9.txt); surrogate escapes keep
+    # those bytes, so the path names the same file (`errors="replace"` would name caf\ufffd.txt instead).
+    path = unquote(parsed.path, errors="surrogateescape")
     if parsed.netloc and parsed.netloc != "localhost":
         path = f"//{parsed.netloc}{path}"  # a UNC share
     elif os.name == "nt" and _WINDOWS_DRIVE.match(path):
@@ -31,3 +33,20 @@ def uri_key(uri: str) -> str:
     """A comparable form of a file URI (editors differ in how they escape them)."""
     path = to_path(uri)
     return os.path.normcase(os.path.normpath(path)) if path else uri
+
+
+def printable(text: str) -> str:
+    """`text` as it can be shown and sent as JSON: a file name that is not UTF-8 reaches Python with surrogate
+    escapes (b"caf\\xe9" is "caf\\udce9"), and a lone surrogate in JSON breaks some editors' parsers. Each one
+    is shown escaped instead (`caf\\xe9.txt`); URIs keep the exact bytes, percent-encoded."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(_escape(c) if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+

@@ -15,6 +15,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from bridge.protocol import EVENT_NOTIFICATION, Event, to_json
+from bridge.uris import printable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class LspEditor:
 
     async def ask(self, message: str, actions: list[str]) -> str | None:
         params = T.ShowMessageRequestParams(
-            type=T.MessageType.Warning, message=message, actions=[T.MessageActionItem(title=a) for a in actions]
+            type=T.MessageType.Warning,
+            message=printable(message),
+            actions=[T.MessageActionItem(title=a) for a in actions],
         )
         try:
             answer = await self._ls.window_show_message_request_async(params)
@@ -92,5 +95,7 @@ class LspEditor:
         (log.error if error else log.info)(message)
         with contextlib.suppress(OSError):  # the client is gone; the log file still has it
             self._ls.window_log_message(
-                T.LogMessageParams(type=T.MessageType.Error if error else T.MessageType.Info, message=message)
+                T.LogMessageParams(
+                    type=T.MessageType.Error if error else T.MessageType.Info, message=printable(message)
+                )
             )

@@ -7,6 +7,7 @@ from typing import TypeVar
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from bridge.errors import BridgeError, InvalidArguments, UnknownSession
+from bridge.uris import printable
 
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid but could not be carried out
 
@@ -14,6 +15,7 @@ R = TypeVar("R")
 
 
 def to_jsonrpc(exc: BridgeError) -> JsonRpcException:
+    message = printable(str(exc))  # it may name a file whose name is not UTF-8
     if isinstance(exc, InvalidArguments | UnknownSession):
-        return JsonRpcInvalidParams(str(exc))
-    return JsonRpcException(str(exc), REQUEST_FAILED)
+        return JsonRpcInvalidParams(message)
+    return JsonRpcException(message, REQUEST_FAILED)

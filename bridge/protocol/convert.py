@@ -23,6 +23,7 @@ from bridge.protocol.commands import (
     camel,
 )
 from bridge.protocol.events import UsageEvent
+from bridge.uris import printable
 
 
 def _checked(type_: Any, check: Any, message: str, convert: Any = None) -> None:
@@ -116,6 +117,8 @@ def _flat_usage(event: UsageEvent) -> dict[str, Any]:
 
 
 converter.register_unstructure_hook(UsageEvent, _flat_usage)
+# Every text the editor gets is valid UTF-8: file names that are not are shown escaped (URIs keep their bytes).
+converter.register_unstructure_hook(str, printable)
 converter.register_structure_hook_factory(
     lambda t: attrs.has(t) and t not in (Position, Range), _structure_hook
 )

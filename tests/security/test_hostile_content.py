@@ -8,12 +8,13 @@ with an internal error. Such buffers are git's, not the project's: snapshots lea
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from bridge import protocol as wire
 from bridge.config import BridgeSettings
 from tests.support.core import running_core, say
-from tests.support.lsp_harness import Editor
+from tests.support.lsp_harness import Editor, start_editor
 
 
 async def test_a_buffer_open_under_dot_git_does_not_break_new_sessions(editor: Editor, repo: Path) -> None:
@@ -56,3 +57,43 @@ async def test_a_huge_answer_is_stored_cut_with_a_note(repo: Path, tmp_path: Pat
         assert len(entry.answer) < 1200 and "199000 more characters were not kept" in entry.answer
         streamed = "".join(e.text for e in editor.events if isinstance(e, wire.TextEvent))
         assert len(streamed) == 200_000
+
+
+NON_UTF8 = "@run printf 'x\\n' > \"$(printf 'caf\\351.txt')\""  # an agent's file named b"caf\xe9.txt"
+
+
+async def test_a_file_name_that_is_not_utf8_keeps_the_session_working(repo: Path, tmp_path: Path) -> None:
+    """One file named b"caf\\xe9.txt" used to fail every later turn of its session (SQLite cannot hold the
+    name as text) and, after a restart, drop the session's pending hunks from review."""
+    state = tmp_path / "state"
+    editor = await start_editor(repo, state, tmp_path / "agent.log")
+    try:
+        editor.answers = ["Allow"]
+        sid, _, result = await editor.run(NON_UTF8)
+        assert result["status"] == "completed", result
+        _, _, again = await editor.run("@write notes.txt\nhello\n@end", sessionId=sid)
+        assert again["status"] == "completed", again
+        uris = sorted(f["uri"] for f in await editor.pending(sid))
+        # The URI names the very bytes of the file: percent-encoded, nothing replaced.
+        assert uris == [editor.uri(os.fsdecode(b"caf\xe9.txt")), editor.uri("notes.txt")], uris
+        assert "%E9" in uris[0]
+        diff = await editor.cmd("agentBridge.diff", {"sessionId": sid, "uri": uris[0]})
+        assert diff["agentText"] == "x\n"
+        # Where the name is shown, it is shown escaped (valid UTF-8 for every editor's JSON parser).
+        mine = repo / os.fsdecode(b"caf\xe9.txt")
+        mine.write_text("mine\n")
+        applied = await editor.cmd("agentBridge.apply", {"sessionId": sid, "uri": uris[0]})
+        assert applied["applied"] == 0 and "caf\\xe9.txt already exists" in applied["conflicts"][0]["reason"]
+        mine.unlink()
+    finally:
+        await editor.client.shutdown_session()
+    editor = await start_editor(repo, state, tmp_path / "agent.log")
+    try:
+        assert len(await editor.pending(sid)) == 2, "pending hunks were lost over a restart"
+        [hunk] = (await editor.pending(sid, uris[0]))[0]["hunks"]
+        rejected = await editor.cmd("agentBridge.reject", {"sessionId": sid, "uri": uris[0], "hunkId": hunk["hunkId"]})
+        assert rejected["rejected"] == 1, rejected
+        assert [f["uri"] for f in await editor.pending(sid)] == [editor.uri("notes.txt")]
+        assert not any(p.name.startswith("caf") for p in repo.iterdir())  # the user's checkout never got it
+    finally:
+        await editor.client.shutdown_session()

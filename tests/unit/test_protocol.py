@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -356,3 +358,14 @@ def test_every_event_kind_is_distinct_and_documented() -> None:
     doc = (REPO_ROOT / "docs" / "protocol.md").read_text()
     for kind in kinds:
         assert f"| `{kind}` |" in doc, kind
+
+
+def test_texts_that_are_not_utf8_reach_the_editor_escaped() -> None:
+    """A file name that is not UTF-8 (surrogate escapes in Python) or a lone surrogate from an agent's JSON would
+    make invalid JSON text for some editors; they are sent escaped."""
+    event = C.ToolCallEvent("s", "t", "a", "c", os.fsdecode(b"edit caf\xe9.txt"), "edit", "completed",
+                               [os.fsdecode(b"caf\xe9.txt"), "lone \ud800 surrogate", "plain é"])
+    sent = C.to_json(event)
+    assert sent["title"] == "edit caf\\xe9.txt"
+    assert sent["paths"] == ["caf\\xe9.txt", "lone \\ud800 surrogate", "plain é"]
+    json.dumps(sent, ensure_ascii=False).encode("utf-8")  # encodable as the wire's UTF-8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -337,5 +338,22 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_turns(tmp_path: Pa
         assert (turn.id, turn.prompt, turn.status, turn.answer) == ("t1", "hi", "completed", "")
         await store.end_turn("t1", "completed", "end_turn", answer="hello there")
         assert (await store.turn("t1")).answer == "hello there"  # type: ignore[union-attr]
+    finally:
+        await store.close()
+
+
+async def test_texts_sqlite_cannot_hold_are_kept_exactly(tmp_path: Path) -> None:
+    """A file name that is not UTF-8 used to fail every write of its session's hunks."""
+    name = os.fsdecode(b"caf\xe9.txt")
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        await store.add_session(SessionRow("s1", "/ws", "/ws", "t", "open", 1.0),
+                                WorktreeRow("s1", "/wt", "b", "c", "r"))
+        rows = [HunkRow("s1", name, "h1", "agent", None, "pending", "", "x\udcff\n", False),
+                HunkRow("s1", "plain.txt", "h2", "agent", None, "pending", "", "y\n", False)]
+        await store.record_pending(rows)
+        assert sorted(await store.hunks("s1"), key=lambda r: r.hunk_id) == rows
+        await store.set_hunk_status("s1", [(name, "h1")], "rejected")
+        assert [r.path for r in await store.hunks("s1", "rejected")] == [name]
     finally:
         await store.close()
