@@ -12,8 +12,9 @@ from pathlib import Path
 
 from bridge.errors import MergeConflict, PlanConflict
 from bridge.git import pending
-from bridge.git.hunks import FileChange, Hunk, apply_hunks, split_lines
-from bridge.git.merge import line_edit, line_position, merge3, reanchor, text_sha
+from bridge.git.hunks import FileChange, Hunk, apply_hunks
+from bridge.git.merge import line_edit, merge3, reanchor, text_sha
+from bridge.textlines import LspLines
 from bridge.uris import file_uri
 
 
@@ -127,9 +128,9 @@ def _replace(uri: str, version: int | None, old: str, new: str, encoding: str) -
     edit = line_edit(old, new)
     if edit is None:
         return None
-    lines = split_lines(old)
-    start = line_position(lines, edit.start, encoding)
-    end = line_position(lines, edit.end, encoding)
+    lines = LspLines.of(old)
+    start = lines.position(edit.start, encoding)
+    end = lines.position(edit.end, encoding)
     return ReplaceText(uri, version, start, end, edit.new_text)
 
 

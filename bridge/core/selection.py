@@ -8,8 +8,8 @@ from pathlib import Path
 from bridge.core.plans import LiveDoc
 from bridge.errors import BridgeError, NotAGitRepository
 from bridge.git import worktrees
-from bridge.git.hunks import split_lines
 from bridge.protocol import Range
+from bridge.textlines import split_lines
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bridge.textlines import split_lines
+
 ChangeKind = Literal["modify", "create", "delete", "rename"]
 
 
@@ -59,17 +61,6 @@ def whole_file_hunk(change: FileChange) -> Hunk:
 
 def hunks_of(change: FileChange) -> list[Hunk]:
     return list(change.hunks) or [whole_file_hunk(change)]
-
-
-def split_lines(text: str) -> list[str]:
-    """Split into lines keeping endings; only "\\n" ends a line, as in git ("\\r\\n" stays together)."""
-    if not text:
-        return []
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def hunk_id(path: str, old_text: str, new_text: str, occurrence: int) -> str:

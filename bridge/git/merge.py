@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import MergeConflict
-from bridge.git.hunks import Hunk, split_lines
+from bridge.git.hunks import Hunk
+from bridge.textlines import split_lines
 
 
 @dataclass(frozen=True)
@@ -115,29 +116,3 @@ def line_edit(old: str, new: str) -> LineEdit | None:
     ):
         suffix += 1
     return LineEdit(prefix, len(a) - suffix, "".join(b[prefix : len(b) - suffix]))
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def column_length(text: str, encoding: str) -> int:
-    """Length of `text` in the position encoding negotiated with the client."""
-    if encoding == "utf-8":
-        return len(text.encode("utf-8"))
-    if encoding == "utf-32":
-        return len(text)
-    return utf16_len(text)
-
-
-def line_position(lines: list[str], index: int, encoding: str = "utf-16") -> tuple[int, int]:
-    """LSP (line, character) of the start of line `index`, or of the end of the text past its last line.
-
-    A text whose last line has no newline has no "next line" to point at: its end is that line's end.
-    """
-    if index < len(lines):
-        return index, 0
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        last = lines[-1]
-        return len(lines) - 1, column_length(last, encoding)
-    return len(lines), 0

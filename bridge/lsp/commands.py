@@ -61,7 +61,7 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.PENDING, wire.PendingArgs)
     async def pending(ls: BridgeServer, args: wire.PendingArgs) -> list[wire.PendingFile]:
-        return ls.documents.pending(await ls.core(), args.session_id, args.uri)
+        return await ls.documents.pending(await ls.core(), args.session_id, args.uri)
 
     @command(server, wire.APPLY, wire.HunkSelection)
     async def apply(ls: BridgeServer, args: wire.HunkSelection) -> wire.ApplyResult:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
 
 from lsprotocol import types as T
@@ -22,9 +22,9 @@ from bridge.git.hunks import FileChange, hunks_of
 from bridge.git.merge import text_sha
 from bridge.lsp.editor import CLIENT_ERRORS
 from bridge.lsp.edits import workspace_edit
+from bridge.lsp.linemap import LineMap
 from bridge.lsp.views import (
     DocHunk,
-    LineMap,
     apply_action,
     apply_command_action,
     conflict_action,
@@ -33,9 +33,15 @@ from bridge.lsp.views import (
     pending_files,
     reject_action,
 )
+from bridge.textlines import LspLines
 from bridge.uris import file_uri, uri_key
 
 log = logging.getLogger(__name__)
+
+# Documents at least this long have their hunk mapping computed off the event loop.
+LARGE_DOCUMENT = 20_000  # characters
+
+_View = tuple[LineMap, LspLines]
 
 
 class DocumentsHost(Protocol):
@@ -70,12 +76,16 @@ class PendingDocuments:
         self._published: dict[str, str] = {}  # uri key -> uri with diagnostics published
         self._expected: dict[str, list[Expectation]] = {}
         self._undo_watches: dict[str, UndoWatch] = {}
-        self._line_maps: dict[tuple[Any, ...], LineMap] = {}
+        self._views: dict[tuple[Any, ...], _View] = {}
+        self._publishing: asyncio.Task[None] | None = None
+        self._republish = False
 
     def closed(self, uri: str) -> None:
         self._published.pop(uri_key(uri), None)
 
     def doc_hunks(self, uri: str) -> list[DocHunk]:
+        """Every session's pending hunks in one document, where they are now. Call `prepare` first for large
+        documents: what it has not computed is computed here, on the event loop."""
         if self._server.manager is None:
             return []
         key = uri_key(uri)
@@ -85,22 +95,46 @@ class PendingDocuments:
             for change in live.pending:
                 if uri_key(file_uri(live.repo_root, change.path)) != key:
                     continue
-                line_map = self._line_map(live, change, doc)
+                view = self._view(live, change, doc)
                 for hunk in hunks_of(change):
                     row = live.attribution.get((change.path, hunk.hunk_id))
-                    delta = line_map(hunk.old_start) - hunk.old_start if line_map else 0
+                    delta = view[0](hunk.old_start) - hunk.old_start if view else 0
                     found.append(DocHunk(live.row.id, uri, change, hunk, row.agent if row else "unknown",
-                                         row.turn_id if row else None, delta))
+                                         row.turn_id if row else None, delta, view[1] if view else None))
         return found
 
-    def pending(self, manager: SessionManager, session_id: str | None, uri: str | None) -> list[wire.PendingFile]:
+    async def hunks_in(self, uri: str) -> list[DocHunk]:
+        """`doc_hunks`, with the mapping of a large document computed in a thread."""
+        await self.prepare([uri])
+        return self.doc_hunks(uri)
+
+    async def prepare(self, uris: Iterable[str]) -> None:
+        """Compute the hunk mapping of these open documents off the event loop when they are large: following
+        the user's edits through a big file must not freeze every other session."""
+        manager = self._server.manager
+        if manager is None:
+            return
+        lookup = self._server.lookup()
+        keys = {uri_key(uri): uri for uri in uris}
+        for live in list(manager.sessions.values()):
+            for change in live.pending:
+                uri = keys.get(uri_key(file_uri(live.repo_root, change.path)))
+                doc = lookup(uri) if uri is not None else None
+                base = live.base_texts.get(change.path)
+                if doc is None or base is None or len(doc.text) < LARGE_DOCUMENT:
+                    continue
+                key = self._view_key(live, change, doc)
+                if key not in self._views:
+                    self._remember(key, await asyncio.to_thread(_compute_view, base, doc.text))
+
+    async def pending(self, manager: SessionManager, session_id: str | None, uri: str | None) -> list[wire.PendingFile]:
         """`agentBridge.pending`: one session's (or every session's) pending files, or those of one URI."""
         lives = [manager.session(session_id)] if session_id else list(manager.sessions.values())
-        live_ranges = self.live_ranges()
+        live_ranges = await self.live_ranges()
         out = []
         for live in lives:
             files = pending_files(live.id, live.repo_root, live.pending, live.attribution, self._server.encoding,
-                                  live_ranges.get(live.id))
+                                  live_ranges.get(live.id), live.base_texts)
             if uri is not None:
                 key = uri_key(uri)
                 files = [f for f in files if key in (uri_key(f.uri), uri_key(f.old_uri or f.uri))]
@@ -115,7 +149,7 @@ class PendingDocuments:
         encoding = self._server.encoding
         actions: list[T.CodeAction] = []
         lookup, caps = self._server.lookup(), self._server.editor_caps()
-        for h in hunks_touching(self.doc_hunks(uri), rng, encoding):
+        for h in hunks_touching(await self.hunks_in(uri), rng, encoding):
             live = manager.sessions.get(h.session_id)
             if live is None:
                 continue
@@ -137,37 +171,69 @@ class PendingDocuments:
             actions.append(reject_action(h))
         return actions
 
-    def live_ranges(self) -> dict[str, dict[tuple[str, str], T.Range]]:
+    async def live_ranges(self) -> dict[str, dict[tuple[str, str], T.Range]]:
         """Where hunks in open documents are now, after the user's edits, computed once for every session:
         session id -> (uri key, hunk id) -> range."""
+        uris = list(self._server.workspace.text_documents)
+        await self.prepare(uris)
         ranges: dict[str, dict[tuple[str, str], T.Range]] = {}
-        for uri in self._server.workspace.text_documents:
+        for uri in uris:
             for h in self.doc_hunks(uri):
                 ranges.setdefault(h.session_id, {})[(uri_key(uri), h.hunk.hunk_id)] = h.range(self._server.encoding)
         return ranges
 
-    def _line_map(self, live: Session, change: FileChange, doc: LiveDoc | None) -> LineMap | None:
-        """How the user's edits since the base moved lines; cached per document version and base."""
+    @staticmethod
+    def _view_key(live: Session, change: FileChange, doc: LiveDoc) -> tuple[Any, ...]:
+        return (live.row.id, change.path, live.base_commit, doc.version, len(doc.text), hash(doc.text))
+
+    def _view(self, live: Session, change: FileChange, doc: LiveDoc | None) -> _View | None:
+        """How the user's edits since the base moved lines, and the live text's LSP lines; cached per document
+        version and base."""
         base = live.base_texts.get(change.path)
         if doc is None or base is None:
             return None
-        key = (live.row.id, change.path, live.base_commit, doc.version, len(doc.text))
-        cached = self._line_maps.get(key)
-        if cached is None:
-            cached = LineMap(base, doc.text)
-            if len(self._line_maps) > 256:
-                self._line_maps.clear()
-            self._line_maps[key] = cached
-        return cached
+        key = self._view_key(live, change, doc)
+        view = self._views.get(key)
+        if view is None:
+            view = self._remember(key, _compute_view(base, doc.text))
+        return view
+
+    def _remember(self, key: tuple[Any, ...], view: _View) -> _View:
+        if len(self._views) > 256:
+            self._views.clear()
+        self._views[key] = view
+        return view
 
     def refresh_views(self, session_id: str) -> None:
-        """Pending hunks changed: republish hint diagnostics and ask the client to refresh code lenses."""
+        """Pending hunks changed: republish hint diagnostics and ask the client to refresh code lenses.
+
+        One publication runs at a time (large documents are mapped in a thread); a change while it runs
+        publishes once more after it, so the last publication is always of the latest state."""
+        if self._publishing is not None and not self._publishing.done():
+            self._republish = True
+            return
+        self._publishing = asyncio.ensure_future(self._publish())
+        self._publishing.add_done_callback(_log_failure)
+
+    async def _publish(self) -> None:
+        while True:
+            self._republish = False
+            await self._publish_once()
+            if not self._republish:
+                return
+
+    async def _publish_once(self) -> None:
         show = self._server.registry.settings.hint_diagnostics if self._server.registry else True
+        uris = list(self._server.workspace.text_documents)
+        if show:
+            await self.prepare(uris)
         current: dict[str, str] = {}
-        for uri in list(self._server.workspace.text_documents):
+        for uri in uris:
+            doc = self._server.workspace.text_documents.get(uri)
+            if doc is None:
+                continue  # closed meanwhile
             hunks = self.doc_hunks(uri) if show else []
             if hunks or uri_key(uri) in self._published:
-                doc = self._server.workspace.text_documents[uri]
                 self._server.text_document_publish_diagnostics(
                     T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics(hunks, self._server.encoding),
                                                version=doc.version)
@@ -228,3 +294,11 @@ class PendingDocuments:
         if live is not None:
             self._server.spawn(live.unapply(watch))
 
+
+def _compute_view(base: str, live: str) -> _View:
+    return LineMap(base, live), LspLines.of(live)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("publishing pending hunks failed: %s", task.exception())

@@ -12,6 +12,7 @@ from bridge.config import load_registry, settings_layer
 from bridge.core.manager import SessionManager
 from bridge.lsp.commands import register_commands
 from bridge.lsp.server import BridgeServer, FactoryMaker
+from bridge.lsp.textdoc import use_lsp_lines
 from bridge.lsp.views import code_lenses
 from bridge.protocol import plain
 from bridge.store import Store
@@ -28,6 +29,7 @@ def build_server(state_dir: Path, config_path: Path | None, make_factory: Factor
 def register(server: BridgeServer) -> None:
     @server.feature(T.INITIALIZE)
     def initialize(ls: BridgeServer, params: T.InitializeParams) -> None:
+        use_lsp_lines(ls.workspace)
         root = ls.workspace_root()
         ls.init_options = params.initialization_options
         ls.registry = load_registry(ls.config_path, root, ls.init_options)
@@ -87,7 +89,7 @@ def register(server: BridgeServer) -> None:
 
     @server.feature(T.TEXT_DOCUMENT_CODE_LENS, T.CodeLensOptions(resolve_provider=False))
     async def code_lens(ls: BridgeServer, params: T.CodeLensParams) -> list[T.CodeLens]:
-        return code_lenses(ls.documents.doc_hunks(params.text_document.uri), ls.encoding)
+        return code_lenses(await ls.documents.hunks_in(params.text_document.uri), ls.encoding)
 
     @server.feature(T.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     async def progress_cancel(ls: BridgeServer, params: T.WorkDoneProgressCancelParams) -> None:

@@ -7,55 +7,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from pathlib import Path
 
 from lsprotocol import types as T
 
 from bridge import protocol as wire
-from bridge.git.hunks import FileChange, Hunk, hunks_of, split_lines
-from bridge.git.merge import column_length
+from bridge.git.hunks import FileChange, Hunk, hunks_of
 from bridge.store import HunkRow
+from bridge.textlines import LspLines
 from bridge.uris import file_uri, uri_key
 
 SOURCE = "agent-bridge"
 
 
-def hunk_range(hunk: Hunk, encoding: str = "utf-16", delta: int = 0) -> T.Range:
-    """Where a hunk sits in the base text (what the user had when the agent started), moved by `delta`
-    lines when the user has edited above it since."""
+def hunk_range(hunk: Hunk, encoding: str = "utf-16", delta: int = 0, lines: LspLines | None = None) -> T.Range:
+    """Where a hunk sits in a text: the base (what the user had when the agent started), or the live text when
+    the user has edited above it since (`delta` git lines). `lines` counts that text's lines as LSP does: a
+    lone "\\r" before the hunk moves it down a line, and one inside it makes it span one more."""
     first = hunk.old_start + delta
-    start = T.Position(first, 0)
+    at = lines.line(first) if lines is not None else first
+    start = T.Position(at, 0)
     count = len(hunk.old_lines)
     if count == 0:
         return T.Range(start, start)
-    last = hunk.old_lines[-1]
-    if last.endswith("\n"):
-        return T.Range(start, T.Position(first + count, 0))
-    return T.Range(start, T.Position(first + count - 1, column_length(last, encoding)))
-
-
-class LineMap:
-    """Maps base line numbers to the live text's, following the user's edits since the snapshot."""
-
-    def __init__(self, base: str, live: str) -> None:
-        self._opcodes = (
-            [] if base == live
-            else SequenceMatcher(None, split_lines(base), split_lines(live), autojunk=False).get_opcodes()
-        )
-
-    def __call__(self, line: int) -> int:
-        # A block holding the line first: lines the user inserted just above it must not capture it.
-        for tag, a0, a1, b0, _ in self._opcodes:
-            if a0 <= line < a1:
-                return b0 + (line - a0) if tag == "equal" else b0
-        for _, a0, a1, b0, _ in self._opcodes:
-            if a0 == a1 == line:
-                return b0
-        if self._opcodes:
-            _, _, a1, _, b1 = self._opcodes[-1]
-            return b1 + (line - a1)
-        return line
+    own = LspLines(hunk.old_lines)
+    if hunk.old_lines[-1].endswith("\n"):
+        return T.Range(start, T.Position(at + own.line(count), 0))
+    line, character = own.line_end(count - 1, encoding)
+    return T.Range(start, T.Position(at + line, character))
 
 
 def wire_range(rng: T.Range) -> wire.Range:
@@ -75,18 +54,21 @@ def pending_files(
     attribution: Attribution,
     encoding: str = "utf-16",
     live_ranges: Mapping[tuple[str, str], T.Range] | None = None,
+    base_texts: Mapping[str, str] | None = None,
 ) -> list[wire.PendingFile]:
     """The `agentBridge.pending` result entries of one session; `live_ranges` as PendingDocuments has them."""
     out = []
     for change in changes:
         uri = file_uri(repo_root, change.path)
+        base = (base_texts or {}).get(change.path)
+        lines = LspLines.of(base) if base is not None else None
         hunks = []
         for hunk in hunks_of(change):
             row = attribution.get((change.path, hunk.hunk_id))
             live = (live_ranges or {}).get((uri_key(uri), hunk.hunk_id))
             hunks.append(wire.PendingHunk(
                 hunk.hunk_id, row.agent if row else "unknown", row.turn_id if row else None,
-                wire_range(hunk_range(hunk, encoding)), hunk.old_text, hunk.new_text,
+                wire_range(hunk_range(hunk, encoding, 0, lines)), hunk.old_text, hunk.new_text,
                 wire_range(live) if live is not None else None,
             ))
         old_uri = file_uri(repo_root, change.old_path) if change.old_path else None
@@ -104,10 +86,11 @@ class DocHunk:
     hunk: Hunk
     agent: str
     turn_id: str | None
-    delta: int = 0  # lines the user's edits moved this hunk by
+    delta: int = 0  # git lines the user's edits moved this hunk by
+    lines: LspLines | None = None  # the open document's lines, as LSP counts them
 
     def range(self, encoding: str = "utf-16") -> T.Range:
-        return hunk_range(self.hunk, encoding, self.delta)
+        return hunk_range(self.hunk, encoding, self.delta, self.lines)
 
     def summary(self) -> str:
         old, new = len(self.hunk.old_lines), len(self.hunk.new_lines)

@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+from lsprotocol import types as T
+
 from bridge import protocol as wire
 from bridge.config import BridgeSettings
 from tests.support.core import running_core, say
@@ -97,3 +99,46 @@ async def test_a_file_name_that_is_not_utf8_keeps_the_session_working(repo: Path
         assert not any(p.name.startswith("caf") for p in repo.iterdir())  # the user's checkout never got it
     finally:
         await editor.client.shutdown_session()
+
+
+LONE_CR = "a\rb\nc\nd\n"  # git: 3 lines; LSP (and every editor): 4, "a" and "b" on lines of their own
+
+
+async def test_a_lone_carriage_return_does_not_move_an_applied_edit(editor: Editor, repo: Path) -> None:
+    """A lone "\\r" ends a line for LSP but not for git. The edit for "d" -> "D" was placed by git's count,
+    one line too high: applying it rewrote "c" instead, silently, and was reported as applied."""
+    for name in ("cr.txt", "cr2.txt"):
+        (repo / name).write_bytes(LONE_CR.encode())
+    editor.answers = ["Allow"]
+    sid, _, result = await editor.run("@run for f in cr.txt cr2.txt; do printf 'a\\rb\\nc\\nD\\n' > $f; done")
+    assert result["status"] == "completed", result
+    # A code action's edit, applied by the editor.
+    uri = editor.open("cr.txt", LONE_CR)
+    [pending] = await editor.pending(sid, uri)
+    assert pending["hunks"][0]["range"]["start"]["line"] == 3  # "d" is on LSP line 3
+    action = (await editor.code_actions(uri, 3))[0]
+    assert action.edit is not None and editor.apply_workspace_edit(action.edit)[0]
+    assert editor.text(uri) == "a\rb\nc\nD\n"
+    # agentBridge.apply, which sends the edit itself.
+    uri2 = editor.open("cr2.txt", LONE_CR)
+    applied = await editor.cmd("agentBridge.apply", {"sessionId": sid, "uri": uri2})
+    assert applied["applied"] == 1, applied
+    assert editor.text(uri2) == "a\rb\nc\nD\n"
+
+
+async def test_incremental_edits_after_a_form_feed_land_where_the_user_typed(editor: Editor, repo: Path) -> None:
+    """pygls split documents at form feeds and U+2028 as well as at line ends, so every incremental change
+    below such a character was applied a line off, and the session's snapshot of the unsaved buffer (what the
+    agent works on, what hunks are reviewed against) was a text the user never had."""
+    text = "x\x0cy\nsep\u2028arated\nz\nw\n"
+    (repo / "ff.c").write_text(text)
+    uri = editor.open("ff.c", text)
+    typed = T.TextDocumentContentChangePartial(range=T.Range(T.Position(2, 0), T.Position(2, 0)), text="Z")
+    editor.client.text_document_did_change(T.DidChangeTextDocumentParams(
+        text_document=T.VersionedTextDocumentIdentifier(uri=uri, version=2), content_changes=[typed],
+    ))
+    sid, _, result = await editor.run("@say looked")
+    assert result["status"] == "completed", result
+    worktree = Path(next(s["worktree"] for s in await editor.cmd("agentBridge.sessions", {})
+                         if s["sessionId"] == sid))
+    assert (worktree / "ff.c").read_text() == "x\x0cy\nsep\u2028arated\nZz\nw\n"

@@ -162,7 +162,7 @@ class FakeEditorBuffer:
 
     async def send_edit(self, operations: Sequence[EditOp], label: str) -> tuple[bool, str | None]:
         from bridge.core.plans import ReplaceText
-        from bridge.git.hunks import split_lines
+        from bridge.textlines import split_lines
 
         self.labels.append(label)
         for op in operations:

@@ -11,6 +11,7 @@ import ast
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -45,8 +46,9 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
 
 
 def offset_at(text: str, pos: T.Position) -> int:
-    """Offset of an LSP position (UTF-16 columns) in `text`."""
-    lines = text.splitlines(keepends=True)
+    """Offset of an LSP position (UTF-16 columns) in `text`, whose lines end as LSP says: at "\\r\\n", "\\n" or
+    a lone "\\r" (Python's splitlines also ends them at form feeds, U+2028 and others)."""
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$", text)
     before = sum(len(line) for line in lines[: pos.line])
     line = lines[pos.line] if pos.line < len(lines) else ""
     units = 0

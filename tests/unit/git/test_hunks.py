@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bridge.git.diffparse import parse_diff
-from bridge.git.hunks import FileChange, Hunk, apply_hunks, revert_hunks, split_lines
+from bridge.git.hunks import FileChange, Hunk, apply_hunks, revert_hunks
+from bridge.textlines import split_lines
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
 

@@ -1,21 +1,13 @@
-"""bridge.git.merge: carrying an agent's change onto the user's live text, and LSP position arithmetic."""
+"""bridge.git.merge: carrying an agent's change onto the user's live text."""
 
 from __future__ import annotations
 
 import pytest
 
 from bridge.errors import MergeConflict
-from bridge.git.hunks import Hunk, split_lines
-from bridge.git.merge import (
-    LineEdit,
-    column_length,
-    line_edit,
-    line_position,
-    merge3,
-    reanchor,
-    text_sha,
-    utf16_len,
-)
+from bridge.git.hunks import Hunk
+from bridge.git.merge import LineEdit, line_edit, merge3, reanchor, text_sha
+from bridge.textlines import split_lines
 
 BASE = "a\nb\nc\nd\ne\nf\ng\n"
 
@@ -149,67 +141,6 @@ def test_line_edit_applied_gives_new_text(old: str, new: str) -> None:
     assert edit is not None
     lines = split_lines(old)
     assert "".join(lines[: edit.start]) + edit.new_text + "".join(lines[edit.end :]) == new
-
-
-# line_position
-
-
-def test_line_position_inside_text_is_line_start() -> None:
-    lines = split_lines("a\nb\nc\n")
-    assert line_position(lines, 0) == (0, 0)
-    assert line_position(lines, 2) == (2, 0)
-
-
-def test_line_position_past_end_with_trailing_newline() -> None:
-    lines = split_lines("a\nb\n")
-    assert line_position(lines, 2) == (2, 0)
-
-
-def test_line_position_past_end_without_trailing_newline() -> None:
-    lines = split_lines("a\nlast")
-    assert line_position(lines, 2) == (1, 4)
-
-
-def test_line_position_past_end_without_newline_counts_in_encoding() -> None:
-    lines = split_lines("a\nx😀é")
-    assert line_position(lines, 2) == (1, 4)  # utf-16 default: 1 + 2 + 1
-    assert line_position(lines, 2, "utf-16") == (1, 4)
-    assert line_position(lines, 2, "utf-8") == (1, 7)  # 1 + 4 + 2
-    assert line_position(lines, 2, "utf-32") == (1, 3)
-
-
-def test_line_position_of_empty_text() -> None:
-    assert line_position([], 0) == (0, 0)
-
-
-def test_line_position_last_line_ending_in_cr_counts_as_ended() -> None:
-    assert line_position(["a\r"], 1) == (1, 0)
-
-
-# column_length
-
-
-@pytest.mark.parametrize(
-    ("text", "utf16", "utf8", "utf32"),
-    [
-        ("", 0, 0, 0),
-        ("abc", 3, 3, 3),
-        ("é", 1, 2, 1),
-        ("€", 1, 3, 1),
-        ("😀", 2, 4, 1),
-        ("a😀b𝄞", 6, 10, 4),
-        ("日本", 2, 6, 2),
-    ],
-)
-def test_column_length(text: str, utf16: int, utf8: int, utf32: int) -> None:
-    assert column_length(text, "utf-16") == utf16
-    assert utf16_len(text) == utf16
-    assert column_length(text, "utf-8") == utf8
-    assert column_length(text, "utf-32") == utf32
-
-
-def test_column_length_unknown_encoding_falls_back_to_utf16() -> None:
-    assert column_length("😀", "latin-1") == 2
 
 
 def test_text_sha() -> None:

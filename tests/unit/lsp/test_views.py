@@ -13,7 +13,6 @@ from bridge.git.hunks import FileChange, Hunk, hunk_id, hunks_of, whole_file_hun
 from bridge.lsp.views import (
     SOURCE,
     DocHunk,
-    LineMap,
     apply_action,
     apply_command_action,
     code_lenses,
@@ -24,6 +23,7 @@ from bridge.lsp.views import (
     reject_action,
 )
 from bridge.store import HunkRow
+from bridge.textlines import LspLines
 from bridge.uris import file_uri
 
 ROOT = Path("/repo")
@@ -86,39 +86,22 @@ def test_hunk_range_without_newline_counts_in_encoding() -> None:
     assert hunk_range(hunk, "utf-32") == rng(1, 0, 1, 3)
 
 
+def test_hunk_range_counts_lone_carriage_returns_as_lsp_does() -> None:
+    """A lone "\\r" ends a line for LSP, not for git: the hunk at git line 2 is at LSP line 3 of this text, and
+    a hunk holding one spans an LSP line more (an applied edit used to land a line too high)."""
+    text = "a\rb\nc\nd\n"
+    hunk = make_hunk("a.py", 2, ("d\n",), ("D\n",))
+    assert hunk_range(hunk, lines=LspLines.of(text)) == rng(3, 0, 4, 0)
+    inside = make_hunk("a.py", 0, ("a\rb\n",), ("ab\n",))
+    assert hunk_range(inside, lines=LspLines.of(text)) == rng(0, 0, 2, 0)
+    no_newline = make_hunk("a.py", 1, ("x\ry😀",), ("z",))
+    assert hunk_range(no_newline, lines=LspLines.of("q\nx\ry😀")) == rng(1, 0, 2, 3)
+
+
 def test_hunk_range_moved_by_delta() -> None:
     hunk = make_hunk("a.py", 2, ("x\n",), ("X\n",))
     assert hunk_range(hunk, delta=3) == rng(5, 0, 6, 0)
     assert doc(hunk, delta=-1).range() == rng(1, 0, 2, 0)
-
-
-# LineMap
-
-
-def test_line_map_identity_and_shift() -> None:
-    same = LineMap("a\nb\n", "a\nb\n")
-    assert [same(i) for i in range(3)] == [0, 1, 2]
-    shifted = LineMap("a\nb\nc\n", "new1\nnew2\na\nb\nc\n")
-    assert [shifted(i) for i in range(4)] == [2, 3, 4, 5]
-
-
-def test_line_map_line_just_below_user_insertion_follows_its_content() -> None:
-    # The user typed a line between "a" and "b": base line 1 ("b") is now live line 2, not the new line.
-    line_map = LineMap("a\nb\nc\n", "a\nNEW\nb\nc\n")
-    assert [line_map(i) for i in range(4)] == [0, 2, 3, 4]
-
-
-def test_line_map_deletion_and_replacement() -> None:
-    deleted = LineMap("a\nb\nc\nd\n", "a\nd\n")
-    assert [deleted(i) for i in range(5)] == [0, 1, 1, 1, 2]  # deleted lines collapse onto where they were
-    replaced = LineMap("a\nb\nc\n", "a\nB1\nB2\nc\n")
-    assert [replaced(i) for i in range(4)] == [0, 1, 3, 4]
-
-
-def test_line_map_end_of_text_with_appended_lines() -> None:
-    appended = LineMap("a\nb\n", "a\nb\nc\nd\n")
-    assert [appended(i) for i in range(2)] == [0, 1]
-    assert appended(2) == 2  # an insertion point at the old end stays before what the user appended
 
 
 # hunks_touching
