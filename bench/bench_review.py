@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bridge.core.coalesce import TextCoalescer
-from bridge.git import pending, worktrees
+from bridge.git import linked, pending, worktrees
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -48,14 +48,15 @@ def bench_pending(files: int, edited: int, rounds: int) -> None:
         base = worktrees.snapshot_base(repo, {})
         wt = Path(tmp) / "wt"
         worktrees.create_worktree(repo, wt, "bench", base)
+        tree = linked.locate(repo, wt)
         for i in range(edited):
             path = wt / f"mod{i:04d}.py"
             text = path.read_text().replace("line 100 ", "LINE 100 ").replace("line 150 ", "changed 150 ")
             path.write_text(text)
         baseline = _best(lambda: subprocess.run(["git", "-C", str(wt), "diff", "--stat", base],
                                                 capture_output=True, check=True), rounds)
-        measured = _best(lambda: pending.pending_changes(wt, base), rounds)
-        hunks = sum(len(c.hunks) for c in pending.pending_changes(wt, base))
+        measured = _best(lambda: pending.pending_changes(tree, base), rounds)
+        hunks = sum(len(c.hunks) for c in pending.pending_changes(tree, base))
         print(f"pending: {files} files, {edited} edited, {hunks} hunks: {measured * 1000:.1f} ms "
               f"vs git diff --stat {baseline * 1000:.1f} ms -> ratio {measured / baseline:.2f}")
 

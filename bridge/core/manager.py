@@ -8,6 +8,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
@@ -23,8 +24,9 @@ from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
 from bridge.core.turns import Turn, TurnResult, run_turn
 from bridge.errors import BridgeError, GitError, InvalidArguments, NotAGitRepository, UnknownSession, UnknownTurn
-from bridge.git import worktrees
+from bridge.git import linked, worktrees
 from bridge.git.reaper import reap_orphans
+from bridge.git.run import Worktree
 from bridge.store import SessionRow, Store, WorktreeRow
 from bridge.uris import to_path
 
@@ -58,13 +60,24 @@ class SessionManager:
                 self.editor.log(f"session {row.id}: worktree is missing; closing it", error=True)
                 await self.store.close_session(row.id)
                 continue
-            live = self._session(row, wt)
+            try:
+                tree = await asyncio.to_thread(linked.locate, Path(row.repo_root), Path(wt.path))
+            except GitError as exc:
+                self.editor.log(f"session {row.id}: {exc}; closing it", error=True)
+                await self.store.close_session(row.id)
+                continue
+            live = self._session(row, wt, tree)
             self.sessions[row.id] = live
             try:
                 await live.refresh()
             except GitError as exc:
                 self.editor.log(f"session {row.id}: could not read its pending changes: {exc}", error=True)
-        for reaped in await asyncio.to_thread(reap_orphans, self.state_dir / "worktrees", set(self.sessions)):
+        repos = {row.id: Path(row.repo_root) for row in await self.store.sessions(None)}
+        reaping = await asyncio.to_thread(reap_orphans, self.state_dir / "worktrees", set(self.sessions), repos)
+        for reaped in reaping:
+            if reaped.tampered:
+                note = f"its .git file was tampered with ({reaped.tampered}) and was put back"
+                self.editor.log(f"orphaned worktree {reaped.path}: {note}", error=True)
             if reaped.skipped:
                 self.editor.log(f"orphaned worktree {reaped.path}: {reaped.skipped}", error=True)
             else:
@@ -96,9 +109,9 @@ class SessionManager:
         for host in self._hosts.values():
             host.answer_cap = registry.settings.max_stored_answer
 
-    def _session(self, row: SessionRow, wt: WorktreeRow) -> Session:
+    def _session(self, row: SessionRow, wt: WorktreeRow, tree: Worktree) -> Session:
         cwd = agent_cwd(Path(wt.path), Path(row.repo_root), Path(row.workspace))
-        return Session(row, wt, cwd, self.store, self.editor, self._run)
+        return Session(row, wt, tree, cwd, self.store, self.editor, self._run)
 
     def session(self, session_id: str) -> Session:
         live = self.sessions.get(session_id)
@@ -122,12 +135,14 @@ class SessionManager:
             base = await asyncio.to_thread(worktrees.snapshot_base, repo_root, overlays)
             await asyncio.to_thread(worktrees.set_ref, repo_root, base_ref(session_id), base)
             await asyncio.to_thread(worktrees.create_worktree, repo_root, path, branch_name(session_id), base)
+            # Found now, from the repository's record, before any agent could touch the worktree's `.git`.
+            tree = await asyncio.to_thread(linked.locate, repo_root, path)
         except GitError as exc:
             raise BridgeError(f"could not create the session worktree: {exc}") from exc
         row = SessionRow(session_id, str(workspace), str(repo_root), title, "open", time.time())
         wt = WorktreeRow(session_id, str(path), branch_name(session_id), base, base_ref(session_id))
         await self.store.add_session(row, wt)
-        live = self._session(row, wt)
+        live = self._session(row, wt, tree)
         self.sessions[session_id] = live
         return live
 
@@ -210,13 +225,10 @@ class SessionManager:
         try:
             backend, host = await self._backend(live, turn.agent)
         except (BackendError, BridgeError) as exc:
-            result = TurnResult("failed", error=str(exc))
-            await self._finish(live, turn, result, None)
-            return result
+            return await self._finish(live, turn, TurnResult("failed", error=str(exc)), None)
         if turn.cancel.is_set():
             result = TurnResult("cancelled", "cancelled", "the turn was cancelled before the agent started it")
-            await self._finish(live, turn, result, host)
-            return result
+            return await self._finish(live, turn, result, host)
         rejected = await self.store.unreported_rejections(live.row.id, turn.agent.name)
         note = rejection_note(rejected)
         parts = [TextPart(note), *turn.parts] if note else turn.parts
@@ -239,15 +251,18 @@ class SessionManager:
             await self.store.add_usage(
                 live.row.id, turn.agent.name, u.input_tokens or 0, u.output_tokens or 0, u.cost or 0.0
             )
-        await self._finish(live, turn, result, host)
-        return result
+        return await self._finish(live, turn, result, host)
 
-    async def _finish(self, live: Session, turn: Turn, result: TurnResult, host: TurnHost | None) -> None:
+    async def _finish(self, live: Session, turn: Turn, result: TurnResult, host: TurnHost | None) -> TurnResult:
+        """Record the turn's work and end it; the turn's final result (failed if the agent tampered with git)."""
         if host is not None:
             await host.flush()
-        commit = await live.record_turn(
+        commit, tampered = await live.record_turn(
             turn, f"{turn.agent.name}: {title_for(turn.prompt, 60)}\n\nAgent-Bridge-Turn: {turn.id}"
         )
+        if tampered is not None:
+            error = f"{tampered} ({result.error})" if result.error else tampered
+            result = replace(result, status="failed", error=error)
         answer = host.answer() if host is not None else ""
         await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer)
         usage = wire_usage(result.usage) if result.usage is not None else None
@@ -255,6 +270,7 @@ class SessionManager:
             live.id, turn.id, turn.agent.name, result.status, result.stop_reason or None, result.error or None, usage
         ))
         self.editor.progress_end(turn.id, result.error or result.status)
+        return result
 
     async def await_turn(self, session_id: str, turn_id: str | None, timeout: float | None) -> TurnResult:
         live = self.session(session_id) if session_id in self.sessions else None

@@ -14,6 +14,7 @@ from bridge.errors import MergeConflict, PlanConflict
 from bridge.git import pending
 from bridge.git.hunks import FileChange, Hunk, apply_hunks
 from bridge.git.merge import line_edit, merge3, reanchor, text_sha
+from bridge.git.run import Worktree
 from bridge.textlines import LspLines
 from bridge.uris import file_uri
 
@@ -111,7 +112,7 @@ class Target:
     """Where a session's files are: the user's checkout and the session worktree at its base."""
 
     repo_root: Path
-    worktree: Path
+    worktree: Worktree
     base: str
 
 
@@ -191,7 +192,7 @@ def plan_file(
     return plan
 
 
-def _plan_binary(plan: FilePlan, worktree: Path, user_path: Path, base_bytes: bytes | None) -> FilePlan:
+def _plan_binary(plan: FilePlan, worktree: Worktree, user_path: Path, base_bytes: bytes | None) -> FilePlan:
     change = plan.change
     current = user_path.read_bytes() if user_path.exists() else None
     if change.change == "create" and current is not None:

@@ -18,8 +18,9 @@ from bridge.core.plans import DocLookup, EditorCaps, Expectation, FilePlan, Send
 from bridge.core.ports import Editor
 from bridge.core.turns import Turn, TurnResult
 from bridge.errors import BridgeError, GitError, PlanConflict
-from bridge.git import pending, worktrees
+from bridge.git import linked, pending, worktrees
 from bridge.git.hunks import FileChange, Hunk, hunks_of
+from bridge.git.run import Worktree
 from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
 from bridge.uris import file_uri, uri_key
 
@@ -56,7 +57,7 @@ def agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
     return worktree / rel
 
 
-def pending_with_bases(worktree: Path, base: str) -> tuple[list[FileChange], dict[str, str]]:
+def pending_with_bases(worktree: Worktree, base: str) -> tuple[list[FileChange], dict[str, str]]:
     """The pending changes and the base text of each modified or renamed text file (blocking)."""
     changes = pending.pending_changes(worktree, base)
     texts = {}
@@ -83,12 +84,21 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 class Session:
     def __init__(
-        self, row: SessionRow, worktree: WorktreeRow, cwd: Path, store: Store, editor: Editor, runner: Runner
+        self,
+        row: SessionRow,
+        worktree: WorktreeRow,
+        tree: Worktree,
+        cwd: Path,
+        store: Store,
+        editor: Editor,
+        runner: Runner,
     ) -> None:
         self.row = row
         self.repo_root = Path(row.repo_root)
         self.cwd = cwd
         self._worktree = worktree
+        # Every git command on the worktree names this git dir: never the one its `.git` file claims.
+        self.tree = tree
         self._store = store
         self._editor = editor
         self._runner = runner
@@ -111,7 +121,7 @@ class Session:
 
     @property
     def path(self) -> Path:
-        return Path(self._worktree.path)
+        return self.tree.path
 
     @property
     def worktree(self) -> WorktreeRow:
@@ -151,7 +161,7 @@ class Session:
         return sum(len(hunks_of(c)) for c in self._pending)
 
     def _target(self) -> Target:
-        return Target(self.repo_root, self.path, self.base_commit)
+        return Target(self.repo_root, self.tree, self.base_commit)
 
     # Turns
     def enqueue(self, turn: Turn) -> None:
@@ -213,16 +223,23 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
 
-    async def record_turn(self, turn: Turn, message: str) -> str | None:
-        """Commit what the turn left in the worktree and attribute its new hunks; the commit, if any."""
+    async def record_turn(self, turn: Turn, message: str) -> tuple[str | None, str | None]:
+        """Commit what the turn left in the worktree and attribute its new hunks.
+
+        Returns the commit, if any, and why the turn must fail, if it must: the agent tampered with the
+        worktree's `.git` file (now put back; the commit never went through it).
+        """
         async with self._git_lock:
+            tampered = await asyncio.to_thread(linked.repair_report, self.tree)
+            if tampered is not None:
+                self._editor.log(f"session {self.id}: {tampered}", error=True)
             try:
-                commit = await asyncio.to_thread(worktrees.commit_all, self.path, message)
+                commit = await asyncio.to_thread(worktrees.commit_all, self.tree, message)
                 await self._refresh(turn)
-                return commit
+                return commit, tampered
             except GitError as exc:
                 self._editor.log(f"session {self.id}: could not record the turn's changes: {exc}", error=True)
-                return None
+                return None, tampered
 
     # Pending hunks
     async def refresh(self) -> None:
@@ -231,7 +248,7 @@ class Session:
 
     async def _refresh(self, turn: Turn | None) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`. Hold the lock."""
-        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.path, self.base_commit)
+        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, self.base_commit)
         agent = turn.agent.name if turn else "unknown"
         rows = [
             HunkRow(self.id, c.path, h.hunk_id, agent, turn.id if turn else None, "pending",
@@ -337,7 +354,7 @@ class Session:
         keys: list[tuple[str, str]] = []
         undoable: list[tuple[FilePlan, tuple[tuple[str, str], ...]]] = []
         for plan in plans:
-            base = await asyncio.to_thread(pending.advance_base, self.path, base, plan.change, plan.hunk_ids)
+            base = await asyncio.to_thread(pending.advance_base, self.tree, base, plan.change, plan.hunk_ids)
             ids = plan.hunk_ids if plan.hunk_ids is not None else [h.hunk_id for h in hunks_of(plan.change)]
             plan_keys = tuple((plan.change.path, i) for i in ids)
             keys.extend(plan_keys)
@@ -363,12 +380,12 @@ class Session:
         Only when the base still holds exactly what that apply put there; otherwise it has moved on and is kept.
         """
         async with self._git_lock:
-            now = await asyncio.to_thread(pending.read_blob, self.path, self.base_commit, watch.path)
-            then = await asyncio.to_thread(pending.read_blob, self.path, watch.applied, watch.path)
+            now = await asyncio.to_thread(pending.read_blob, self.tree, self.base_commit, watch.path)
+            then = await asyncio.to_thread(pending.read_blob, self.tree, watch.applied, watch.path)
             if now != then:
                 return False
             new_base = await asyncio.to_thread(
-                pending.reset_base_path, self.path, self.base_commit, watch.source, watch.path
+                pending.reset_base_path, self.tree, self.base_commit, watch.source, watch.path
             )
             await self._set_base(new_base)
             await self._store.set_hunk_status(self.id, watch.hunk_keys, "pending")
@@ -382,7 +399,7 @@ class Session:
             for change, hunks in self.select(uri, hunk_id):
                 ids = [h.hunk_id for h in hunks] if hunks is not None else None
                 await asyncio.to_thread(
-                    pending.revert_in_worktree, self.path, self.base_commit, change, ids,
+                    pending.revert_in_worktree, self.tree, self.base_commit, change, ids,
                     f"Reject {len(ids) if ids else 'all'} hunk(s) of {change.path}",
                 )
                 keys.extend((change.path, h.hunk_id) for h in (hunks if hunks is not None else hunks_of(change)))
@@ -395,12 +412,12 @@ class Session:
         (change, _), = self.select(uri, None)
         base_text = agent_text = None
         if not change.binary and change.change != "create":
-            base = pending.read_blob(self.path, self.base_commit, change.base_path) or b""
+            base = pending.read_blob(self.tree, self.base_commit, change.base_path) or b""
             base_text = base.decode("utf-8", errors="replace")
         if not change.binary and change.change != "delete":
             # From git, as the hunks were computed and as apply writes it: a symlink the agent planted shows as
             # a link (its target path), never as the file it points to outside the worktree.
-            agent = pending.read_blob(self.path, "HEAD", change.path)
+            agent = pending.read_blob(self.tree, "HEAD", change.path)
             agent_text = agent.decode("utf-8", errors="replace") if agent is not None else None
         old_uri = file_uri(self.repo_root, change.old_path) if change.old_path else None
         return wire.FileVersions(
@@ -412,12 +429,14 @@ class Session:
     async def remove_worktree(self) -> str | None:
         """Remove the worktree and its refs; unreviewed work is kept at an archive ref, which is returned."""
         async with self._git_lock:
-            changes = await asyncio.to_thread(pending.pending_changes, self.path, self.base_commit)
+            changes = await asyncio.to_thread(pending.pending_changes, self.tree, self.base_commit)
             keep = archive_ref(self.id) if changes else None
             try:
-                await asyncio.to_thread(
-                    worktrees.remove_worktree, self.repo_root, self.path, self._worktree.branch, keep
+                problem = await asyncio.to_thread(
+                    worktrees.remove_worktree, self.repo_root, self.tree, self._worktree.branch, keep
                 )
+                if problem is not None:
+                    self._editor.log(f"session {self.id}: its worktree's .git file was tampered with ({problem})")
                 await asyncio.to_thread(worktrees.delete_ref, self.repo_root, self._worktree.base_ref)
             except GitError as exc:
                 self._editor.log(f"session {self.id}: could not remove its worktree: {exc}", error=True)

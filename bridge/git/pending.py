@@ -13,13 +13,24 @@ from pathlib import Path
 from bridge.errors import GitError
 from bridge.git.diffparse import parse_diff
 from bridge.git.hunks import FileChange, Hunk, apply_hunks, revert_hunks
-from bridge.git.run import DIFF_OPTS, NULL_OID, decode, git, git_path, hash_object, out, safe_path, temp_index
+from bridge.git.run import (
+    DIFF_OPTS,
+    NULL_OID,
+    Where,
+    Worktree,
+    decode,
+    git,
+    git_path,
+    hash_object,
+    out,
+    safe_path,
+    temp_index,
+)
 from bridge.git.worktrees import commit_all
 
 
-def pending_changes(worktree: Path, base: str) -> list[FileChange]:
+def pending_changes(worktree: Worktree, base: str) -> list[FileChange]:
     """Changes from `base` to the worktree's working tree (untracked and uncommitted included)."""
-    worktree = Path(worktree)
     with temp_index(git_path(worktree, "index")) as env:
         if not (Path(env["GIT_INDEX_FILE"])).exists():
             git(worktree, "read-tree", "HEAD", env=env)
@@ -51,7 +62,7 @@ def _binary_if_undecodable(change: FileChange) -> FileChange:
     return change
 
 
-def _tree_entry(repo: Path, rev: str, path: str) -> tuple[str, str, str] | None:
+def _tree_entry(repo: Where, rev: str, path: str) -> tuple[str, str, str] | None:
     """(mode, type, oid) of `path` in `rev`, or None if absent."""
     out = git(repo, "ls-tree", "-z", "--full-tree", rev, "--", path).stdout
     for record in out.split(b"\0"):
@@ -62,12 +73,12 @@ def _tree_entry(repo: Path, rev: str, path: str) -> tuple[str, str, str] | None:
     return None
 
 
-def read_blob(repo: Path, rev: str, path: str) -> bytes | None:
+def read_blob(repo: Where, rev: str, path: str) -> bytes | None:
     """Raw blob content of `path` at `rev`; None if there is no such file."""
-    entry = _tree_entry(Path(repo), rev, path)
+    entry = _tree_entry(repo, rev, path)
     if entry is None or entry[1] != "blob":
         return None
-    return git(Path(repo), "cat-file", "blob", entry[2]).stdout
+    return git(repo, "cat-file", "blob", entry[2]).stdout
 
 
 def _select(change: FileChange, hunk_ids: Collection[str] | None) -> list[Hunk] | None:
@@ -84,7 +95,7 @@ def _select(change: FileChange, hunk_ids: Collection[str] | None) -> list[Hunk] 
     return chosen
 
 
-def _has_object(repo: Path, oid: str) -> bool:
+def _has_object(repo: Where, oid: str) -> bool:
     return git(repo, "cat-file", "-e", oid, ok=(0, 1, 128)).returncode == 0
 
 
@@ -101,24 +112,25 @@ def _disk_bytes(target: Path) -> bytes:
     return target.read_bytes()
 
 
-def _new_side(worktree: Path, change: FileChange) -> tuple[str, str]:
+def _new_side(worktree: Worktree, change: FileChange) -> tuple[str, str]:
     """(mode, oid) of the whole new file: the reviewed blob if known, else the worktree's current file."""
-    target = safe_path(worktree, change.path)
+    target = safe_path(worktree.path, change.path)
     mode = change.new_mode
     if change.new_oid and _has_object(worktree, change.new_oid):
         oid = change.new_oid
     else:
         if not target.exists() and not target.is_symlink():
-            raise GitError(f"{change.path} is missing from the worktree {worktree}")
+            raise GitError(f"{change.path} is missing from the worktree {worktree.path}")
         symlink = target.is_symlink()
         oid = hash_object(worktree, _disk_bytes(target), None if symlink else change.path)
         mode = mode or _disk_mode(target)
     return mode or "100644", oid
 
 
-def advance_base(worktree: Path, base: str, change: FileChange, hunk_ids: Collection[str] | None = None) -> str:
+def advance_base(
+    worktree: Worktree, base: str, change: FileChange, hunk_ids: Collection[str] | None = None
+) -> str:
     """New base commit (parent `base`) with these hunks of `change` applied (None = the whole change)."""
-    worktree = Path(worktree)
     chosen = _select(change, hunk_ids)
     if chosen is not None and not chosen:
         return base
@@ -151,12 +163,11 @@ def advance_base(worktree: Path, base: str, change: FileChange, hunk_ids: Collec
     return out(worktree, "commit-tree", tree, "-p", base, "-m", f"agent-bridge: apply {change.path}")
 
 
-def reset_base_path(worktree: Path, base: str, source: str, path: str) -> str:
+def reset_base_path(worktree: Worktree, base: str, source: str, path: str) -> str:
     """New base commit (parent `base`) whose `path` is as it is in `source` (absent there: removed).
 
     Undoes the re-baselining of one file when the user undoes an applied change in the editor.
     """
-    worktree = Path(worktree)
     entry = _tree_entry(worktree, source, path)
     record = (entry[0], entry[2], path) if entry is not None else ("0", NULL_OID, path)
     with temp_index() as env:
@@ -169,20 +180,19 @@ def reset_base_path(worktree: Path, base: str, source: str, path: str) -> str:
     return out(worktree, "commit-tree", tree, "-p", base, "-m", f"agent-bridge: unapply {path}")
 
 
-def _text(repo: Path, oid: str) -> str:
+def _text(repo: Where, oid: str) -> str:
     # surrogateescape keeps stray non-UTF-8 bytes outside the hunks byte-identical on the way back.
     return decode(git(repo, "cat-file", "blob", oid).stdout)
 
 
 def revert_in_worktree(
-    worktree: Path,
+    worktree: Worktree,
     base: str,
     change: FileChange,
     hunk_ids: Collection[str] | None = None,
     message: str = "agent-bridge: revert rejected changes",
 ) -> str | None:
     """Undo these hunks of `change` (None = the whole change) in the worktree's files, then commit_all."""
-    worktree = Path(worktree)
     chosen = _select(change, hunk_ids)
     if chosen is not None and not chosen:
         return None
@@ -195,9 +205,9 @@ def revert_in_worktree(
                 raise GitError(f"{change.base_path} is not a file in the base {base}")
             _restore(worktree, change.base_path, entry[0], entry[2])
     else:
-        target = safe_path(worktree, change.path)
+        target = safe_path(worktree.path, change.path)
         if not target.exists() and not target.is_symlink():
-            raise GitError(f"{change.path} is missing from the worktree {worktree}")
+            raise GitError(f"{change.path} is missing from the worktree {worktree.path}")
         symlink = target.is_symlink()
         # Hunks are relative to the normalized blob, not to the bytes on disk (eol, filters).
         current = hash_object(worktree, _disk_bytes(target), None if symlink else change.path)
@@ -207,13 +217,13 @@ def revert_in_worktree(
     return commit_all(worktree, message)
 
 
-def _restore(worktree: Path, rel: str, mode: str, oid: str) -> None:
+def _restore(worktree: Worktree, rel: str, mode: str, oid: str) -> None:
     """Write blob `oid` to `rel` in the worktree as a checkout would (smudge filters, mode)."""
-    target = safe_path(worktree, rel)
+    target = safe_path(worktree.path, rel)
     if target.is_dir() and not target.is_symlink():
-        raise GitError(f"cannot restore {rel}: a directory is in the way in {worktree}")
+        raise GitError(f"cannot restore {rel}: a directory is in the way in {worktree.path}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    safe_path(worktree, rel)  # re-check now that the parents exist
+    safe_path(worktree.path, rel)  # re-check now that the parents exist
     if mode == "120000":
         link = git(worktree, "cat-file", "blob", oid).stdout
         if target.exists() or target.is_symlink():
@@ -233,14 +243,14 @@ def _restore(worktree: Path, rel: str, mode: str, oid: str) -> None:
         raise
 
 
-def _remove_file(worktree: Path, rel: str) -> None:
-    target = safe_path(worktree, rel)
+def _remove_file(worktree: Worktree, rel: str) -> None:
+    target = safe_path(worktree.path, rel)
     if target.is_dir() and not target.is_symlink():
-        raise GitError(f"cannot remove {rel}: it is a directory in {worktree}")
+        raise GitError(f"cannot remove {rel}: it is a directory in {worktree.path}")
     if target.exists() or target.is_symlink():
         target.unlink()
     # Like git, drop directories the removal left empty (never the worktree itself).
-    root = worktree.absolute()
+    root = worktree.path.absolute()
     parent = target.parent
     while parent != root and root in parent.parents:
         try:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bridge.errors import GitError
@@ -61,6 +62,22 @@ DIFF_OPTS = (
 NULL_OID = "0" * 40
 
 
+@dataclass(frozen=True)
+class Worktree:
+    """A session worktree as the bridge created it: its files and its git dir in the user's repository.
+
+    Git is always told both. Left to find its repository itself, git would follow the worktree's `.git` file,
+    which the agent can rewrite to point at the user's own repository.
+    """
+
+    path: Path  # the work tree
+    git_dir: Path  # <common dir>/worktrees/<name>, found from the repository's records
+
+
+# Where a git command runs: a repository found from a directory the bridge trusts, or a session worktree.
+Where = Path | Worktree
+
+
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV}
     env.update(
@@ -78,13 +95,18 @@ def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def git(
-    cwd: Path,
+    where: Where,
     *args: str,
     env: Mapping[str, str] | None = None,
     input: bytes | None = None,
     ok: Collection[int] = (0,),
 ) -> subprocess.CompletedProcess[bytes]:
-    cmd = ["git", *_CONFIG, *args]
+    if isinstance(where, Worktree):
+        cwd = where.path
+        cmd = ["git", f"--git-dir={where.git_dir}", f"--work-tree={where.path}", *_CONFIG, *args]
+    else:
+        cwd = where
+        cmd = ["git", *_CONFIG, *args]
     try:
         # stdin must never be inherited: the language server speaks LSP on it.
         proc = subprocess.run(
@@ -108,8 +130,8 @@ def git(
     return proc
 
 
-def out(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
-    return git(cwd, *args, env=env, input=input).stdout.decode("utf-8", "surrogateescape").strip()
+def out(where: Where, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
+    return git(where, *args, env=env, input=input).stdout.decode("utf-8", "surrogateescape").strip()
 
 
 def decode(data: bytes) -> str:
@@ -128,12 +150,13 @@ def temp_index(seed: Path | None = None) -> Iterator[dict[str, str]]:
         yield {"GIT_INDEX_FILE": str(index)}
 
 
-def git_path(repo: Path, name: str) -> Path:
+def git_path(repo: Where, name: str) -> Path:
     path = Path(out(repo, "rev-parse", "--git-path", name))
-    return path if path.is_absolute() else repo / path
+    cwd = repo.path if isinstance(repo, Worktree) else repo
+    return path if path.is_absolute() else cwd / path
 
 
-def head_commit(repo: Path) -> str | None:
+def head_commit(repo: Where) -> str | None:
     proc = git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", ok=(0, 1))
     if proc.returncode != 0:
         return None
@@ -164,7 +187,7 @@ def safe_path(root: Path, rel: str) -> Path:
     return target
 
 
-def hash_object(repo: Path, data: bytes, path: str | None = None) -> str:
+def hash_object(repo: Where, data: bytes, path: str | None = None) -> str:
     args = ["hash-object", "-w", "--stdin"]
     if path is not None:
         args.append(f"--path={path}")

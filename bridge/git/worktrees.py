@@ -10,7 +10,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bridge.errors import GitError, NotAGitRepository
-from bridge.git.run import NULL_OID, check_rel, decode, git, git_path, hash_object, head_commit, out, temp_index
+from bridge.git.linked import check_gitfile
+from bridge.git.run import (
+    NULL_OID,
+    Worktree,
+    check_rel,
+    decode,
+    git,
+    git_path,
+    hash_object,
+    head_commit,
+    out,
+    temp_index,
+)
 
 _SNAPSHOT_MESSAGE = (
     "agent-bridge: base snapshot\n\nThe user's checkout (HEAD, uncommitted, untracked, unsaved buffers)."
@@ -107,44 +119,49 @@ def _check_ref(ref: str) -> None:
         raise ValueError(f"not a full ref name: {ref!r}")
 
 
-def commit_all(worktree: Path, message: str) -> str | None:
+def commit_all(tree: Worktree, message: str) -> str | None:
     """Stage everything in the worktree and commit it on its branch; None if nothing changed."""
-    worktree = Path(worktree)
-    git(worktree, "add", "-A")
-    tree = out(worktree, "write-tree")
-    parent = head_commit(worktree)
-    if parent is not None and out(worktree, "rev-parse", f"{parent}^{{tree}}") == tree:
+    git(tree, "add", "-A")
+    tree_sha = out(tree, "write-tree")
+    parent = head_commit(tree)
+    if parent is not None and out(tree, "rev-parse", f"{parent}^{{tree}}") == tree_sha:
         return None
     # Plumbing rather than `git commit`: no hooks, templates, auto-gc or editor, whatever the config.
     parents = ["-p", parent] if parent else []
-    sha = out(worktree, "commit-tree", tree, *parents, "-m", message)
-    git(worktree, "update-ref", "-m", "agent-bridge: commit", "HEAD", sha, parent or NULL_OID)
+    sha = out(tree, "commit-tree", tree_sha, *parents, "-m", message)
+    git(tree, "update-ref", "-m", "agent-bridge: commit", "HEAD", sha, parent or NULL_OID)
     return sha
 
 
-def head(worktree: Path) -> str:
+def head(tree: Worktree) -> str:
     """Commit sha of the worktree's HEAD."""
-    return out(Path(worktree), "rev-parse", "--verify", "HEAD^{commit}")
+    return out(tree, "rev-parse", "--verify", "HEAD^{commit}")
 
 
-def remove_worktree(repo_root: Path, worktree: Path, branch: str, archive_ref: str | None) -> None:
-    """Remove a worktree and its branch, first saving its work under `archive_ref` if given."""
-    repo_root, worktree = Path(repo_root), Path(worktree).absolute()
-    present = (worktree / ".git").exists()
+def remove_worktree(repo_root: Path, tree: Worktree, branch: str, archive_ref: str | None) -> str | None:
+    """Remove a worktree and its branch, first saving its work under `archive_ref` if given.
+
+    Returns what was wrong with the worktree's `.git` file (put back before anything else), or None.
+    """
+    repo_root = Path(repo_root)
+    present = tree.path.is_dir()
+    # `git worktree remove` goes by the `.git` file (and refuses a wrong one): put it back first.
+    problem = check_gitfile(tree) if present else None
     if archive_ref is not None:
         _check_ref(archive_ref)
         if present:
-            commit_all(worktree, "agent-bridge: archive before removing the worktree")
+            commit_all(tree, "agent-bridge: archive before removing the worktree")
         tip = git(repo_root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", ok=(0, 1))
         if tip.returncode == 0:
             set_ref(repo_root, archive_ref, decode(tip.stdout).strip())
     if present:
-        git(repo_root, "worktree", "remove", "--force", str(worktree))
+        git(repo_root, "worktree", "remove", "--force", str(tree.path))
     # Prune before deleting the branch: git refuses to delete a branch a stale worktree entry claims.
     git(repo_root, "worktree", "prune")
     exists = git(repo_root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", ok=(0, 1))
     if exists.returncode == 0:
         git(repo_root, "branch", "-D", branch)
+    return problem
 
 
 def list_worktrees(repo_root: Path) -> list[tuple[Path, str | None]]:

@@ -13,7 +13,9 @@ import pytest
 
 from bridge.errors import GitError, NotAGitRepository
 from bridge.git.hunks import FileChange
+from bridge.git.linked import locate
 from bridge.git.pending import advance_base, pending_changes, read_blob, revert_in_worktree
+from bridge.git.run import Worktree
 from bridge.git.worktrees import (
     commit_all,
     create_worktree,
@@ -27,14 +29,6 @@ from bridge.git.worktrees import (
 )
 
 UNICODE = "d\u00eer/caf\u00e9 with spaces.txt"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = tmp_path / "gitconfig"
-    config.write_text("[init]\n\tdefaultBranch = main\n[core]\n\tautocrlf = false\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:
@@ -58,31 +52,12 @@ def lines(prefix: str, n: int) -> str:
     return "".join(f"{prefix} {i}\n" for i in range(n))
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", ".")
-    write(root / "two.txt", lines("two", 10))
-    write(root / "old.txt", lines("old", 5))
-    write(root / "gone.txt", "bye\n")
-    write(root / "rename-me.txt", lines("ren", 12))
-    write(root / "image.bin", b"\x89PNG\x00\x01\x02")
-    write(root / "nonl.txt", "a\nb")
-    write(root / "crlf.txt", "one\r\ntwo\r\nthree\r\n")
-    write(root / "run.sh", "#!/bin/sh\necho hi\n")
-    (root / "run.sh").chmod(0o755)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
-
-
-def session(repo: Path, tmp_path: Path, name: str = "s1") -> tuple[Path, str]:
+def session(repo: Path, tmp_path: Path, name: str = "s1") -> tuple[Worktree, str]:
     base = snapshot_base(repo, {})
     set_ref(repo, f"refs/agent-bridge/base/{name}", base)
-    wt = tmp_path / "state" / "worktrees" / name
-    create_worktree(repo, wt, f"agent-bridge/{name}", base)
-    return wt, base
+    path = tmp_path / "state" / "worktrees" / name
+    create_worktree(repo, path, f"agent-bridge/{name}", base)
+    return locate(repo, path), base
 
 
 def user_state(repo: Path) -> dict[str, object]:
@@ -180,22 +155,22 @@ def test_snapshot_in_repo_without_commits(tmp_path: Path) -> None:
 
 def test_pending_changes_sees_every_kind_of_edit(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
-    assert wt.is_dir() and git(wt, "branch", "--show-current").strip() == "agent-bridge/s1"
+    assert wt.path.is_dir() and git(wt.path, "branch", "--show-current").strip() == "agent-bridge/s1"
     assert pending_changes(wt, base) == []
-    write(wt / "two.txt", lines("two", 10).replace("two 1\n", "TWO 1\n").replace("two 8\n", "TWO 8\n"))
-    write(wt / "created.txt", "brand\nnew\n")
-    (wt / "gone.txt").unlink()
-    (wt / "rename-me.txt").unlink()
-    write(wt / "renamed.txt", lines("ren", 12).replace("ren 3\n", "ren three\n"))
-    write(wt / "image.bin", b"\x89PNG\x00\x09")
-    write(wt / "nonl.txt", "a\nB")
-    write(wt / "crlf.txt", "one\r\nTWO\r\nthree\r\n")
-    write(wt / UNICODE, "unicode\n")
-    index_before = (Path(git(wt, "rev-parse", "--absolute-git-dir").strip()) / "index").read_bytes()
+    write(wt.path / "two.txt", lines("two", 10).replace("two 1\n", "TWO 1\n").replace("two 8\n", "TWO 8\n"))
+    write(wt.path / "created.txt", "brand\nnew\n")
+    (wt.path / "gone.txt").unlink()
+    (wt.path / "rename-me.txt").unlink()
+    write(wt.path / "renamed.txt", lines("ren", 12).replace("ren 3\n", "ren three\n"))
+    write(wt.path / "image.bin", b"\x89PNG\x00\x09")
+    write(wt.path / "nonl.txt", "a\nB")
+    write(wt.path / "crlf.txt", "one\r\nTWO\r\nthree\r\n")
+    write(wt.path / UNICODE, "unicode\n")
+    index_before = (Path(git(wt.path, "rev-parse", "--absolute-git-dir").strip()) / "index").read_bytes()
 
     changes = by_path(pending_changes(wt, base))
 
-    assert (Path(git(wt, "rev-parse", "--absolute-git-dir").strip()) / "index").read_bytes() == index_before
+    assert (Path(git(wt.path, "rev-parse", "--absolute-git-dir").strip()) / "index").read_bytes() == index_before
     assert set(changes) == {
         "two.txt",
         "created.txt",
@@ -229,13 +204,13 @@ def test_pending_changes_sees_every_kind_of_edit(repo: Path, tmp_path: Path) -> 
     assert commit is not None and head(wt) == commit
     assert commit_all(wt, "turn 2") is None
     assert by_path(pending_changes(wt, base)) == changes
-    assert git(wt, "status", "--porcelain") == ""
+    assert git(wt.path, "status", "--porcelain") == ""
 
 
 def test_advance_base_for_one_of_two_hunks(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
     new_text = lines("two", 10).replace("two 1\n", "TWO 1\n").replace("two 8\n", "TWO 8\n")
-    write(wt / "two.txt", new_text)
+    write(wt.path / "two.txt", new_text)
     (change,) = pending_changes(wt, base)
     first, second = change.hunks
 
@@ -252,39 +227,39 @@ def test_advance_base_for_one_of_two_hunks(repo: Path, tmp_path: Path) -> None:
 
 def test_revert_in_worktree_one_hunk(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
-    write(wt / "two.txt", lines("two", 10).replace("two 1\n", "TWO 1\n").replace("two 8\n", "TWO 8\n"))
+    write(wt.path / "two.txt", lines("two", 10).replace("two 1\n", "TWO 1\n").replace("two 8\n", "TWO 8\n"))
     (change,) = pending_changes(wt, base)
     first, second = change.hunks
 
     commit = revert_in_worktree(wt, base, change, [second.hunk_id], message="user rejected")
 
     assert commit is not None and head(wt) == commit
-    assert "user rejected" in git(wt, "log", "-1", "--format=%B")
-    assert (wt / "two.txt").read_text() == lines("two", 10).replace("two 1\n", "TWO 1\n")
+    assert "user rejected" in git(wt.path, "log", "-1", "--format=%B")
+    assert (wt.path / "two.txt").read_text() == lines("two", 10).replace("two 1\n", "TWO 1\n")
     (left,) = pending_changes(wt, base)
     assert [h.hunk_id for h in left.hunks] == [first.hunk_id]
-    assert git(wt, "status", "--porcelain") == ""
+    assert git(wt.path, "status", "--porcelain") == ""
 
 
 def test_unknown_hunk_id_changes_nothing(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
-    write(wt / "two.txt", "changed\n")
+    write(wt.path / "two.txt", "changed\n")
     (change,) = pending_changes(wt, base)
     with pytest.raises(ValueError, match="hnope"):
         revert_in_worktree(wt, base, change, ["hnope"])
     with pytest.raises(ValueError, match="hnope"):
         advance_base(wt, base, change, ["hnope"])
-    assert (wt / "two.txt").read_text() == "changed\n"
+    assert (wt.path / "two.txt").read_text() == "changed\n"
 
 
 def test_whole_file_create_delete_rename_binary_advance(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
-    write(wt / "created.txt", "brand\nnew\n")
-    (wt / "gone.txt").unlink()
-    (wt / "moved").mkdir()
-    (wt / "rename-me.txt").rename(wt / "moved" / "renamed.txt")
-    write(wt / "image.bin", b"\x00new bytes")
-    write(wt / "empty-new", "")
+    write(wt.path / "created.txt", "brand\nnew\n")
+    (wt.path / "gone.txt").unlink()
+    (wt.path / "moved").mkdir()
+    (wt.path / "rename-me.txt").rename(wt.path / "moved" / "renamed.txt")
+    write(wt.path / "image.bin", b"\x00new bytes")
+    write(wt.path / "empty-new", "")
     changes = by_path(pending_changes(wt, base))
     assert changes["moved/renamed.txt"].change == "rename" and changes["moved/renamed.txt"].hunks == ()
     assert changes["empty-new"].change == "create" and changes["empty-new"].hunks == ()
@@ -308,12 +283,12 @@ def test_whole_file_create_delete_rename_binary_advance(repo: Path, tmp_path: Pa
 
 def test_whole_file_create_delete_rename_binary_revert(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
-    write(wt / "deep" / "er" / "created.txt", "brand\nnew\n")
-    (wt / "gone.txt").unlink()
-    (wt / "run.sh").unlink()
-    write(wt / "renamed.txt", lines("ren", 12).replace("ren 0\n", "ren zero\n"))
-    (wt / "rename-me.txt").unlink()
-    write(wt / "image.bin", b"\x00new bytes")
+    write(wt.path / "deep" / "er" / "created.txt", "brand\nnew\n")
+    (wt.path / "gone.txt").unlink()
+    (wt.path / "run.sh").unlink()
+    write(wt.path / "renamed.txt", lines("ren", 12).replace("ren 0\n", "ren zero\n"))
+    (wt.path / "rename-me.txt").unlink()
+    write(wt.path / "image.bin", b"\x00new bytes")
     changes = by_path(pending_changes(wt, base))
     assert changes["renamed.txt"].change == "rename"
 
@@ -324,21 +299,21 @@ def test_whole_file_create_delete_rename_binary_revert(repo: Path, tmp_path: Pat
     last = revert_in_worktree(wt, base, changes["image.bin"])
 
     assert last is not None and head(wt) == last
-    assert not (wt / "deep").exists()
-    assert (wt / "gone.txt").read_text() == "bye\n"
-    assert (wt / "run.sh").read_text() == "#!/bin/sh\necho hi\n"
-    assert os.stat(wt / "run.sh").st_mode & stat.S_IXUSR
-    assert not (wt / "renamed.txt").exists()
-    assert (wt / "rename-me.txt").read_text() == lines("ren", 12)
-    assert (wt / "image.bin").read_bytes() == b"\x89PNG\x00\x01\x02"
+    assert not (wt.path / "deep").exists()
+    assert (wt.path / "gone.txt").read_text() == "bye\n"
+    assert (wt.path / "run.sh").read_text() == "#!/bin/sh\necho hi\n"
+    assert os.stat(wt.path / "run.sh").st_mode & stat.S_IXUSR
+    assert not (wt.path / "renamed.txt").exists()
+    assert (wt.path / "rename-me.txt").read_text() == lines("ren", 12)
+    assert (wt.path / "image.bin").read_bytes() == b"\x89PNG\x00\x01\x02"
     assert pending_changes(wt, base) == []
-    assert git(wt, "status", "--porcelain") == ""
+    assert git(wt.path, "status", "--porcelain") == ""
 
 
 def test_partial_rename_advance_moves_the_file_and_keeps_other_hunk(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
-    (wt / "rename-me.txt").unlink()
-    write(wt / "renamed.txt", lines("ren", 12).replace("ren 0\n", "ren zero\n").replace("ren 9\n", "ren nine\n"))
+    (wt.path / "rename-me.txt").unlink()
+    write(wt.path / "renamed.txt", lines("ren", 12).replace("ren 0\n", "ren zero\n").replace("ren 9\n", "ren nine\n"))
     (change,) = pending_changes(wt, base)
     assert change.change == "rename" and len(change.hunks) == 2
     new_base = advance_base(wt, base, change, [change.hunks[0].hunk_id])
@@ -354,19 +329,19 @@ def test_revert_keeps_checkout_line_endings(repo: Path, tmp_path: Path) -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "attrs")
     wt, base = session(repo, tmp_path)
-    assert (wt / "a.win").read_bytes() == b"l0\r\nl1\r\nl2\r\nl3\r\nl4\r\n"
-    write(wt / "a.win", b"L0\r\nl1\r\nl2\r\nl3\r\nL4\r\n")
+    assert (wt.path / "a.win").read_bytes() == b"l0\r\nl1\r\nl2\r\nl3\r\nl4\r\n"
+    write(wt.path / "a.win", b"L0\r\nl1\r\nl2\r\nl3\r\nL4\r\n")
     (change,) = pending_changes(wt, base)
     assert [(h.old_text, h.new_text) for h in change.hunks] == [("l0\n", "L0\n"), ("l4\n", "L4\n")]
     revert_in_worktree(wt, base, change, [change.hunks[1].hunk_id])
-    assert (wt / "a.win").read_bytes() == b"L0\r\nl1\r\nl2\r\nl3\r\nl4\r\n"
+    assert (wt.path / "a.win").read_bytes() == b"L0\r\nl1\r\nl2\r\nl3\r\nl4\r\n"
 
 
 def test_paths_outside_the_worktree_are_refused(repo: Path, tmp_path: Path) -> None:
     wt, base = session(repo, tmp_path)
     outside = tmp_path / "outside"
     outside.mkdir()
-    (wt / "esc").symlink_to(outside, target_is_directory=True)
+    (wt.path / "esc").symlink_to(outside, target_is_directory=True)
     for bad in ("../evil.txt", "esc/evil.txt", ".git/config", "/etc/passwd"):
         change = FileChange(path=bad, old_path=None, change="create", binary=False, hunks=())
         with pytest.raises(ValueError):
@@ -391,18 +366,18 @@ def test_remove_worktree_archives_unreviewed_work(repo: Path, tmp_path: Path) ->
     wt2, _ = session(repo, tmp_path, "s2")
     listed = list_worktrees(repo)
     assert (repo.resolve(), "main") in [(p.resolve(), b) for p, b in listed]
-    assert (wt.resolve(), "agent-bridge/s1") in [(p.resolve(), b) for p, b in listed]
-    write(wt / "unreviewed.txt", "precious\n")
+    assert (wt.path.resolve(), "agent-bridge/s1") in [(p.resolve(), b) for p, b in listed]
+    write(wt.path / "unreviewed.txt", "precious\n")
 
     remove_worktree(repo, wt, "agent-bridge/s1", "refs/agent-bridge/archive/s1")
 
-    assert not wt.exists()
+    assert not wt.path.exists()
     assert git(repo, "branch", "--list", "agent-bridge/s1") == ""
     assert read_blob(repo, "refs/agent-bridge/archive/s1", "unreviewed.txt") == b"precious\n"
-    assert wt.resolve() not in [p.resolve() for p, _ in list_worktrees(repo)]
+    assert wt.path.resolve() not in [p.resolve() for p, _ in list_worktrees(repo)]
 
     # A worktree whose directory vanished is still cleaned up.
-    shutil.rmtree(wt2)
+    shutil.rmtree(wt2.path)
     remove_worktree(repo, wt2, "agent-bridge/s2", None)
     assert git(repo, "branch", "--list", "agent-bridge/s2") == ""
     assert [p.resolve() for p, _ in list_worktrees(repo)] == [repo.resolve()]
@@ -419,9 +394,9 @@ def test_non_utf8_text(repo: Path, tmp_path: Path) -> None:
     git(repo, "commit", "-q", "-m", "latin1")
     wt, base = session(repo, tmp_path)
     # A hunk whose own text is not UTF-8 cannot be shown as text: the file is reviewed whole.
-    write(wt / "latin1.txt", "caf\u00e8\nok\n".encode("latin-1"))
+    write(wt.path / "latin1.txt", "caf\u00e8\nok\n".encode("latin-1"))
     # Other hunks stay text, and the foreign bytes around them survive byte for byte.
-    write(wt / "latin2.txt", "na\u00efve\nOK\n".encode("latin-1"))
+    write(wt.path / "latin2.txt", "na\u00efve\nOK\n".encode("latin-1"))
     changes = by_path(pending_changes(wt, base))
     assert (changes["latin1.txt"].binary, changes["latin1.txt"].hunks) == (True, ())
     assert [(h.old_text, h.new_text) for h in changes["latin2.txt"].hunks] == [("ok\n", "OK\n")]
@@ -429,10 +404,10 @@ def test_non_utf8_text(repo: Path, tmp_path: Path) -> None:
     new_base = advance_base(wt, new_base, changes["latin2.txt"], [changes["latin2.txt"].hunks[0].hunk_id])
     assert read_blob(repo, new_base, "latin1.txt") == "caf\u00e8\nok\n".encode("latin-1")
     assert read_blob(repo, new_base, "latin2.txt") == "na\u00efve\nOK\n".encode("latin-1")
-    write(wt / "latin2.txt", "na\u00efve\nOK\nmore\n".encode("latin-1"))
+    write(wt.path / "latin2.txt", "na\u00efve\nOK\nmore\n".encode("latin-1"))
     (change,) = pending_changes(wt, new_base)
     revert_in_worktree(wt, new_base, change, [change.hunks[0].hunk_id])
-    assert (wt / "latin2.txt").read_bytes() == "na\u00efve\nOK\n".encode("latin-1")
+    assert (wt.path / "latin2.txt").read_bytes() == "na\u00efve\nOK\n".encode("latin-1")
 
 
 def test_same_size_edit_in_the_same_second_as_checkout_is_seen(repo: Path, tmp_path: Path) -> None:
@@ -444,8 +419,8 @@ def test_same_size_edit_in_the_same_second_as_checkout_is_seen(repo: Path, tmp_p
     git(repo, "commit", "-q", "-m", "same")
     for attempt in range(5):
         wt, base = session(repo, tmp_path, name=f"s{attempt}")
-        write(wt / "same.txt", b"bbbb\n")
-        if int((wt / "same.txt").stat().st_mtime) == int((wt / ".git").stat().st_mtime):
+        write(wt.path / "same.txt", b"bbbb\n")
+        if int((wt.path / "same.txt").stat().st_mtime) == int((wt.path / ".git").stat().st_mtime):
             break
     time.sleep(1.1 - (time.time() % 1.0))  # look at it from the next second on
     changes = by_path(pending_changes(wt, base))
