@@ -85,6 +85,28 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE turns ADD COLUMN answer TEXT NOT NULL DEFAULT '';
     """,
+    # 3: "Always allow" answers are scoped to (agent, workspace, command). The old per-agent answers covered
+    # every repository the agent was ever used in; their workspace is unknown, so they are dropped (the user
+    # is asked once more) rather than widened. The user's answers about trusting a repository's own
+    # configuration file, per path and exact content.
+    """
+    DROP TABLE IF EXISTS permission_rules;
+    CREATE TABLE command_rules (
+        agent TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        command TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (agent, workspace, command)
+    );
+    CREATE TABLE config_trust (
+        path TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        trusted INTEGER NOT NULL,
+        decided_at REAL NOT NULL,
+        PRIMARY KEY (path, digest)
+    );
+    """,
 )
 
 
@@ -430,15 +452,29 @@ class Store:
         await self._db.commit()
 
     # Remembered permission answers
-    async def remember_command(self, agent: str, command: str, answer: str) -> None:
+    async def remember_command(self, agent: str, workspace: str, command: str, answer: str) -> None:
         await self._write(
-            """INSERT INTO permission_rules (agent, command, answer, created_at) VALUES (?,?,?,?)
-               ON CONFLICT (agent, command) DO UPDATE SET answer = excluded.answer""",
-            (agent, command, answer, time.time()),
+            """INSERT INTO command_rules (agent, workspace, command, answer, created_at) VALUES (?,?,?,?,?)
+               ON CONFLICT (agent, workspace, command) DO UPDATE SET answer = excluded.answer""",
+            (agent, workspace, command, answer, time.time()),
         )
 
-    async def remembered_commands(self, agent: str, answer: str = "allow") -> frozenset[str]:
+    async def remembered_commands(self, agent: str, workspace: str, answer: str = "allow") -> frozenset[str]:
         rows = await self._fetchall(
-            "SELECT command FROM permission_rules WHERE agent = ? AND answer = ?", (agent, answer)
+            "SELECT command FROM command_rules WHERE agent = ? AND workspace = ? AND answer = ?",
+            (agent, workspace, answer),
         )
         return frozenset(row[0] for row in rows)
+
+    # Trust in a repository's own configuration file
+    async def config_trust(self, path: str, digest: str) -> bool | None:
+        """The user's answer for this exact file content, or None if never asked."""
+        rows = await self._fetchall("SELECT trusted FROM config_trust WHERE path = ? AND digest = ?", (path, digest))
+        return bool(rows[0][0]) if rows else None
+
+    async def set_config_trust(self, path: str, digest: str, trusted: bool) -> None:
+        await self._write(
+            """INSERT INTO config_trust (path, digest, trusted, decided_at) VALUES (?,?,?,?)
+               ON CONFLICT (path, digest) DO UPDATE SET trusted = excluded.trusted, decided_at = excluded.decided_at""",
+            (path, digest, int(trusted), time.time()),
+        )

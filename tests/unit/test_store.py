@@ -58,7 +58,8 @@ async def test_schema_version_matches_migrations(store: Store, db_path: Path) ->
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"sessions", "worktrees", "agent_sessions", "turns", "hunks", "permission_rules"} <= tables
+    assert {"sessions", "worktrees", "agent_sessions", "turns", "hunks", "command_rules", "config_trust"} <= tables
+    assert "permission_rules" not in tables
 
 
 async def test_reopen_does_not_rerun_migrations_and_keeps_data(db_path: Path) -> None:
@@ -291,33 +292,68 @@ async def test_unreported_rejections_and_mark_reported(store: Store) -> None:
 # Remembered permission answers
 
 
-async def test_remembered_commands_per_agent_and_answer(store: Store) -> None:
-    await store.remember_command("qwen", "ls -la", "allow")
-    await store.remember_command("qwen", "make", "allow")
-    await store.remember_command("qwen", "rm -rf /", "reject")
-    await store.remember_command("codex", "pytest", "allow")
-    assert await store.remembered_commands("qwen") == frozenset({"ls -la", "make"})
-    assert await store.remembered_commands("qwen", "reject") == frozenset({"rm -rf /"})
-    assert await store.remembered_commands("codex") == frozenset({"pytest"})
-    assert await store.remembered_commands("gemini") == frozenset()
+async def test_remembered_commands_per_agent_workspace_and_answer(store: Store) -> None:
+    await store.remember_command("qwen", "/w1", "ls -la", "allow")
+    await store.remember_command("qwen", "/w1", "make", "allow")
+    await store.remember_command("qwen", "/w1", "rm -rf /", "reject")
+    await store.remember_command("qwen", "/w2", "pytest", "allow")
+    await store.remember_command("codex", "/w1", "pytest", "allow")
+    assert await store.remembered_commands("qwen", "/w1") == frozenset({"ls -la", "make"})
+    assert await store.remembered_commands("qwen", "/w1", "reject") == frozenset({"rm -rf /"})
+    assert await store.remembered_commands("qwen", "/w2") == frozenset({"pytest"})
+    assert await store.remembered_commands("codex", "/w1") == frozenset({"pytest"})
+    assert await store.remembered_commands("codex", "/w2") == frozenset()
+    assert await store.remembered_commands("gemini", "/w1") == frozenset()
 
 
 async def test_remember_command_overwrites_answer(store: Store) -> None:
-    await store.remember_command("qwen", "make", "allow")
-    await store.remember_command("qwen", "make", "reject")
-    assert await store.remembered_commands("qwen") == frozenset()
-    assert await store.remembered_commands("qwen", "reject") == frozenset({"make"})
+    await store.remember_command("qwen", "/w", "make", "allow")
+    await store.remember_command("qwen", "/w", "make", "reject")
+    assert await store.remembered_commands("qwen", "/w") == frozenset()
+    assert await store.remembered_commands("qwen", "/w", "reject") == frozenset({"make"})
 
 
-async def test_remembered_commands_survive_reopen(db_path: Path) -> None:
+async def test_remembered_commands_and_trust_survive_reopen(db_path: Path) -> None:
     first = await Store.open(db_path)
-    await first.remember_command("qwen", "make", "allow")
+    await first.remember_command("qwen", "/w", "make", "allow")
+    await first.set_config_trust("/r/.agent-bridge.toml", "d1", True)
     await first.close()
     second = await Store.open(db_path)
     try:
-        assert await second.remembered_commands("qwen") == frozenset({"make"})
+        assert await second.remembered_commands("qwen", "/w") == frozenset({"make"})
+        assert await second.config_trust("/r/.agent-bridge.toml", "d1") is True
     finally:
         await second.close()
+
+
+async def test_config_trust_is_per_path_and_digest(store: Store) -> None:
+    assert await store.config_trust("/r/.agent-bridge.toml", "d1") is None
+    await store.set_config_trust("/r/.agent-bridge.toml", "d1", False)
+    assert await store.config_trust("/r/.agent-bridge.toml", "d1") is False
+    assert await store.config_trust("/r/.agent-bridge.toml", "d2") is None
+    assert await store.config_trust("/other/.agent-bridge.toml", "d1") is None
+    await store.set_config_trust("/r/.agent-bridge.toml", "d1", True)
+    assert await store.config_trust("/r/.agent-bridge.toml", "d1") is True
+
+
+async def test_a_version_2_database_drops_unscoped_always_answers(tmp_path: Path) -> None:
+    """An "Always allow" stored before answers had a workspace covered every repository: asked again."""
+    import sqlite3
+
+    from bridge.store import MIGRATIONS
+
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "\nPRAGMA user_version=2;")
+        raw.execute("INSERT INTO permission_rules VALUES ('qwen', 'sh build.sh', 'allow', 1.0)")
+        raw.execute("INSERT INTO sessions VALUES ('s1', '/w', '/r', 'old', 'open', 1.0, NULL)")
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == len(MIGRATIONS) == 3
+        assert await store.remembered_commands("qwen", "/w") == frozenset()
+        assert [s.id for s in await store.sessions()] == ["s1"]
+    finally:
+        await store.close()
 
 
 async def test_a_version_1_database_is_migrated_and_keeps_its_turns(tmp_path: Path) -> None:
