@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from backends.base import AgentBackend, OptionKind, PathRefused, PermissionRequest
@@ -14,7 +15,7 @@ from bridge.core.coalesce import TextCoalescer
 from bridge.core.events import wire_event
 from bridge.core.paths import resolve_in_worktree
 from bridge.core.ports import Editor
-from bridge.errors import PathEscapesWorktree
+from bridge.errors import GitError, PathEscapesWorktree
 from bridge.store import Store
 
 
@@ -30,8 +31,14 @@ class TurnHost:
         editor: Editor,
         store: Store,
         answer_cap: int = 1_000_000,
+        workspace: str = "",
+        unreviewed: Callable[[], Awaitable[frozenset[str]]] | None = None,
     ) -> None:
         self.session_id = session_id
+        # "Always allow" answers hold for this agent in this workspace only.
+        self._workspace = workspace
+        # The files the agent changed that the user has not reviewed, read when a command is asked about.
+        self._unreviewed = unreviewed
         self._worktree = worktree
         self._cwd = cwd
         self._editor = editor
@@ -89,8 +96,16 @@ class TurnHost:
     async def ask_permission(self, request: PermissionRequest) -> OptionKind | None:
         self.last_activity = time.monotonic()
         store = self._store
-        remembered = await store.remembered_commands(self.agent.name)
-        decision = permissions.decide(request, self.worktree, self.cwd, remembered)
+        remembered = await store.remembered_commands(self.agent.name, self._workspace)
+        unreviewed: frozenset[str] = frozenset()
+        if request.command and self._unreviewed is not None:
+            try:
+                unreviewed = await self._unreviewed()
+            except GitError as exc:
+                # Without knowing what the agent changed, no earlier "always" may stand in for the user.
+                self._editor.log(f"session {self.session_id}: cannot read its pending files: {exc}", error=True)
+                remembered = frozenset()
+        decision = permissions.decide(request, self.worktree, self.cwd, remembered, unreviewed)
 
         def tell(outcome: str, reason: str) -> None:
             self._editor.notify_event(wire.PermissionEvent(
@@ -106,16 +121,15 @@ class TurnHost:
             return "reject_once"
         await self._coalescer.flush()
         tell("asking", decision.reason)
-        message = permissions.describe(request, self.agent.name)
-        if request.command and not request.cwd:
-            message += f" in {self.cwd}"
+        message = permissions.describe(request, self.agent.name, decision.unreviewed, self.cwd)
         answer = await self._editor.ask(message, [label for label, _ in permissions.ASK_ACTIONS])
         self.last_activity = time.monotonic()
         kind = permissions.answer_for_title(answer)
         outcome = {"allow_once": "allowed", "allow_always": "allowedAlways"}.get(kind or "", "rejected")
         tell(outcome, "answered by the user")
         if kind == "allow_always" and request.command:
-            await store.remember_command(self.agent.name, permissions.normalize_command(request.command), "allow")
+            command = permissions.normalize_command(request.command)
+            await store.remember_command(self.agent.name, self._workspace, command, "allow")
             # The bridge remembers; the agent is asked to keep asking so the policy stays in control.
             return "allow_once"
         return kind if kind is not None else "reject_once"

@@ -24,7 +24,7 @@ from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
 from bridge.core.turns import Turn, TurnResult, run_turn
 from bridge.errors import BridgeError, GitError, InvalidArguments, NotAGitRepository, UnknownSession, UnknownTurn
-from bridge.git import linked, worktrees
+from bridge.git import linked, pending, worktrees
 from bridge.git.reaper import reap_orphans
 from bridge.git.run import Worktree
 from bridge.store import SessionRow, Store, WorktreeRow
@@ -193,8 +193,14 @@ class SessionManager:
             return backend, host
         if backend is not None:
             await self._stop_agents([key])
+
+        async def unreviewed() -> frozenset[str]:  # what the agent changed that the user has not reviewed
+            changes = await asyncio.to_thread(pending.pending_changes, live.tree, live.base_commit)
+            return frozenset(p for change in changes for p in (change.path, change.old_path) if p)
+
         host = TurnHost(
-            live.id, live.path, live.cwd, agent, self.editor, self.store, self.registry.settings.max_stored_answer
+            live.id, live.path, live.cwd, agent, self.editor, self.store, self.registry.settings.max_stored_answer,
+            live.row.workspace, unreviewed,
         )
         self._hosts[key] = host
         backend = self.factory.create(agent, host, live.row.id)

@@ -216,3 +216,79 @@ def test_answer_for_title_round_trips_ask_actions() -> None:
     assert answer_for_title("allow") is None
     assert answer_for_title(None) is None
     assert {kind for _, kind in ASK_ACTIONS} == {"allow_once", "allow_always", "reject_once"}
+
+
+# Remembered answers never cover a command naming a file the agent changed and the user has not reviewed
+
+
+def test_remembered_command_naming_an_unreviewed_file_asks_again(wt: Path) -> None:
+    remembered = frozenset({normalize_command("sh build.sh")})
+    decision = decide(request("execute", command="sh build.sh"), wt, wt, remembered, {"build.sh"})
+    assert decision.verdict == "ask"
+    assert decision.unreviewed == ("build.sh",)
+    assert "build.sh was changed by the agent and not reviewed" in decision.reason
+    # Reviewed (nothing pending) or another file pending: the earlier "always" stands.
+    assert decide(request("execute", command="sh build.sh"), wt, wt, remembered, set()).verdict == "allow"
+    assert decide(request("execute", command="sh build.sh"), wt, wt, remembered, {"src/a.py"}).verdict == "allow"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "sh build.sh",
+        "sh ./build.sh",
+        "./build.sh --fast",
+        f"bash {'{wt}'}/build.sh",
+        "sh build.sh&&echo done",
+        "sh 'build.sh'",
+        "run --script=build.sh",
+        "sh src/../build.sh",
+    ],
+)
+def test_the_file_is_found_however_the_command_names_it(wt: Path, command: str) -> None:
+    command = command.replace("{wt}", str(wt))
+    remembered = frozenset({normalize_command(command)})
+    decision = decide(request("execute", command=command), wt, wt, remembered, {"build.sh"})
+    assert (decision.verdict, decision.unreviewed) == ("ask", ("build.sh",)), command
+
+
+def test_relative_names_resolve_against_the_commands_cwd(wt: Path) -> None:
+    remembered = frozenset({normalize_command("sh build.sh")})
+    # From src/, build.sh is src/build.sh: the pending top-level build.sh is not what runs.
+    in_src = request("execute", command="sh build.sh", cwd="src")
+    assert decide(in_src, wt, wt, remembered, {"build.sh"}).verdict == "allow"
+    assert decide(in_src, wt, wt, remembered, {"src/build.sh"}).unreviewed == ("src/build.sh",)
+    # The agent's own cwd applies when the request names none.
+    from_src = decide(request("execute", command="sh build.sh"), wt, wt / "src", remembered, {"src/build.sh"})
+    assert from_src.verdict == "ask"
+
+
+def test_a_directory_holding_unreviewed_files_counts(wt: Path) -> None:
+    remembered = frozenset({normalize_command("pytest tests")})
+    decision = decide(request("execute", command="pytest tests"), wt, wt, remembered, {"tests/test_a.py", "x.py"})
+    assert decision.unreviewed == ("tests/test_a.py",)
+    assert decide(request("execute", command="ls -la"), wt, wt, frozenset({"ls -la"}), {"x.py"}).verdict == "allow"
+
+
+def test_a_symlink_to_an_unreviewed_file_counts(wt: Path) -> None:
+    (wt / "build.sh").write_text("echo hi\n")
+    (wt / "run.sh").symlink_to(wt / "build.sh")
+    remembered = frozenset({normalize_command("sh run.sh")})
+    assert decide(request("execute", command="sh run.sh"), wt, wt, remembered, {"build.sh"}).unreviewed == ("build.sh",)
+
+
+def test_unreviewed_files_are_named_in_a_first_question_too(wt: Path) -> None:
+    decision = decide(request("execute", command="sh build.sh"), wt, wt, frozenset(), {"build.sh"})
+    assert decision.verdict == "ask" and decision.unreviewed == ("build.sh",)
+
+
+def test_unbalanced_quotes_still_find_the_file(wt: Path) -> None:
+    decision = decide(request("execute", command="sh build.sh 'oops"), wt, wt, frozenset(), {"build.sh"})
+    assert decision.unreviewed == ("build.sh",)
+
+
+def test_describe_says_which_file_was_not_reviewed(wt: Path) -> None:
+    text = describe(request("execute", command="sh build.sh"), "qwen", ("build.sh",), wt)
+    assert text == f"qwen wants to run: sh build.sh in {wt} (build.sh was changed by the agent and not reviewed)"
+    many = describe(request("execute", command="x", cwd="/w"), "q", ("a", "b", "c", "d"))
+    assert many.endswith("(a, b, c and 1 more were changed by the agent and not reviewed)")
