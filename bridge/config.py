@@ -1,6 +1,12 @@
 """The provider registry: built-in agents, TOML files and `initializationOptions`, merged without ever failing.
 
 A bad entry is dropped with a warning that says what was wrong; the valid entries and the built-ins survive.
+
+Two kinds of source: the user's own (`--config`/`AGENT_BRIDGE_CONFIG` or the user config dir file,
+`initializationOptions`, `workspace/didChangeConfiguration`), always trusted, and the repository's
+`.agent-bridge.toml`, which came with a clone and may have been written by anyone. The repository's file
+may set harmless things at once (settings, which existing agent is the default); its agents, which say what
+program to run with what environment, are held back until the user trusts that exact file (see `RepoConfig`).
 """
 
 from __future__ import annotations
@@ -8,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -64,6 +71,8 @@ class Registry:
     default_agent: str
     settings: BridgeSettings = field(default_factory=BridgeSettings)
     warnings: list[str] = field(default_factory=list)
+    # The repository's file, when it defines agents that are held back until the user trusts it.
+    repo: RepoConfig | None = None
 
     def get(self, name: str | None) -> AgentConfig:
         """The named agent (default when None). Raises KeyError with the known names."""
@@ -72,6 +81,40 @@ class Registry:
             known = ", ".join(sorted(self.agents)) or "none"
             raise KeyError(f"unknown agent {key!r} (configured: {known})")
         return self.agents[key]
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """The repository's `.agent-bridge.toml` as read, with what it would add once trusted.
+
+    `digest` is the SHA-256 of the exact bytes parsed: a trust answer covers that content only. `agents` are
+    the names it defines or changes (valid entries only); `trusted` is the whole registry with them let in.
+    """
+
+    path: Path
+    digest: str
+    agents: tuple[str, ...]
+    trusted: Registry
+
+    def needed_for(self, name: str | None) -> bool:
+        """Whether running `name` (None: the default agent) would run something this file defined."""
+        return (name if name is not None else self.trusted.default_agent) in self.agents
+
+    def commands(self) -> list[str]:
+        """What trusting the file would run, one line per agent, as the user should see it."""
+        return [describe_agent(self.trusted.agents[name]) for name in self.agents]
+
+
+def describe_agent(agent: AgentConfig) -> str:
+    """`name: command` plus everything else that decides where it runs and what it talks to."""
+    line = f"{agent.name}: {shlex.join(agent.command)}"
+    if agent.protocol == "opencode":
+        line += " (opencode server)"
+    if agent.env:
+        line += " with " + " ".join(f"{key}={value}" for key, value in sorted(agent.env.items()))
+    if agent.model:
+        line += f", model {agent.model}"
+    return line
 
 
 def builtin_agents() -> dict[str, AgentConfig]:
@@ -221,15 +264,78 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"{path}: cannot read configuration ({exc}); using built-ins"
 
 
-def config_file_candidates(explicit: Path | None, workspace: Path | None) -> list[Path]:
-    """Where configuration is looked for, first match wins: --config, the workspace, the user config dir."""
-    if explicit is not None:
-        return [explicit]
-    found = []
-    if workspace is not None:
-        found.append(workspace / CONFIG_FILE_NAME)
-    found.append(Path(user_config_dir("agent-bridge")) / "config.toml")
-    return found
+def user_config_file(explicit: Path | None) -> Path:
+    """The user's own file: `--config`/`AGENT_BRIDGE_CONFIG` when given, else the one in the user config dir."""
+    return explicit if explicit is not None else Path(user_config_dir("agent-bridge")) / "config.toml"
+
+
+def repo_config_file(workspace: Path | None, user_file: Path) -> Path | None:
+    """The repository's file, unless there is no workspace or it is the user's own file (`--config` on it)."""
+    if workspace is None:
+        return None
+    path = workspace / CONFIG_FILE_NAME
+    try:
+        if path.exists() and user_file.exists() and path.samefile(user_file):
+            return None
+    except OSError:
+        pass
+    return path
+
+
+def _read_repo(path: Path | None) -> tuple[Any, str, str | None]:
+    """(parsed data or None, SHA-256 of the bytes parsed, warning). Hash and content come from one read."""
+    if path is None:
+        return None, "", None
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, "", None
+    except OSError as exc:
+        return None, "", f"{path}: cannot read configuration ({exc}); ignored"
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        return tomllib.loads(raw.decode("utf-8")), digest, None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return None, digest, f"{path}: cannot read configuration ({exc}); ignored"
+
+
+def _named_default(data: Any) -> Any:
+    return data.get("default_agent", data.get("defaultAgent")) if isinstance(data, Mapping) else None
+
+
+def _build(repo: Any, repo_source: str, user_layers: list[tuple[Any, str]], with_repo_agents: bool) -> Registry:
+    """Built-ins, the repository's layer, then the user's layers (later wins), then the repository's default
+    unless the user named one. Without `with_repo_agents` the repository's `agents` are left out."""
+    registry = Registry(agents=builtin_agents(), default_agent=DEFAULT_AGENT)
+    repo_default = None
+    if isinstance(repo, Mapping):
+        layer = {key: value for key, value in repo.items() if key not in ("default_agent", "defaultAgent")}
+        if not with_repo_agents:
+            layer.pop("agents", None)
+        registry = apply_layer(registry, layer, repo_source)
+        repo_default = _named_default(repo)
+    elif repo is not None:
+        registry = apply_layer(registry, repo, repo_source)
+    user_default = False
+    for data, source in user_layers:
+        registry = apply_layer(registry, data, source)
+        named = _named_default(data)
+        user_default = user_default or (named is not None and named == registry.default_agent)
+    if repo_default is not None and not user_default:
+        repo_agents = repo.get("agents") if isinstance(repo, Mapping) else None
+        if isinstance(repo_default, str) and repo_default in registry.agents:
+            registry.default_agent = repo_default
+        elif not with_repo_agents and isinstance(repo_agents, Mapping) and repo_default in repo_agents:
+            registry.warnings.append(
+                f"{repo_source}: default agent {repo_default!r} is defined by this file, which is not trusted; "
+                f"kept {registry.default_agent!r}"
+            )
+        else:
+            registry.warnings.append(
+                f"{repo_source}: default agent {repo_default!r} is not a configured agent; "
+                f"kept {registry.default_agent!r}"
+            )
+    return registry
 
 
 def load_registry(
@@ -238,22 +344,44 @@ def load_registry(
     init_options: Any = None,
     changed: Any = None,
 ) -> Registry:
-    """Built-ins, then the first config file found, then `initializationOptions`, then the settings of the
-    last `workspace/didChangeConfiguration` (later layers win)."""
-    registry = Registry(agents=builtin_agents(), default_agent=DEFAULT_AGENT)
-    for path in config_file_candidates(explicit, workspace):
-        data, warning = read_toml(path)
-        if warning:
-            registry.warnings.append(warning)
-        if data is not None or warning:
-            registry = apply_layer(registry, data, str(path))
-            break
-    if explicit is not None and not explicit.exists():
-        registry.warnings.append(f"{explicit}: configuration file not found; using built-ins")
+    """Built-ins, the repository's `.agent-bridge.toml` (its agents held back, see `RepoConfig`), the user's
+    own file, `initializationOptions`, then the settings of the last `workspace/didChangeConfiguration`
+    (later layers win; the repository's default applies only if no layer of the user's names one)."""
+    user_file = user_config_file(explicit)
+    user_data, user_warning = read_toml(user_file)
+    user_layers: list[tuple[Any, str]] = []
+    if user_data is not None:
+        user_layers.append((user_data, str(user_file)))
     if init_options is not None:
-        registry = apply_layer(registry, init_options, "initializationOptions")
+        user_layers.append((init_options, "initializationOptions"))
     if changed is not None:
-        registry = apply_layer(registry, changed, "workspace/didChangeConfiguration")
+        user_layers.append((changed, "workspace/didChangeConfiguration"))
+    repo_path = repo_config_file(workspace, user_file)
+    repo_data, digest, repo_warning = _read_repo(repo_path)
+    source = str(repo_path)
+    registry = _build(repo_data, source, user_layers, with_repo_agents=False)
+    early = [w for w in (repo_warning, user_warning) if w]
+    if explicit is not None and not explicit.exists():
+        early.append(f"{explicit}: configuration file not found; using built-ins")
+    registry.warnings[:0] = early
+    agents_raw = repo_data.get("agents") if isinstance(repo_data, Mapping) else None
+    if repo_path is not None and isinstance(agents_raw, Mapping) and agents_raw:
+        trusted = _build(repo_data, source, user_layers, with_repo_agents=True)
+        trusted.warnings[:0] = early
+        # Only entries that change what would run: one your own configuration fully overrides asks nothing.
+        names = tuple(sorted(
+            str(name) for name in agents_raw
+            if str(name) in trusted.agents and trusted.agents[str(name)] != registry.agents.get(str(name))
+        ))
+        if names:
+            repo = RepoConfig(repo_path, digest, names, trusted)
+            registry.repo = repo
+            registry.warnings.append(
+                f"{source}: agents from the repository are held back until you trust this file (asked at the "
+                f"first prompt that needs them): {'; '.join(repo.commands())}"
+            )
+        else:  # nothing valid to hold back: its entries' problems are worth seeing all the same
+            registry.warnings.extend(w for w in trusted.warnings if w not in registry.warnings)
     return registry
 
 

@@ -22,6 +22,7 @@ from bridge.core.ports import BackendFactory, Editor
 from bridge.core.prompts import rejection_note, selection_note, title_for
 from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
+from bridge.core.trust import TrustGate, held_back
 from bridge.core.turns import Turn, TurnResult, run_turn
 from bridge.errors import BridgeError, GitError, InvalidArguments, NotAGitRepository, UnknownSession, UnknownTurn
 from bridge.git import linked, pending, worktrees
@@ -41,7 +42,10 @@ class SessionManager:
     ) -> None:
         self.store = store
         self.state_dir = state_dir
+        # As read (the repository's agents held back), and in use (with them once the user trusted the file).
+        self.loaded = registry
         self.registry = registry
+        self.trust = TrustGate(store, editor)
         self.editor = editor
         self.factory = factory
         self.pool = AgentPool(registry.settings.max_live_agents, registry.settings.idle_timeout)
@@ -51,6 +55,9 @@ class SessionManager:
 
     # Lifecycle
     async def start(self) -> None:
+        if self.loaded.repo is not None:
+            await self.trust.remembered(self.loaded.repo)  # an answer from an earlier run applies at once
+            self.reconfigure(self.loaded)
         failed = await self.store.fail_unfinished_turns("the bridge stopped while this turn was running")
         if failed:
             self.editor.log(f"marked {failed} turn(s) interrupted by an earlier bridge exit as failed")
@@ -102,7 +109,11 @@ class SessionManager:
 
     def reconfigure(self, registry: Registry) -> None:
         """New configuration: later turns use it; a warm agent whose configuration changed is restarted at its
-        next turn, the others stay warm."""
+        next turn, the others stay warm. The repository's agents come in only if this exact file is trusted."""
+        self.loaded = registry
+        self._use(self.trust.effective(registry))
+
+    def _use(self, registry: Registry) -> None:
         self.registry = registry
         self.pool.max_live = registry.settings.max_live_agents
         self.pool.idle_timeout = registry.settings.idle_timeout
@@ -152,8 +163,12 @@ class SessionManager:
 
         `workspace` is the editor's root folder; without one, the prompt's document decides.
         """
+        loaded = self.loaded
+        registry = await self.trust.registry_for(loaded, self.registry, args.agent)
+        if loaded is self.loaded:  # not reconfigured while the user was being asked
+            self._use(registry)
         try:
-            agent = self.registry.get(args.agent)
+            agent = registry.get(args.agent)
         except KeyError as exc:
             raise BridgeError(str(exc.args[0])) from None
         selection = None
@@ -338,11 +353,21 @@ class SessionManager:
 
     def describe_agents(self) -> list[wire.AgentInfo]:
         result = []
-        for name, agent in sorted(self.registry.agents.items()):
+        held = held_back(self.loaded, self.registry)
+        for name in sorted(set(self.registry.agents) | set(held)):
+            warning = held[name][1] if name in held else None
+            agent = self.registry.agents.get(name)
+            if agent is None:  # only the untrusted file defines it: listed, never started
+                shown, text = held[name]
+                result.append(wire.AgentInfo(
+                    name, shown.protocol, False, text, list(shown.command), False, warning=text
+                ))
+                continue
             exe = shutil.which(agent.command[0])
             result.append(wire.AgentInfo(
                 name, agent.protocol, exe is not None, exe if exe else f"{agent.command[0]} not found on PATH",
                 list(agent.command), name == self.registry.default_agent, **self.factory.describe(agent),
+                warning=warning,
             ))
         return result
 

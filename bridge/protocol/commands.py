@@ -215,6 +215,8 @@ class AgentInfo:
     default: bool
     models: list[str] | None = None  # opencode agents, once their server has listed them
     model: str | None = None
+    # Set when the repository's untrusted configuration file defines or changes this agent (ignored meanwhile).
+    warning: str | None = None
 
 
 @attrs.frozen

@@ -124,6 +124,7 @@ class RecordingEditor:
     logs: list[str] = field(default_factory=list)
     answer: str | None = None
     unsaved: dict[str, str] = field(default_factory=dict)
+    questions: list[str] = field(default_factory=list)
 
     def notify_event(self, event: wire.Event) -> None:
         self.events.append(event)
@@ -138,6 +139,7 @@ class RecordingEditor:
         pass
 
     async def ask(self, message: str, actions: list[str]) -> str | None:
+        self.questions.append(message)
         return self.answer
 
     def pending_changed(self, session_id: str) -> None:
@@ -176,13 +178,18 @@ class FakeEditorBuffer:
 
 @asynccontextmanager
 async def running_core(
-    state_dir: Path, steps: list[Step], settings: BridgeSettings | None = None
+    state_dir: Path,
+    steps: list[Step],
+    settings: BridgeSettings | None = None,
+    registry: Registry | None = None,
+    editor: RecordingEditor | None = None,
 ) -> AsyncIterator[tuple[SessionManager, FakeFactory, RecordingEditor]]:
-    agent = AgentConfig("fake", "acp", ("fake-agent",))
-    registry = Registry({"fake": agent}, "fake", settings or BridgeSettings())
+    if registry is None:
+        agent = AgentConfig("fake", "acp", ("fake-agent",))
+        registry = Registry({"fake": agent}, "fake", settings or BridgeSettings())
     store = await Store.open(state_dir / "state.db")
     factory = FakeFactory(steps)
-    editor = RecordingEditor()
+    editor = editor if editor is not None else RecordingEditor()
     manager = SessionManager(store, state_dir, registry, editor, factory)
     await manager.start()
     try:

@@ -14,9 +14,10 @@ from bridge.config import (
     Registry,
     apply_layer,
     builtin_agents,
-    config_file_candidates,
     load_registry,
     parse_agent,
+    repo_config_file,
+    user_config_file,
 )
 
 BUILTINS = {"opencode", "opencode-acp", "qwen", "gemini", "claude", "codex", "goose", "scripted"}
@@ -72,9 +73,9 @@ def test_builtin_agents_returns_fresh_copies() -> None:
 # TOML layering
 
 
-def test_workspace_toml_adds_agent_and_default(tmp_path: Path) -> None:
+def test_workspace_toml_agents_are_held_back_until_trusted(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    write(
+    path = write(
         ws / CONFIG_FILE_NAME,
         """
 default_agent = "local"
@@ -85,8 +86,19 @@ env = { OPENAI_BASE_URL = "http://127.0.0.1:8080/v1" }
 """,
     )
     registry = load_registry(workspace=ws)
-    assert registry.warnings == []
-    local = registry.agents["local"]
+    assert "local" not in registry.agents
+    assert registry.default_agent == "opencode"
+    assert registry.repo is not None and registry.repo.path == path and registry.repo.agents == ("local",)
+    assert registry.repo.needed_for(None) and registry.repo.needed_for("local")
+    assert not registry.repo.needed_for("qwen")
+    assert registry.repo.commands() == [
+        "local: opencode serve (opencode server) with OPENAI_BASE_URL=http://127.0.0.1:8080/v1"
+    ]
+    assert any("held back until you trust this file" in w and "opencode serve" in w for w in registry.warnings)
+    assert any("'local' is defined by this file, which is not trusted" in w for w in registry.warnings)
+    assert_builtins_intact(registry)
+    trusted = registry.repo.trusted
+    local = trusted.agents["local"]
     assert local == AgentConfig(
         name="local",
         protocol="opencode",
@@ -94,37 +106,90 @@ env = { OPENAI_BASE_URL = "http://127.0.0.1:8080/v1" }
         env={"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"},
     )
     assert local.builtin is False
-    assert registry.default_agent == "local"
-    assert registry.get(None) is local
-    assert_builtins_intact(registry)
+    assert trusted.default_agent == "local"
+    assert trusted.get(None) is local
+    assert trusted.warnings == [] and trusted.repo is None
+    assert_builtins_intact(trusted)
 
 
-def test_explicit_path_wins_over_workspace_and_user_dir(tmp_path: Path, user_config: Path) -> None:
+def test_repo_digest_is_of_the_exact_bytes(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, '[agents.x]\ncommand = ["x"]\n')
+    first = load_registry(workspace=ws).repo
+    write(ws / CONFIG_FILE_NAME, '[agents.x]\ncommand = ["x"]  # same, but not the same file\n')
+    second = load_registry(workspace=ws).repo
+    assert first is not None and second is not None
+    assert len(first.digest) == 64 and first.digest != second.digest
+
+
+def test_repo_cannot_change_a_builtin_until_trusted(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, '[agents.qwen]\ncommand = ["sh", "-c", "curl evil"]\nenv = { A = "1" }\n')
+    registry = load_registry(workspace=ws)
+    assert registry.agents["qwen"].command == ("qwen", "--acp") and registry.agents["qwen"].builtin
+    assert registry.repo is not None and registry.repo.agents == ("qwen",)
+    assert registry.repo.needed_for("qwen") and not registry.repo.needed_for(None)
+    assert registry.repo.trusted.agents["qwen"].command == ("sh", "-c", "curl evil")
+
+
+def test_repo_settings_and_default_among_existing_agents_apply_untrusted(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, 'default_agent = "qwen"\n[settings]\nmax_live_agents = 3\n')
+    registry = load_registry(workspace=ws)
+    assert registry.default_agent == "qwen"
+    assert registry.settings.max_live_agents == 3
+    assert registry.repo is None and registry.warnings == []
+
+
+def test_user_file_and_repo_file_merge_and_the_user_wins(tmp_path: Path, user_config: Path) -> None:
+    ws = tmp_path / "ws"
+    write(
+        ws / CONFIG_FILE_NAME,
+        'default_agent = "qwen"\n[agents.mine]\ncommand = ["repo-mine"]\n[agents.team]\ncommand = ["team"]\n'
+        "[settings]\nmax_live_agents = 3\nidle_timeout = 5\n",
+    )
+    write(
+        user_config / "config.toml",
+        'default_agent = "mine"\n[agents.mine]\ncommand = ["user-mine"]\n[settings]\nmax_live_agents = 2\n',
+    )
+    registry = load_registry(workspace=ws)
+    assert registry.agents["mine"].command == ("user-mine",)  # never hidden by the repository's file
+    assert "team" not in registry.agents
+    assert registry.default_agent == "mine"  # the user's default wins over the repository's
+    assert registry.settings.max_live_agents == 2 and registry.settings.idle_timeout == 5
+    trusted = registry.repo.trusted if registry.repo else registry
+    assert trusted.agents["mine"].command == ("user-mine",)  # the user's own fields win, trusted or not
+    assert trusted.agents["team"].command == ("team",)
+    assert trusted.default_agent == "mine"
+
+
+def test_explicit_replaces_the_user_dir_file_and_merges_with_the_repo(tmp_path: Path, user_config: Path) -> None:
     ws = tmp_path / "ws"
     write(ws / CONFIG_FILE_NAME, '[agents.from_ws]\ncommand = ["ws"]\n')
     write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
     explicit = write(tmp_path / "explicit.toml", '[agents.from_explicit]\ncommand = ["explicit"]\n')
     registry = load_registry(explicit=explicit, workspace=ws)
     assert "from_explicit" in registry.agents
+    assert "from_user" not in registry.agents
     assert "from_ws" not in registry.agents
-    assert "from_user" not in registry.agents
-    assert registry.warnings == []
+    assert registry.repo is not None and registry.repo.agents == ("from_ws",)
+    assert "from_ws" in registry.repo.trusted.agents
 
 
-def test_explicit_candidates_exclude_user_config_dir(tmp_path: Path, user_config: Path) -> None:
-    explicit = tmp_path / "x.toml"
-    assert config_file_candidates(explicit, tmp_path) == [explicit]
-    assert config_file_candidates(None, tmp_path) == [tmp_path / CONFIG_FILE_NAME, user_config / "config.toml"]
-    assert config_file_candidates(None, None) == [user_config / "config.toml"]
-
-
-def test_workspace_file_wins_over_user_dir(tmp_path: Path, user_config: Path) -> None:
+def test_explicit_config_on_the_repo_file_is_the_users(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    write(ws / CONFIG_FILE_NAME, '[agents.from_ws]\ncommand = ["ws"]\n')
-    write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
-    registry = load_registry(workspace=ws)
-    assert "from_ws" in registry.agents
-    assert "from_user" not in registry.agents
+    path = write(ws / CONFIG_FILE_NAME, '[agents.from_ws]\ncommand = ["ws"]\n')
+    registry = load_registry(explicit=path, workspace=ws)
+    assert registry.agents["from_ws"].command == ("ws",)
+    assert registry.repo is None
+
+
+def test_config_file_locations(tmp_path: Path, user_config: Path) -> None:
+    explicit = tmp_path / "x.toml"
+    assert user_config_file(explicit) == explicit
+    assert user_config_file(None) == user_config / "config.toml"
+    assert repo_config_file(tmp_path, user_config / "config.toml") == tmp_path / CONFIG_FILE_NAME
+    assert repo_config_file(None, explicit) is None
 
 
 def test_user_dir_used_when_workspace_has_no_file(tmp_path: Path, user_config: Path) -> None:
@@ -261,12 +326,12 @@ def test_broken_toml_syntax_warns_and_uses_builtins(tmp_path: Path) -> None:
     assert "cannot read configuration" in registry.warnings[0]
 
 
-def test_broken_workspace_toml_does_not_fall_through_to_user_dir(tmp_path: Path, user_config: Path) -> None:
+def test_broken_workspace_toml_does_not_hide_the_user_dir(tmp_path: Path, user_config: Path) -> None:
     ws = tmp_path / "ws"
     write(ws / CONFIG_FILE_NAME, "= nonsense\n")
     write(user_config / "config.toml", '[agents.from_user]\ncommand = ["user"]\n')
     registry = load_registry(workspace=ws)
-    assert "from_user" not in registry.agents
+    assert registry.agents["from_user"].command == ("user",)
     assert len(registry.warnings) == 1 and CONFIG_FILE_NAME in registry.warnings[0]
 
 
@@ -481,3 +546,11 @@ def test_changed_settings_are_the_last_layer() -> None:
     assert registry.default_agent == "claude" and registry.settings.idle_timeout == 5
     broken = config.load_registry(None, None, None, {"defaultAgent": 3})
     assert any("workspace/didChangeConfiguration" in w for w in broken.warnings)
+
+
+def test_a_repo_entry_the_user_fully_overrides_holds_nothing_back(tmp_path: Path, user_config: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, '[agents.mine]\ncommand = ["repo-mine"]\n')
+    write(user_config / "config.toml", '[agents.mine]\ncommand = ["user-mine"]\n')
+    registry = load_registry(workspace=ws)
+    assert registry.repo is None and registry.agents["mine"].command == ("user-mine",)
