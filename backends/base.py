@@ -97,6 +97,11 @@ class BackendHost(Protocol):
         """The kind of option to pick, or None to answer `cancelled`."""
         ...
 
+    async def confirm_run(self, command: str, cwd: Path) -> bool:
+        """Just before `command` runs on an allow given earlier: False if what it names changed since (the agent
+        rewrote a file it runs after the answer), and the backend asks `ask_permission` again."""
+        ...
+
 
 class AgentBackend(Protocol):
     """One warm agent session: started once, prompted many times, closed at the end."""

@@ -166,11 +166,13 @@ class _Client:
     ) -> schema.CreateTerminalResponse:
         workdir = self._resolve(cwd) if cwd else self._host.cwd
         line = command_line(command, args or [])
-        if (shown := normalize_command(line)) in self._granted:
+        granted = (shown := normalize_command(line)) in self._granted
+        if granted:
             self._granted.remove(shown)  # the user allowed exactly this command, once
-        else:
-            # A terminal the user did not allow (not asked for, or another command than the one shown): the
-            # policy decides, and asks the user with what will really run.
+            granted = await self._host.confirm_run(line, workdir)
+        if not granted:
+            # A terminal the user did not allow (not asked for, another command than the one shown, or a file it
+            # names rewritten since): the policy decides, and asks the user with what will really run.
             request = PermissionRequest(
                 tool_call_id="terminal",
                 title=line,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
-from backends.base import AgentBackend, OptionKind, PathRefused, PermissionRequest
+from backends.base import AgentBackend, OptionKind, PathRefused, PermissionRequest, normalize_command
 from backends.events import AgentEvent, ReasoningDelta, TextDelta, ToolCall, event_kind
 from bridge import protocol as wire
 from bridge.config import AgentConfig
@@ -39,6 +41,9 @@ class TurnHost:
         self._workspace = workspace
         # The files the agent changed that the user has not reviewed, read when a command is asked about.
         self._unreviewed = unreviewed
+        # For each command allowed and not yet run: the unreviewed files it named then, with their contents'
+        # hashes, so a rewrite between the answer and the run is caught (confirm_run).
+        self._allowed: dict[str, dict[str, str | None]] = {}
         self._worktree = worktree
         self._cwd = cwd
         self._editor = editor
@@ -106,6 +111,10 @@ class TurnHost:
                 self._editor.log(f"session {self.session_id}: cannot read its pending files: {exc}", error=True)
                 remembered = frozenset()
         decision = permissions.decide(request, self.worktree, self.cwd, remembered, unreviewed)
+        state: dict[str, str | None] = {}
+        if request.command and decision.verdict != "reject":
+            # Taken before the user is asked: what the agent writes while the question is open counts too.
+            state = await self._named_state(request.command, request.cwd, unreviewed)
 
         def tell(outcome: str, reason: str) -> None:
             self._editor.notify_event(wire.PermissionEvent(
@@ -115,6 +124,8 @@ class TurnHost:
 
         if decision.verdict == "allow":
             tell("allowed", decision.reason)
+            if request.command:
+                self._allowed[normalize_command(request.command)] = state
             return "allow_once"
         if decision.verdict == "reject":
             tell("rejected", decision.reason)
@@ -127,12 +138,35 @@ class TurnHost:
         kind = permissions.answer_for_title(answer)
         outcome = {"allow_once": "allowed", "allow_always": "allowedAlways"}.get(kind or "", "rejected")
         tell(outcome, "answered by the user")
+        if request.command and kind in ("allow_once", "allow_always"):
+            self._allowed[normalize_command(request.command)] = state
         if kind == "allow_always" and request.command:
             command = permissions.normalize_command(request.command)
             await store.remember_command(self.agent.name, self._workspace, command, "allow")
             # The bridge remembers; the agent is asked to keep asking so the policy stays in control.
             return "allow_once"
         return kind if kind is not None else "reject_once"
+
+    async def confirm_run(self, command: str, cwd: Path) -> bool:
+        allowed = self._allowed.pop(normalize_command(command), None)
+        if allowed is None or self._unreviewed is None:
+            return allowed is not None
+        try:
+            unreviewed = await self._unreviewed()
+        except GitError:
+            return False
+        return await self._named_state(command, str(cwd), unreviewed) == allowed
+
+    async def _named_state(
+        self, command: str, cwd: str | None, unreviewed: Collection[str]
+    ) -> dict[str, str | None]:
+        """The unreviewed files `command` names, each with the hash of what the worktree holds now."""
+        try:
+            command_cwd = resolve_in_worktree(cwd, self._worktree, self._cwd) if cwd else self._cwd
+        except PathEscapesWorktree:
+            return {}
+        named = permissions.named_unreviewed(command, command_cwd, self._worktree, unreviewed)
+        return await asyncio.to_thread(_hashes, self._worktree, named)
 
     def answer(self) -> str:
         """The turn's answer as stored: at most `answer_cap` characters, with a note saying what was cut."""
@@ -149,3 +183,13 @@ class TurnHost:
 
     def end(self) -> None:
         self.turn_id = None
+
+
+def _hashes(worktree: Path, paths: Collection[str]) -> dict[str, str | None]:
+    def digest(path: Path) -> str | None:
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:  # gone, or a directory: its absence or kind is the state
+            return None
+
+    return {rel: digest(worktree / rel) for rel in paths}

@@ -85,3 +85,23 @@ async def test_always_allow_does_not_carry_to_another_repository(tmp_path: Path)
         assert not (worktree / "ran.txt").exists() and not (second / "ran.txt").exists()
     finally:
         await editor.client.shutdown_session()
+
+
+async def test_an_allowed_script_rewritten_before_it_runs_is_asked_again(tmp_path: Path) -> None:
+    """The agent gets `sh build.sh` allowed while build.sh is the user's, rewrites it, then runs it."""
+    repo = make_repo(tmp_path / "project", {"build.sh": "echo building\n"})
+    options = {"agents": {"hostile": {"command": [*HOSTILE, "rewrite"]}}}
+    editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
+    try:
+        editor.answers = ["Allow", "Reject"]  # yes to build.sh as it was; no to what it became
+        _, tid, result = await editor.run("build it", agent="hostile")
+        assert result["status"] == "completed", result
+        worktree = Path((await editor.cmd("agentBridge.sessions", {}))[0]["worktree"])
+        assert (worktree / "build.sh").read_text() == "touch PWNED\n"
+        assert not (worktree / "PWNED").exists(), "a script rewritten after it was allowed ran unasked"
+        assert not (repo / "PWNED").exists()
+        assert len(editor.questions) == 2, editor.questions
+        assert "build.sh was changed by the agent and not reviewed" in editor.questions[1]
+        assert "terminal: refused" in editor.text_of(tid)
+    finally:
+        await editor.client.shutdown_session()
