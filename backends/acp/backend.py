@@ -15,6 +15,7 @@ import acp
 from acp import schema
 from acp.core import ClientSideConnection
 
+from backends import lifeline
 from backends.acp.mapping import ToolCallMerger, map_update, map_usage, permission_request
 from backends.acp.terminals import TerminalManager
 from backends.base import (
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (acp.RequestError, ConnectionError, RuntimeError, OSError)
 STDIO_LINE_LIMIT = 32 * 1024 * 1024
 START_TIMEOUT = 60.0
+# After TERM, how long an agent's processes get before KILL: below the 2 s the ACP SDK waits before it KILLs
+# the launcher, so the launcher always gets to sweep the agent's whole tree itself.
+STOP_GRACE = 1.5
 
 
 def stderr_tail(path: Path, limit: int = 2000) -> str:
@@ -303,13 +307,16 @@ class AcpBackend:
         self._stderr = self.stderr_path.open("ab")
         stack = AsyncExitStack()
         self._stack = stack
+        env = {**os.environ, **self.env}
         try:
+            # Under a lifeline: the agent and everything it starts die with the bridge, however it dies.
+            argv = lifeline.wrap(self.command, STOP_GRACE, env, self.host.cwd)
             conn, process = await stack.enter_async_context(
                 acp.spawn_agent_process(
                     self._client,  # type: ignore[arg-type]  # elicitation is not advertised, so never called
-                    self.command[0],
-                    *self.command[1:],
-                    env={**os.environ, **self.env},
+                    argv[0],
+                    *argv[1:],
+                    env=env,
                     cwd=self.host.cwd,
                     transport_kwargs={"stderr": self._stderr, "limit": STDIO_LINE_LIMIT},
                 )
@@ -403,6 +410,8 @@ class AcpBackend:
         if stack is not None:
             with contextlib.suppress(*TRANSPORT_ERRORS):
                 await stack.aclose()
+        if self._process is not None:
+            lifeline.sweep(self._process)
         if self._exited is not None and not self._exited.done():
             self._exited.cancel()
         if self._stderr is not None:

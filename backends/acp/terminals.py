@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from backends import lifeline
 
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 
@@ -51,11 +54,13 @@ class TerminalManager:
         env: Mapping[str, str],
         output_byte_limit: int | None,
     ) -> str:
+        full_env = {**os.environ, **env}
+        # Under a lifeline with no grace: the command and all it starts die with the bridge, or at once when
+        # killed or released.
         process = await asyncio.create_subprocess_exec(
-            command,
-            *args,
+            *lifeline.wrap([command, *args], 0, full_env, cwd),
             cwd=str(cwd),
-            env={**os.environ, **env},
+            env=full_env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -91,16 +96,13 @@ class TerminalManager:
         terminal = self.get(terminal_id)
         if terminal.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(terminal.process.pid, 9)
+                terminal.process.send_signal(signal.SIGTERM)  # the lifeline KILLs the command's whole tree
 
     async def release(self, terminal_id: str) -> None:
         terminal = self._terminals.pop(terminal_id, None)
         if terminal is None:
             return
-        if terminal.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(terminal.process.pid, 9)
-            await terminal.process.wait()
+        await lifeline.stop(terminal.process, 0)
         if terminal.reader is not None:
             terminal.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

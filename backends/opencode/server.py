@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import secrets
-import signal
 import socket
 import time
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from backends import lifeline
 from backends.base import AgentCrashed, AgentStartError, BackendError
 from backends.opencode.stream import EventHub
 from backends.opencode.wire import models_from_providers
@@ -34,6 +34,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 USERNAME = "opencode"
 READY_LINE = re.compile(rb"listening on (https?://\S+)")
 REQUEST_TIMEOUT = 30.0
+STOP_GRACE = 5.0  # how long the server (and its tool processes) get to exit after TERM, before KILL
 
 
 def free_port() -> int:
@@ -150,10 +151,12 @@ class OpencodeServer:
         self._log.flush()
         self._log_start = self._log.tell()
         try:
+            # Under a lifeline, in a session of its own: the server and every tool process it starts die with
+            # it, and with the bridge however the bridge dies.
             process = await asyncio.create_subprocess_exec(
-                *argv, cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=self._log,
-                start_new_session=True,  # its tool processes go with it when the bridge stops the group
+                *lifeline.wrap(argv, STOP_GRACE, env, self.workdir), cwd=self.workdir, env=env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=self._log,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise AgentStartError(f"{argv[0]}: command not found (is opencode installed and on PATH?)") from None
@@ -283,20 +286,9 @@ class OpencodeServer:
         if providers.status_code == 200:
             self.models = models_from_providers(providers.json())
 
-    async def _kill(self, process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
-        """TERM the server's process group, then KILL it if it is still there after `grace` seconds."""
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), grace)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
-        # Children it left behind in its group (tool processes) go too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+    async def _kill(self, process: asyncio.subprocess.Process, grace: float = STOP_GRACE) -> None:
+        """TERM the server and its tool processes, then KILL them if they are still there after `grace` s."""
+        await lifeline.stop(process, grace)
 
     async def close(self) -> None:
         """Stop the server (TERM, then KILL) and its streams; a later `ensure` starts a fresh one."""
