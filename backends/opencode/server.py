@@ -25,7 +25,7 @@ import httpx
 from backends import lifeline
 from backends.base import AgentCrashed, AgentStartError, BackendError
 from backends.opencode.stream import EventHub
-from backends.opencode.wire import models_from_providers
+from backends.opencode.wire import models_from_providers, permission_env
 
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO; a warm opencode session makes many, and the bridge log is for people.
@@ -142,7 +142,8 @@ class OpencodeServer:
         port = free_port()
         password = secrets.token_urlsafe(24)
         argv = serve_argv(self.command, port)
-        env = {**os.environ, **self.env, "OPENCODE_SERVER_PASSWORD": password, "OPENCODE_SERVER_USERNAME": USERNAME}
+        env = {**os.environ, **self.env, **permission_env(),
+               "OPENCODE_SERVER_PASSWORD": password, "OPENCODE_SERVER_USERNAME": USERNAME}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self._log is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -21,8 +22,9 @@ TOOL_KINDS: dict[str, str] = {
 # opencode permission name -> the bridge's request kind
 _PERMISSION_KINDS: dict[str, str] = {
     "edit": "edit", "write": "edit", "read": "read", "bash": "execute", "external_directory": "read",
-    "glob": "search", "grep": "search", "list": "search", "codesearch": "search",
-    "webfetch": "fetch", "websearch": "fetch", "todowrite": "think", "todoread": "think",
+    "glob": "search", "grep": "search", "list": "search",
+    # codesearch sends its query to a web service: it leaves the worktree like a fetch does.
+    "webfetch": "fetch", "websearch": "fetch", "codesearch": "fetch", "todowrite": "think", "todoread": "think",
 }
 
 # The answers opencode takes, as options the bridge's policy chooses among by kind.
@@ -32,9 +34,44 @@ PERMISSION_OPTIONS: tuple[PermissionOption, ...] = (
     PermissionOption("reject", "Reject", "reject_once"),
 )
 
-# Rules every bridge-created opencode session gets: commands ask (so the bridge's policy and the user decide);
-# edits are left to opencode's default (allowed), since the bridge reviews them as hunks anyway.
-SESSION_PERMISSIONS: list[dict[str, str]] = [{"permission": "bash", "pattern": "*", "action": "ask"}]
+# opencode's `permission` config, as the bridge sets it: every tool that can reach outside the worktree asks
+# (so the bridge's policy, and through it the user, decides), and only file tools that stay inside it run
+# unasked (their edits come back as hunks to review; a path outside asks as `external_directory` first).
+# opencode evaluates the LAST matching rule, so the catch-all comes first: it covers every tool not named
+# here, MCP tools (named `<server>_<tool>`) and any added in later opencode versions included.
+PERMISSION_CONFIG: dict[str, str | dict[str, str]] = {
+    "*": "ask",
+    "read": {"*": "allow", "*.env": "ask", "*.env.*": "ask", "*.env.example": "allow"},  # opencode's own
+    "edit": "allow", "glob": "allow", "grep": "allow", "list": "allow", "lsp": "allow",
+    "todowrite": "allow", "todoread": "allow",
+    "task": "allow",  # a sub-agent: its own tools are held to these same rules
+    "bash": "ask", "webfetch": "ask", "websearch": "ask", "codesearch": "ask", "external_directory": "ask",
+    "question": "deny",  # opencode's questions have no way to the user through the bridge; ask in text
+}
+
+
+def permission_env() -> dict[str, str]:
+    """The environment that makes `opencode serve` apply PERMISSION_CONFIG to every agent and session.
+
+    opencode merges `OPENCODE_PERMISSION` over all its config files (the user's, the project's,
+    `OPENCODE_CONFIG_CONTENT`), and each agent's rules put the configured ones last: this reaches the
+    sub-agent sessions the `task` tool creates too, which inherit no `ask` rule from their parent session.
+    """
+    return {"OPENCODE_PERMISSION": json.dumps(PERMISSION_CONFIG)}
+
+
+def session_rules(config: Mapping[str, str | Mapping[str, str]]) -> list[dict[str, str]]:
+    """A `permission` config as the ordered ruleset `POST /session` takes (what opencode's fromConfig does)."""
+    rules: list[dict[str, str]] = []
+    for permission, value in config.items():
+        patterns = {"*": value} if isinstance(value, str) else value
+        rules.extend({"permission": permission, "pattern": p, "action": a} for p, a in patterns.items())
+    return rules
+
+
+# The same rules on every bridge-created session: a session's rules are evaluated after all configured ones, so
+# they hold for the session even against an agent-specific `permission` in the user's opencode config.
+SESSION_PERMISSIONS: list[dict[str, str]] = session_rules(PERMISSION_CONFIG)
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -103,7 +140,10 @@ def permission_request(props: Mapping[str, Any], cwd: str) -> PermissionRequest:
     elif kind == "search":
         named = as_str(metadata.get("path"))
         paths.append(_absolute(named, cwd) if named else cwd)
-    title = f"{permission} {', '.join(patterns)}".strip() if patterns else permission
+    shown = [p for p in patterns if p != "*"]  # a bare `*` says nothing to the user
+    title = f"{permission} {', '.join(shown)}".strip()
+    if kind == "other":
+        title = f"use the tool {title}"  # an MCP tool or one the bridge does not know: say it is a tool
     return PermissionRequest(
         tool_call_id=str(tool.get("callID") or props.get("id") or ""),
         title=title,
