@@ -76,9 +76,9 @@ async def stop(process: asyncio.subprocess.Process, grace: float) -> None:
     TERM asks the launcher to TERM its tree; after `grace` a second TERM makes it KILL the tree at once. A
     launcher that still does not exit is KILLed, and its process group with it.
     """
+    if process.returncode is not None:
+        return
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGTERM, 2.0), (signal.SIGKILL, None)):
-        if process.returncode is not None:
-            break
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(sig)
         with contextlib.suppress(TimeoutError):
@@ -88,8 +88,9 @@ async def stop(process: asyncio.subprocess.Process, grace: float) -> None:
 
 
 def sweep(process: asyncio.subprocess.Process) -> None:
-    """KILL what is left in an exited launcher's process group: nothing, unless the launcher was KILLed."""
-    if process.returncode is not None:
+    """Call right after seeing a launcher exit: if it died by SIGKILL (it may not have cleaned up), KILL what
+    is left in its process group. Only right after: later its pid, the group's id, may be someone else's."""
+    if process.returncode == -signal.SIGKILL:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
 
@@ -181,7 +182,7 @@ class _Launcher:
         self.wake_r, wake_w = os.pipe()
         for fd in (self.wake_r, wake_w):
             os.set_blocking(fd, False)
-        signal.set_wakeup_fd(wake_w)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)  # a full pipe already means "wake up"
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD reaches the wakeup fd
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._on_stop)

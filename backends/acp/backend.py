@@ -407,10 +407,11 @@ class AcpBackend:
         self._client.cancel_permissions()
         await self.terminals.close()
         stack, self._stack = self._stack, None
+        running = self.alive
         if stack is not None:
             with contextlib.suppress(*TRANSPORT_ERRORS):
-                await stack.aclose()
-        if self._process is not None:
+                await stack.aclose()  # closes the agent's stdin, then TERM, then KILL (the ACP SDK's shutdown)
+        if running and self._process is not None:
             lifeline.sweep(self._process)
         if self._exited is not None and not self._exited.done():
             self._exited.cancel()

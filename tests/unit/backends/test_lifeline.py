@@ -69,7 +69,8 @@ def test_a_missing_command_fails_like_exec(tmp_path: Path) -> None:
 
 
 def test_what_the_command_left_behind_dies_when_it_exits(tmp_path: Path) -> None:
-    done = subprocess.run(lifeline.wrap(["sh", "-c", daemon_script(tmp_path, "exit 0")], 1), timeout=30)
+    wait_for_daemon = f"while [ ! -s {tmp_path}/daemon.pid ]; do sleep 0.01; done; exit 0"
+    done = subprocess.run(lifeline.wrap(["sh", "-c", daemon_script(tmp_path, wait_for_daemon)], 1), timeout=30)
     assert done.returncode == 0
     assert wait_gone([read_pid(tmp_path / "daemon.pid")], timeout=2) == []
 
