@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
+import time
 from pathlib import Path
 
 DEFAULT_CAP = 10 * 1024 * 1024  # bytes kept per run of an agent
@@ -20,9 +22,10 @@ _CHUNK = 64 * 1024
 
 
 class CappedLog:
-    """One run's log: `fd` is what the child gets as its stderr (and stdout, for servers)."""
+    """One run's log. `fd` is what the child gets as its stderr; `feed` adds what the bridge reads from the
+    child itself (a server's stdout), under the same cap."""
 
-    def __init__(self, path: Path, cap: int = DEFAULT_CAP) -> None:
+    def __init__(self, path: Path, cap: int = DEFAULT_CAP, header: str = "") -> None:
         self.path = path
         self.cap = cap
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,18 +33,37 @@ class CappedLog:
             if path.stat().st_size >= cap:
                 path.replace(path.with_name(path.name + ".1"))
         self._file = path.open("ab")
+        self._file.write(header.encode("utf-8", "replace"))
+        self._file.flush()
         self.start = self._file.tell()  # where this run's output begins, for quoting it alone
         read_end, self.fd = os.pipe()
+        self._read_end = read_end
+        self._idle = threading.Event()  # set while the thread is not between reading a chunk and writing it
+        self._idle.set()
+        self._feed = os.dup(self.fd)
         self._thread = threading.Thread(target=self._copy, args=(read_end,), name=f"log {path.name}", daemon=True)
         self._thread.start()
 
-    def write(self, text: str) -> None:
-        """A line of the bridge's own (e.g. the command it starts), written before the child writes."""
-        self._file.write(text.encode("utf-8", "replace"))
-        self._file.flush()
+    def feed(self, data: bytes) -> None:
+        if self._feed >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._feed, data)
+
+    def settle(self, timeout: float = 0.2) -> None:
+        """Wait (briefly) until what the child has written so far is in the file: before quoting its end."""
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            try:
+                readable, _, _ = select.select([self._read_end], [], [], 0)
+            except (OSError, ValueError):
+                return  # the copy just ended
+            if not readable and self._idle.is_set():
+                return
+            time.sleep(0.005)
 
     def child_started(self) -> None:
-        """Close the bridge's copy of the write end: the pipe ends when the child and its descendants exit."""
+        """Close the bridge's copy of the child's write end: the pipe ends when the child and its descendants
+        have exited and the log is closed."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -49,18 +71,23 @@ class CappedLog:
     def close(self, timeout: float = 2.0) -> None:
         """Wait for what the child wrote to be copied (briefly: a descendant may hold the pipe open)."""
         self.child_started()
+        if self._feed >= 0:
+            os.close(self._feed)
+            self._feed = -1
         self._thread.join(timeout)
 
     def _copy(self, read_end: int) -> None:
         kept = dropped = 0
         try:
             while chunk := os.read(read_end, _CHUNK):
-                room = self.cap - kept
-                if room > 0:
-                    self._file.write(chunk[:room])
+                self._idle.clear()
+                take = max(min(self.cap - kept, len(chunk)), 0)
+                if take:
+                    self._file.write(chunk[:take])
                     self._file.flush()
-                kept += min(room, len(chunk)) if room > 0 else 0
-                dropped += max(len(chunk) - max(room, 0), 0)
+                kept += take
+                dropped += len(chunk) - take
+                self._idle.set()
         except OSError:
             pass
         finally:

@@ -63,6 +63,8 @@ class BridgeSettings:
     opencode_watchdog: float = 180.0
     # characters of an agent's answer kept in the session history (state.db); the rest is cut with a note
     max_stored_answer: int = 1_000_000
+    # bytes of an agent's (or opencode server's) output kept in its log per run; the rest is cut with a note
+    max_agent_log: int = 10_000_000
 
 
 @dataclass
@@ -211,6 +213,8 @@ def _merge_settings(settings: BridgeSettings, raw: Any, source: str, warnings: l
         "opencode_watchdog": ("opencode_watchdog", float),
         "maxStoredAnswer": ("max_stored_answer", int),
         "max_stored_answer": ("max_stored_answer", int),
+        "maxAgentLog": ("max_agent_log", int),
+        "max_agent_log": ("max_agent_log", int),
     }
     for key, value in raw.items():
         if key not in keys:

@@ -41,7 +41,7 @@ class BackendFactory:
                 self.server_for(agent), host, model=agent.model, stall_timeout=self.settings.opencode_watchdog
             )
         stderr_path = self.state_dir / "logs" / f"{session_id}-{agent.name}.stderr.log"
-        return AcpBackend(agent.command, agent.env, host, stderr_path, __version__)
+        return AcpBackend(agent.command, agent.env, host, stderr_path, __version__, self.settings.max_agent_log)
 
     def server_for(self, agent: AgentConfig) -> OpencodeServer:
         """The (lazily started) opencode server an agent's sessions share."""
@@ -52,6 +52,7 @@ class BackendFactory:
             server = OpencodeServer(
                 agent.command, agent.env, self.state_dir / "opencode" / digest,
                 self.state_dir / "logs" / f"opencode-server-{digest}.log",
+                log_cap=self.settings.max_agent_log,
             )
             self.servers[key] = server
         return server

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import acp
 from acp import schema
@@ -36,6 +36,7 @@ from backends.base import (
     normalize_command,
 )
 from backends.events import TurnOutcome
+from backends.logs import DEFAULT_CAP, CappedLog
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +254,10 @@ class AcpBackend:
         host: BackendHost,
         stderr_path: Path,
         client_version: str = "0",
+        log_cap: int = DEFAULT_CAP,
     ) -> None:
         self.command = command
+        self.log_cap = log_cap
         self.client_version = client_version
         self.env = dict(env)
         self.host = host
@@ -267,7 +270,7 @@ class AcpBackend:
         self._process: asyncio.subprocess.Process | None = None
         self._exited: asyncio.Task[int] | None = None
         self._session_id: str | None = None
-        self._stderr: BinaryIO | None = None
+        self._stderr: CappedLog | None = None
         self.load_session_supported = False
 
     @property
@@ -284,6 +287,8 @@ class AcpBackend:
 
     def _crash_message(self, what: str) -> str:
         code = self._process.returncode if self._process else None
+        if self._stderr is not None:
+            self._stderr.settle()
         tail = stderr_tail(self.stderr_path)
         message = f"{self.command[0]} {what}" + (f" (exit code {code})" if code is not None else "")
         return message + (f"; its last output: {tail}" if tail else "")
@@ -303,8 +308,8 @@ class AcpBackend:
             raise AgentStartError(self._crash_message(f"could not start: {reason}")) from exc
 
     async def _start(self, resume_id: str | None) -> StartInfo:
-        self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-        self._stderr = self.stderr_path.open("ab")
+        # Through a pipe, so what the agent writes is capped: it is untrusted, and its log is on the user's disk.
+        self._stderr = CappedLog(self.stderr_path, self.log_cap)
         stack = AsyncExitStack()
         self._stack = stack
         env = {**os.environ, **self.env}
@@ -318,13 +323,14 @@ class AcpBackend:
                     *argv[1:],
                     env=env,
                     cwd=self.host.cwd,
-                    transport_kwargs={"stderr": self._stderr, "limit": STDIO_LINE_LIMIT},
+                    transport_kwargs={"stderr": self._stderr.fd, "limit": STDIO_LINE_LIMIT},
                 )
             )
         except FileNotFoundError:
             raise AgentStartError(
                 f"{self.command[0]}: command not found (is the agent installed and on PATH?)"
             ) from None
+        self._stderr.child_started()
         self._conn, self._process = conn, process
         self._exited = asyncio.create_task(process.wait())
         init = await self._guard(
@@ -416,6 +422,6 @@ class AcpBackend:
         if self._exited is not None and not self._exited.done():
             self._exited.cancel()
         if self._stderr is not None:
-            self._stderr.close()
+            await asyncio.to_thread(self._stderr.close)
             self._stderr = None
         self._conn = None

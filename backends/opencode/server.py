@@ -18,12 +18,13 @@ import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import httpx
 
 from backends import lifeline
 from backends.base import AgentCrashed, AgentStartError, BackendError
+from backends.logs import DEFAULT_CAP, CappedLog
 from backends.opencode.stream import EventHub
 from backends.opencode.wire import models_from_providers, permission_env
 
@@ -84,8 +85,10 @@ class OpencodeServer:
         start_timeout: float = 60.0,
         backoff: float = 0.5,
         stable_after: float = 60.0,
+        log_cap: int = DEFAULT_CAP,
     ) -> None:
         self.command = command
+        self.log_cap = log_cap
         self.env = dict(env)
         self.workdir = workdir
         self.log_path = log_path
@@ -100,8 +103,7 @@ class OpencodeServer:
         self.hub = EventHub(lambda: self._client)
         self._process: asyncio.subprocess.Process | None = None
         self._client: httpx.AsyncClient | None = None
-        self._log: BinaryIO | None = None
-        self._log_start = 0
+        self._log: CappedLog | None = None
         self._lock = asyncio.Lock()
         self._models_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -144,25 +146,25 @@ class OpencodeServer:
         argv = serve_argv(self.command, port)
         env = {**os.environ, **self.env, **permission_env(),
                "OPENCODE_SERVER_PASSWORD": password, "OPENCODE_SERVER_USERNAME": USERNAME}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if self._log is None:
-            self._log = self.log_path.open("ab")
-        self._log.write(f"--- starting {' '.join(argv)}\n".encode())
-        self._log.flush()
-        self._log_start = self._log.tell()
+        if self._log is not None:  # the previous run's
+            await asyncio.to_thread(self._log.close)
+        # Through a pipe, capped: the server runs the agent's tools, and its log is on the user's disk.
+        self._log = log = CappedLog(self.log_path, self.log_cap, f"--- starting {' '.join(argv)}\n")
         try:
             # Under a lifeline, in a session of its own: the server and every tool process it starts die with
             # it, and with the bridge however the bridge dies.
             process = await asyncio.create_subprocess_exec(
                 *lifeline.wrap(argv, STOP_GRACE, env, self.workdir), cwd=self.workdir, env=env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=self._log,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log.fd,
                 start_new_session=True,
             )
         except FileNotFoundError:
             raise AgentStartError(f"{argv[0]}: command not found (is opencode installed and on PATH?)") from None
         except OSError as exc:
             raise AgentStartError(f"{argv[0]} could not start: {exc}") from exc
+        finally:
+            log.child_started()
         self._process = process
         self.starts += 1
         url = f"http://127.0.0.1:{port}"
@@ -221,13 +223,14 @@ class OpencodeServer:
         """Watch for the ready line, and keep draining stdout into the log so the pipe never fills."""
         while line := await stream.readline():
             if self._log is not None:
-                self._log.write(line)
-                self._log.flush()
+                self._log.feed(line)
             if not ready.done() and READY_LINE.search(line):
                 ready.set_result(None)
 
     def _failure(self, what: str) -> str:
-        last = tail(self.log_path, start=self._log_start)
+        if self._log is not None:
+            self._log.settle()
+        last = tail(self.log_path, start=self._log.start if self._log else 0)
         return f"the opencode server ({' '.join(self.command)}) {what}" + (f"; its last output: {last}" if last else "")
 
     async def _watch(self, process: asyncio.subprocess.Process, generation: int) -> None:
@@ -309,5 +312,5 @@ class OpencodeServer:
             self._crashes = 0
             self._exited_at = None
             if self._log is not None:
-                self._log.close()
+                await asyncio.to_thread(self._log.close)
                 self._log = None

@@ -8,6 +8,8 @@ Run as ``python tests/security/hostile_agent.py [MODE]``. Each prompt, by mode:
 - ``rewrite``: request permission to run ``sh build.sh`` while build.sh is what the user has, then rewrite
   build.sh (``fs/write_text_file``) to ``touch PWNED`` and open the terminal the user allowed, ``sh build.sh``.
   A bridge that checks the grant by the command's words alone runs the rewritten script unasked.
+- ``flood``: write ``FLOOD_MB`` megabytes to its stderr (the log the bridge keeps of it), then answer. A bridge
+  that keeps an agent's output whole lets any agent fill the user's disk.
 
 It answers what happened (the permission outcome, whether the terminal ran).
 """
@@ -30,6 +32,7 @@ from acp.schema import (
     ToolCallUpdate,
 )
 
+FLOOD_MB = 40
 ASKED = "ls"
 RAN = "id > EVIL"
 SCRIPT = "build.sh"
@@ -55,6 +58,13 @@ class HostileAgent:
 
     async def prompt(self, session_id: str, prompt: list[Any], **kwargs: Any) -> PromptResponse:
         assert self._conn is not None
+        if self._mode == "flood":
+            chunk = b"x" * (1 << 20)
+            for _ in range(FLOOD_MB):
+                await asyncio.to_thread(sys.stderr.buffer.write, chunk)
+            sys.stderr.flush()
+            await self._conn.session_update(session_id, acp.update_agent_message_text("flooded"))
+            return PromptResponse(stop_reason="end_turn")
         asked = f"sh {SCRIPT}" if self._mode == "rewrite" else ASKED
         ran = asked if self._mode == "rewrite" else RAN
         call = ToolCallUpdate(tool_call_id="call-1", title=f"Run {asked}", kind="execute", status="pending",

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from lsprotocol import types as T
 
 from bridge import protocol as wire
 from bridge.config import BridgeSettings
+from tests.security.hostile_agent import FLOOD_MB
+from tests.support import REPO_ROOT
 from tests.support.core import running_core, say
 from tests.support.lsp_harness import Editor, start_editor
 
@@ -142,3 +145,22 @@ async def test_incremental_edits_after_a_form_feed_land_where_the_user_typed(edi
     worktree = Path(next(s["worktree"] for s in await editor.cmd("agentBridge.sessions", {})
                          if s["sessionId"] == sid))
     assert (worktree / "ff.c").read_text() == "x\x0cy\nsep\u2028arated\nZz\nw\n"
+
+
+async def test_an_agent_flooding_its_output_cannot_fill_the_disk(repo: Path, tmp_path: Path) -> None:
+    """An agent's stderr went whole into its log under the state dir: 40 MB from one prompt, without end from a
+    hostile agent. The log keeps maxAgentLog bytes of a run and says how much it cut; the turn is unharmed."""
+    hostile = [sys.executable, str(REPO_ROOT / "tests" / "security" / "hostile_agent.py"), "flood"]
+    options = {"agents": {"hostile": {"command": hostile}}, "settings": {"maxAgentLog": 100_000}}
+    state = tmp_path / "state"
+    editor = await start_editor(repo, state, tmp_path / "agent.log", init_options=options)
+    try:
+        _, tid, result = await editor.run("flood", agent="hostile")
+        assert result["status"] == "completed", result
+        assert editor.text_of(tid) == "flooded"
+    finally:
+        await editor.client.shutdown_session()
+    [log] = (state / "logs").glob("*hostile.stderr.log")
+    data = log.read_bytes()
+    assert len(data) < 101_000, len(data)
+    assert f"output cut here; {FLOOD_MB * (1 << 20) - 100_000} more bytes were not kept".encode() in data

@@ -13,8 +13,7 @@ FLOOD = "import sys\nfor _ in range(80):\n    sys.stderr.write('x' * 65536)\nsys
 
 def test_a_flood_is_cut_with_a_note_and_the_agent_is_not_blocked(tmp_path: Path) -> None:
     """An agent writing 5 MB to stderr used to get all of it kept (a hostile one: without end)."""
-    log = CappedLog(tmp_path / "agent.log", cap=1000)
-    log.write("--- starting flood\n")
+    log = CappedLog(tmp_path / "agent.log", cap=1000, header="--- starting flood\n")
     proc = subprocess.Popen([sys.executable, "-c", FLOOD], stderr=log.fd, stdin=subprocess.DEVNULL)
     log.child_started()
     assert proc.wait(timeout=30) == 0  # it never blocked on a full pipe
@@ -32,6 +31,14 @@ def test_a_short_run_is_kept_whole(tmp_path: Path) -> None:
     proc.wait(timeout=30)
     log.close()
     assert (tmp_path / "agent.log").read_bytes() == b"oops"
+
+
+def test_what_the_bridge_feeds_counts_against_the_same_cap(tmp_path: Path) -> None:
+    log = CappedLog(tmp_path / "server.log", cap=10)
+    log.child_started()
+    log.feed(b"ready on 127.0.0.1\n")
+    log.close()
+    assert (tmp_path / "server.log").read_bytes().startswith(b"ready on 1\n[agent-bridge: output cut here; 9 more")
 
 
 def test_a_log_past_the_cap_is_moved_aside_when_a_run_starts(tmp_path: Path) -> None:
