@@ -7,8 +7,8 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
@@ -34,24 +34,78 @@ from bridge.uris import to_path
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class WorkspaceConfig:
+    """One workspace's configuration: as read (the repository's agents held back), and in use (with them once
+    the user trusted the file), and who is asked about that file."""
+
+    loaded: Registry
+    registry: Registry
+    trust: TrustGate
+
+
 class SessionManager:
-    """Owns sessions, their turns and the warm agents. All public methods are safe to call from handlers."""
+    """Owns sessions, their turns and the warm agents. All public methods are safe to call from handlers.
+
+    Sessions belong to a workspace (the editor folder they were started from). `editors(workspace)` is the
+    editor of that workspace (every window attached to it): a session's events, progress and questions go
+    there; `editor` gets what concerns the bridge as a whole. Each workspace has its configuration
+    (`configure`); one not configured uses the one this manager was built with.
+    """
 
     def __init__(
-        self, store: Store, state_dir: Path, registry: Registry, editor: Editor, factory: BackendFactory
+        self,
+        store: Store,
+        state_dir: Path,
+        registry: Registry,
+        editor: Editor,
+        factory: BackendFactory,
+        editors: Callable[[str], Editor] | None = None,
     ) -> None:
         self.store = store
         self.state_dir = state_dir
-        # As read (the repository's agents held back), and in use (with them once the user trusted the file).
-        self.loaded = registry
-        self.registry = registry
-        self.trust = TrustGate(store, editor)
         self.editor = editor
+        self._editors = editors or (lambda workspace: editor)
+        self._default = WorkspaceConfig(registry, registry, TrustGate(store, editor))
+        self._configs: dict[str, WorkspaceConfig] = {}
         self.factory = factory
         self.pool = AgentPool(registry.settings.max_live_agents, registry.settings.idle_timeout)
+        self._answer_cap = registry.settings.max_stored_answer
+        self._watchdog = registry.settings.turn_watchdog
         self.sessions: dict[str, Session] = {}
         self._hosts: dict[Key, TurnHost] = {}
         self._janitor: asyncio.Task[None] | None = None
+
+    # Configuration
+    @property
+    def loaded(self) -> Registry:
+        return self._default.loaded
+
+    @property
+    def registry(self) -> Registry:
+        return self._default.registry
+
+    @property
+    def trust(self) -> TrustGate:
+        return self._default.trust
+
+    def config(self, workspace: str | None) -> WorkspaceConfig:
+        return self._configs.get(workspace or "", self._default)
+
+    def editor_of(self, workspace: str) -> Editor:
+        return self._editors(workspace)
+
+    async def configure(self, workspace: str, registry: Registry) -> None:
+        """A workspace's configuration, as its editor read it (an answer about its repository's file from an
+        earlier run applies at once)."""
+        config = self._configs.get(workspace)
+        if config is None:
+            config = self._configs[workspace] = WorkspaceConfig(
+                registry, registry, TrustGate(self.store, self._editors(workspace))
+            )
+        if registry.repo is not None:
+            await config.trust.remembered(registry.repo)
+        self.reconfigure(registry, workspace)
 
     # Lifecycle
     async def start(self) -> None:
@@ -107,26 +161,31 @@ class SessionManager:
             if isinstance(result, Exception):
                 log.warning("agent %s of session %s did not stop cleanly: %s", key[1], key[0], result)
 
-    def reconfigure(self, registry: Registry) -> None:
+    def reconfigure(self, registry: Registry, workspace: str | None = None) -> None:
         """New configuration: later turns use it; a warm agent whose configuration changed is restarted at its
-        next turn, the others stay warm. The repository's agents come in only if this exact file is trusted."""
-        self.loaded = registry
-        self._use(self.trust.effective(registry))
+        next turn, the others stay warm. The repository's agents come in only if this exact file is trusted.
+        The bridge-wide settings (pool limits, watchdogs, caps) are the latest configuration's."""
+        config = self.config(workspace)
+        config.loaded = registry
+        self._use(config, config.trust.effective(registry))
 
-    def _use(self, registry: Registry) -> None:
-        self.registry = registry
+    def _use(self, config: WorkspaceConfig, registry: Registry) -> None:
+        config.registry = registry
         self.pool.max_live = registry.settings.max_live_agents
         self.pool.idle_timeout = registry.settings.idle_timeout
+        self._answer_cap = registry.settings.max_stored_answer
+        self._watchdog = registry.settings.turn_watchdog
         for host in self._hosts.values():
             host.answer_cap = registry.settings.max_stored_answer
 
     def _session(self, row: SessionRow, wt: WorktreeRow, tree: Worktree) -> Session:
         cwd = agent_cwd(Path(wt.path), Path(row.repo_root), Path(row.workspace))
-        return Session(row, wt, tree, cwd, self.store, self.editor, self._run)
+        return Session(row, wt, tree, cwd, self.store, self._editors(row.workspace), self._run)
 
-    def session(self, session_id: str) -> Session:
+    def session(self, session_id: str, workspace: str | None = None) -> Session:
+        """A live session; with `workspace`, only one of that workspace's (another window's is unknown here)."""
         live = self.sessions.get(session_id)
-        if live is None:
+        if live is None or (workspace is not None and live.row.workspace != workspace):
             raise UnknownSession(session_id)
         return live
 
@@ -140,7 +199,7 @@ class SessionManager:
                 "apart from yours (run `git init` there first)"
             ) from None
         session_id = uuid.uuid4().hex[:12]
-        overlays = self.editor.unsaved_texts(repo_root)
+        overlays = self._editors(str(workspace)).unsaved_texts(repo_root)
         path = self.state_dir / "worktrees" / session_id
         try:
             base = await asyncio.to_thread(worktrees.snapshot_base, repo_root, overlays)
@@ -163,10 +222,14 @@ class SessionManager:
 
         `workspace` is the editor's root folder; without one, the prompt's document decides.
         """
-        loaded = self.loaded
-        registry = await self.trust.registry_for(loaded, self.registry, args.agent)
-        if loaded is self.loaded:  # not reconfigured while the user was being asked
-            self._use(registry)
+        key = self.sessions[args.session_id].row.workspace if args.session_id in self.sessions else (
+            str(workspace) if workspace is not None else None
+        )
+        config = self.config(key)
+        loaded = config.loaded
+        registry = await config.trust.registry_for(loaded, config.registry, args.agent)
+        if loaded is config.loaded:  # not reconfigured while the user was being asked
+            self._use(config, registry)
         try:
             agent = registry.get(args.agent)
         except KeyError as exc:
@@ -214,7 +277,7 @@ class SessionManager:
             return frozenset(p for change in changes for p in (change.path, change.old_path) if p)
 
         host = TurnHost(
-            live.id, live.path, live.cwd, agent, self.editor, self.store, self.registry.settings.max_stored_answer,
+            live.id, live.path, live.cwd, agent, self._editors(live.row.workspace), self.store, self._answer_cap,
             live.row.workspace, unreviewed,
         )
         self._hosts[key] = host
@@ -241,8 +304,9 @@ class SessionManager:
     async def _run(self, live: Session, turn: Turn) -> TurnResult:
         key: Key = (live.row.id, turn.agent.name)
         await self.store.start_turn(turn.id)
-        self.editor.notify_event(wire.TurnStarted(live.id, turn.id, turn.agent.name, turn.prompt, turn.context))
-        await self.editor.progress_begin(turn.id, f"{turn.agent.name}: {title_for(turn.prompt, 40)}")
+        editor = self._editors(live.row.workspace)
+        editor.notify_event(wire.TurnStarted(live.id, turn.id, turn.agent.name, turn.prompt, turn.context))
+        await editor.progress_begin(turn.id, f"{turn.agent.name}: {title_for(turn.prompt, 40)}")
         try:
             backend, host = await self._backend(live, turn.agent)
         except (BackendError, BridgeError) as exc:
@@ -256,7 +320,7 @@ class SessionManager:
         self.pool.set_busy(key, True)
         await self.store.set_agent_status(live.row.id, turn.agent.name, "active")
         try:
-            result = await run_turn(backend, host, turn.id, parts, self.registry.settings.turn_watchdog, turn.cancel)
+            result = await run_turn(backend, host, turn.id, parts, self._watchdog, turn.cancel)
         finally:
             self.pool.set_busy(key, False)
         if rejected and result.status != "failed":
@@ -287,10 +351,11 @@ class SessionManager:
         answer = host.answer() if host is not None else ""
         await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer)
         usage = wire_usage(result.usage) if result.usage is not None else None
-        self.editor.notify_event(wire.TurnEnded(
+        editor = self._editors(live.row.workspace)
+        editor.notify_event(wire.TurnEnded(
             live.id, turn.id, turn.agent.name, result.status, result.stop_reason or None, result.error or None, usage
         ))
-        self.editor.progress_end(turn.id, result.error or result.status)
+        editor.progress_end(turn.id, result.error or result.status)
         return result
 
     async def await_turn(self, session_id: str, turn_id: str | None, timeout: float | None) -> TurnResult:
@@ -333,9 +398,11 @@ class SessionManager:
         return self.session(session_id).cancel()
 
     # Queries
-    async def describe_sessions(self) -> list[wire.SessionSummary]:
+    async def describe_sessions(self, workspace: str | None = None) -> list[wire.SessionSummary]:
         result = []
         for live in self.sessions.values():
+            if workspace is not None and live.row.workspace != workspace:
+                continue
             agents = []
             for row in await self.store.agent_sessions(live.row.id):
                 status = row.status
@@ -351,12 +418,14 @@ class SessionManager:
             ))
         return result
 
-    def describe_agents(self) -> list[wire.AgentInfo]:
+    def describe_agents(self, workspace: str | None = None) -> list[wire.AgentInfo]:
         result = []
-        held = held_back(self.loaded, self.registry)
-        for name in sorted(set(self.registry.agents) | set(held)):
+        config = self.config(workspace)
+        registry = config.registry
+        held = held_back(config.loaded, registry)
+        for name in sorted(set(registry.agents) | set(held)):
             warning = held[name][1] if name in held else None
-            agent = self.registry.agents.get(name)
+            agent = registry.agents.get(name)
             if agent is None:  # only the untrusted file defines it: listed, never started
                 shown, text = held[name]
                 result.append(wire.AgentInfo(
@@ -366,7 +435,7 @@ class SessionManager:
             exe = shutil.which(agent.command[0])
             result.append(wire.AgentInfo(
                 name, agent.protocol, exe is not None, exe if exe else f"{agent.command[0]} not found on PATH",
-                list(agent.command), name == self.registry.default_agent, **self.factory.describe(agent),
+                list(agent.command), name == registry.default_agent, **self.factory.describe(agent),
                 warning=warning,
             ))
         return result
@@ -383,11 +452,12 @@ class SessionManager:
             self._hosts.pop(key, None)
         await self._stop_agents(self.pool.keys(session_id))
         keep = await live.remove_worktree()
+        editor = self._editors(live.row.workspace)
         if keep:
-            self.editor.log(f"session {session_id}: unapplied changes kept at {keep}")
+            editor.log(f"session {session_id}: unapplied changes kept at {keep}")
         await self.store.close_session(session_id)
         del self.sessions[session_id]
-        self.editor.pending_changed(session_id)
+        editor.pending_changed(session_id)
         return True
 
     # Eviction
