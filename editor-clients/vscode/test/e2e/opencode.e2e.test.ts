@@ -102,7 +102,9 @@ function opencodeSetting(llmUrl: string, home: string): AgentSetting {
 
 /** The `opencode serve` processes this test's bridge started (found by the agent HOME they run with). */
 function opencodeServers(): number[] {
-  const serving = new Set(processesWith("serve", "--hostname", "127.0.0.1", "--port"));
+  // The bridge starts each server under a lifeline launcher whose command line repeats the server's.
+  const launchers = new Set(processesWith("lifeline.py"));
+  const serving = new Set(processesWith("serve", "--hostname", "127.0.0.1", "--port").filter((pid) => !launchers.has(pid)));
   return processesWithEnv("HOME", agentHome).filter((pid) => serving.has(pid)).sort((a, b) => a - b);
 }
 
