@@ -184,10 +184,18 @@ class SessionManager:
 
     def session(self, session_id: str, workspace: str | None = None) -> Session:
         """A live session; with `workspace`, only one of that workspace's (another window's is unknown here)."""
+        self.visible(session_id, workspace)
         live = self.sessions.get(session_id)
-        if live is None or (workspace is not None and live.row.workspace != workspace):
+        if live is None:
             raise UnknownSession(session_id)
         return live
+
+    def visible(self, session_id: str, workspace: str | None) -> None:
+        """Raise UnknownSession for a live session of another workspace (a window acts on its own sessions;
+        None: a window without a folder, which sees them all)."""
+        live = self.sessions.get(session_id)
+        if live is not None and workspace is not None and live.row.workspace != workspace:
+            raise UnknownSession(session_id)
 
     # Creating sessions
     async def create_session(self, workspace: Path, title: str) -> Session:

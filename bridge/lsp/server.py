@@ -184,6 +184,11 @@ class BridgeServer(LanguageServer):
         result = await self.workspace_apply_edit_async(T.ApplyWorkspaceEditParams(edit=edit, label=label))
         return bool(result.applied), result.failure_reason
 
+    def workspace_key(self) -> str | None:
+        """The workspace this window's sessions belong to (see SessionManager), or None without a folder."""
+        root = self.workspace_root()
+        return str(root) if root is not None else None
+
     def workspace_root(self) -> Path | None:
         folders = list(self.workspace.folders.values())
         if folders:

@@ -1,0 +1,180 @@
+"""What every editor connection of one bridge shares: the store, the session manager and the backends; and
+the editor of a workspace, which is every window attached to it.
+
+A standalone server has one connection and closes the hub when it leaves. The daemon keeps one hub for all
+its connections: sessions and running turns outlive the windows that started them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Protocol
+
+from bridge.config import Registry
+from bridge.core.manager import SessionManager
+from bridge.core.ports import BackendFactory, Editor
+from bridge.protocol import Event
+from bridge.store import Store
+
+log = logging.getLogger(__name__)
+
+FactoryMaker = Callable[[Path, Registry], BackendFactory]
+
+
+class Client(Protocol):
+    """One editor connection, as the hub sees it (a BridgeServer)."""
+
+    @property
+    def editor(self) -> Editor: ...
+
+    def workspace_key(self) -> str | None:
+        """The workspace this window is attached to (its root folder), or None if it opened none."""
+        ...
+
+    def refresh_views(self, session_id: str) -> None: ...
+
+
+class Hub:
+    def __init__(self, state_dir: Path, make_factory: FactoryMaker) -> None:
+        self.state_dir = state_dir
+        self.make_factory = make_factory
+        self.clients: list[Client] = []
+        self.store: Store | None = None
+        self.manager: SessionManager | None = None
+        self._opening = asyncio.Lock()
+        self._attached = asyncio.Condition()
+        self._closed = False
+
+    async def open(self, registry: Registry) -> SessionManager:
+        """The session manager, started by the first connection that is ready (with its configuration)."""
+        async with self._opening:
+            if self.manager is None:
+                self.store = await Store.open(self.state_dir / "state.db")
+                manager = SessionManager(
+                    self.store, self.state_dir, registry, WorkspaceEditor(self, None),
+                    self.make_factory(self.state_dir, registry), self.editor_for,
+                )
+                await manager.start()
+                self.manager = manager
+            return self.manager
+
+    def editor_for(self, workspace: str) -> Editor:
+        return WorkspaceEditor(self, workspace)
+
+    async def attach(self, client: Client) -> None:
+        async with self._attached:
+            if client not in self.clients:
+                self.clients.append(client)
+            self._attached.notify_all()
+
+    def detach(self, client: Client) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+
+    def clients_of(self, workspace: str | None) -> list[Client]:
+        """The windows a workspace's sessions report to; None: every window. A window that opened no folder
+        sees every session (it cannot be told apart)."""
+        return [
+            c for c in self.clients
+            if workspace is None or c.workspace_key() is None or c.workspace_key() == workspace
+        ]
+
+    async def wait_for_client(self, workspace: str | None) -> None:
+        """Until a window of this workspace is attached (a question asked while none is waits for one)."""
+        async with self._attached:
+            await self._attached.wait_for(lambda: bool(self.clients_of(workspace)) or self._closed)
+
+    @property
+    def running_turns(self) -> int:
+        manager = self.manager
+        return 0 if manager is None else sum(1 for s in manager.sessions.values() if s.current is not None)
+
+    async def close(self) -> None:
+        """Stop every agent and close the store, once."""
+        self._closed = True
+        async with self._attached:
+            self._attached.notify_all()
+        try:
+            if self.manager is not None:
+                await self.manager.shutdown()
+        finally:
+            if self.store is not None:
+                await self.store.close()
+                self.store = None
+
+
+class WorkspaceEditor:
+    """The `Editor` of one workspace (None: of the whole bridge): every window attached to it at the moment."""
+
+    def __init__(self, hub: Hub, workspace: str | None) -> None:
+        self._hub = hub
+        self._workspace = workspace
+
+    def _editors(self) -> list[Editor]:
+        return [c.editor for c in self._hub.clients_of(self._workspace)]
+
+    def notify_event(self, event: Event) -> None:
+        for editor in self._editors():
+            editor.notify_event(event)
+
+    async def progress_begin(self, turn_id: str, title: str) -> None:
+        await asyncio.gather(*(editor.progress_begin(turn_id, title) for editor in self._editors()))
+
+    def progress_report(self, turn_id: str, message: str) -> None:
+        for editor in self._editors():
+            editor.progress_report(turn_id, message)
+
+    def progress_end(self, turn_id: str, message: str) -> None:
+        for editor in self._editors():
+            editor.progress_end(turn_id, message)
+
+    async def ask(self, message: str, actions: list[str]) -> str | None:
+        """Ask every window of the workspace; the first answer wins. With none attached, wait for one: an agent
+        that works while the user is away waits for the user's consent, it does not get it."""
+        while True:
+            editors = self._editors()
+            if not editors:
+                await self._hub.wait_for_client(self._workspace)
+                if self._hub._closed:
+                    return None
+                continue
+            return await _first_answer([editor.ask(message, actions) for editor in editors])
+
+    def pending_changed(self, session_id: str) -> None:
+        for client in self._hub.clients_of(self._workspace):
+            client.refresh_views(session_id)
+
+    def unsaved_texts(self, repo_root: Path) -> dict[str, str]:
+        """Unsaved buffers of every window of the workspace (a window that has the document open)."""
+        texts: dict[str, str] = {}
+        for editor in reversed(self._editors()):  # earlier windows win where two have the same file open
+            texts.update(editor.unsaved_texts(repo_root))
+        return texts
+
+    def log(self, message: str, error: bool = False) -> None:
+        editors = self._editors()
+        if not editors:
+            (log.error if error else log.info)(message)
+        for editor in editors:
+            editor.log(message, error)
+
+
+async def _first_answer(questions: list[Coroutine[Any, Any, str | None]]) -> str | None:
+    """The first non-empty answer of several windows; the other questions are withdrawn (their answers ignored)."""
+    pending = {asyncio.ensure_future(q) for q in questions}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is None and task.result() is not None:
+                    return task.result()
+        return None
+    finally:
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
