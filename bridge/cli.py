@@ -10,13 +10,17 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_state_dir
 
 from bridge import __version__
 from bridge.config import env_config_path, load_registry
+
+if TYPE_CHECKING:
+    from bridge.lsp.server import BridgeServer
 
 
 def default_state_dir() -> Path:
@@ -37,7 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--version", action="version", version=f"agent-bridge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
-    serve.add_argument("--tcp", metavar="HOST:PORT", default=None, help="listen on TCP instead of stdio")
+    serve.add_argument("--tcp", metavar="HOST:PORT", default=None,
+                       help="listen on TCP instead of stdio (loopback only; port 0 picks a free port); clients "
+                            "authenticate with initializationOptions.authToken, the token in <state dir>/tcp-token")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="let --tcp listen on a non-loopback address (unencrypted; anyone with the token can "
+                            "run agents as you)")
     _common(serve)
     agents = sub.add_parser("agents", help="list configured agents, whether they are installed, and versions")
     agents.add_argument("--json", action="store_true", help="print JSON")
@@ -103,23 +112,69 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_file)
     state_dir = args.state_dir or default_state_dir()
-    server = build_server(
-        state_dir, args.config or env_config_path(), lambda state, registry: BackendFactory(state, registry.settings)
-    )
+    config = args.config or env_config_path()
+
+    def make_server() -> BridgeServer:
+        return build_server(state_dir, config, lambda state, registry: BackendFactory(state, registry.settings))
+
     if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        if not host or not port.isdigit():
-            print(f"agent-bridge: --tcp expects HOST:PORT, got {args.tcp!r}", file=sys.stderr)
-            return 2
-        run = server.serve_tcp(host, int(port))
-    else:
-        run = server.serve_stdio()
+        return serve_tcp(args.tcp, args.allow_remote, state_dir, make_server)
+    server = make_server()
     try:
-        asyncio.run(run)
+        asyncio.run(server.serve_stdio())
     except (KeyboardInterrupt, SystemExit, BrokenPipeError):
         pass
     finally:
         server.thread_pool.shutdown(wait=False, cancel_futures=True)
+    return 0
+
+
+def serve_tcp(address: str, allow_remote: bool, state_dir: Path, make_server: Callable[[], BridgeServer]) -> int:
+    """Exit 2 for an address that is not allowed, 1 for a token file that is not safe or a port in use."""
+    from bridge.lsp.tcp import (
+        AddressNotAllowed,
+        TcpListener,
+        TcpSetupError,
+        check_bind_host,
+        ensure_token,
+        format_address,
+        parse_address,
+    )
+
+    try:
+        host, port = parse_address(address)
+        check_bind_host(host, allow_remote)
+        token, token_file = ensure_token(state_dir)
+    except TcpSetupError as exc:
+        print(f"agent-bridge: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, AddressNotAllowed) else 1
+    except OSError as exc:
+        print(f"agent-bridge: cannot prepare the state dir {state_dir}: {exc}", file=sys.stderr)
+        return 1
+
+    def announce(addresses: list[tuple[str, int]]) -> None:
+        # On stderr whatever --log-file says: whoever started the bridge needs the port (0 picks one).
+        # The token itself is never printed: only where to read it.
+        for bound in addresses:
+            print(f"agent-bridge: listening on {format_address(bound)}", file=sys.stderr)
+        print(f"agent-bridge: clients authenticate with initializationOptions.authToken, the token in {token_file}",
+              file=sys.stderr, flush=True)
+        if allow_remote:
+            print("agent-bridge: warning: --allow-remote: the connection is not encrypted", file=sys.stderr, flush=True)
+
+    async def run() -> None:
+        await TcpListener(make_server, token).serve(host, port, allow_remote, announce)
+
+    try:
+        asyncio.run(run())
+    except AddressNotAllowed as exc:
+        print(f"agent-bridge: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"agent-bridge: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -4,20 +4,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types as T
 
 from bridge.config import load_registry, settings_layer
 from bridge.core.manager import SessionManager
 from bridge.lsp.commands import register_commands
-from bridge.lsp.server import BridgeServer, FactoryMaker
+from bridge.lsp.server import AUTH_TOKEN, BridgeServer, FactoryMaker
 from bridge.lsp.textdoc import use_lsp_lines
 from bridge.lsp.views import code_lenses
 from bridge.protocol import plain
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def without_token(options: Any) -> Any:
+    """initializationOptions minus `authToken`: the token admitted the connection (bridge.lsp.tcp); it is not
+    configuration (the registry would warn about an unknown key) and has no business in later re-reads."""
+    if isinstance(options, Mapping) and AUTH_TOKEN in options:
+        return {key: value for key, value in options.items() if key != AUTH_TOKEN}
+    return options
+
 
 def build_server(state_dir: Path, config_path: Path | None, make_factory: FactoryMaker) -> BridgeServer:
     server = BridgeServer(state_dir, config_path, make_factory)
@@ -26,12 +38,22 @@ def build_server(state_dir: Path, config_path: Path | None, make_factory: Factor
     return server
 
 
+async def start_core(ls: BridgeServer) -> None:
+    assert ls.registry is not None
+    ls.store = await Store.open(ls.state_dir / "state.db")
+    ls.manager = SessionManager(
+        ls.store, ls.state_dir, ls.registry, ls.editor, ls.make_factory(ls.state_dir, ls.registry)
+    )
+    await ls.manager.start()
+    ls.ready.set()
+
+
 def register(server: BridgeServer) -> None:
     @server.feature(T.INITIALIZE)
     def initialize(ls: BridgeServer, params: T.InitializeParams) -> None:
         use_lsp_lines(ls.workspace)
         root = ls.workspace_root()
-        ls.init_options = params.initialization_options
+        ls.init_options = without_token(params.initialization_options)
         ls.registry = load_registry(ls.config_path, root, ls.init_options)
         for warning in ls.registry.warnings:
             log.warning("configuration: %s", warning)
@@ -41,12 +63,7 @@ def register(server: BridgeServer) -> None:
         assert ls.registry is not None
         for warning in ls.registry.warnings:
             ls.editor.log(f"configuration: {warning}", error=True)
-        ls.store = await Store.open(ls.state_dir / "state.db")
-        ls.manager = SessionManager(
-            ls.store, ls.state_dir, ls.registry, ls.editor, ls.make_factory(ls.state_dir, ls.registry)
-        )
-        await ls.manager.start()
-        ls.ready.set()
+        await ls.start_core(partial(start_core, ls))
 
     @server.feature(T.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: BridgeServer, params: T.DidChangeConfigurationParams) -> None:
@@ -58,9 +75,7 @@ def register(server: BridgeServer) -> None:
         ls.shutdown_requested = True
         ls.begin_teardown()
 
-    @server.feature(T.EXIT)
-    async def exit_(ls: BridgeServer, params: None) -> None:
-        await ls.exit_after_teardown()
+    # `exit` never reaches a feature: GatedProtocol ends the connection (TCP) or the process (stdio) itself.
 
     # Documents and views
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)

@@ -1,5 +1,8 @@
 """The server object: its transports, teardown, what the client can do, and the composition of the core
-(store, session manager, backend factory) once the client has said who it is."""
+(store, session manager, backend factory) once the client has said who it is.
+
+One BridgeServer serves one client: its protocol, output, documents and core belong to that connection
+(bridge.lsp.tcp builds one per TCP connection)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as T
+from pygls.exceptions import JsonRpcException, JsonRpcServerNotInitialized
 from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from bridge import __version__
@@ -34,11 +39,76 @@ log = logging.getLogger(__name__)
 
 
 FactoryMaker = Callable[[Path, Registry], BackendFactory]
+# Decides whether an `initialize` may proceed: None to admit it, else the message of the error it gets.
+Admission = Callable[[T.InitializeParams], Awaitable[str | None]]
+AUTH_TOKEN = "authToken"  # the initializationOptions key a TCP client authenticates with
+REQUEST_FAILED = -32803  # LSP's RequestFailed: what a refused `initialize` gets
+
+
+class GatedProtocol(LanguageServerProtocol):
+    """Nothing reaches a feature before an admitted `initialize`.
+
+    pygls dispatches whatever arrives, in any order: a `workspace/executeCommand` sent without `initialize`
+    would run. Until `initialize` is admitted (BridgeServer.admission: the TCP token, one editor at a time),
+    requests get ServerNotInitialized, notifications are dropped, and a refused `initialize` gets its error
+    and closes the connection. `exit` is handled here, not by pygls, whose own handler ends the process with
+    SystemExit from a callback: over TCP that would stop the listener and every other client.
+    """
+
+    _server: BridgeServer
+
+    def __init__(self, server: BridgeServer, converter: Any) -> None:
+        super().__init__(server, converter)
+        self.admitted = False
+        self._admitting = False
+
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        if method == T.EXIT:
+            self._server.spawn(self._server.exit_after_teardown())
+            return
+        if self.admitted:
+            super().handle_message(message)
+            return
+        msg_id = getattr(message, "id", None)
+        if method is None or msg_id is None:
+            log.info("dropped %s received before initialize", method or "a response")
+            return
+        admission = self._server.admission
+        if method == T.INITIALIZE and admission is None:
+            self.admitted = True
+            super().handle_message(message)
+            return
+        if method == T.INITIALIZE and admission is not None and not self._admitting:
+            self._admitting = True
+            self._server.spawn(self._admit(message, admission))
+            return
+        error = JsonRpcServerNotInitialized(f"{method}: the server is not initialized; send initialize first")
+        self._send_response(msg_id, error=error.to_response_error())
+
+    async def _admit(self, message: Any, admission: Admission) -> None:
+        refusal = await admission(message.params)
+        if refusal is not None:
+            log.warning("initialize refused: %s", refusal)
+            error = JsonRpcException(refusal, REQUEST_FAILED, data={"retry": False})
+            self._send_response(message.id, error=error.to_response_error())
+            self._server.close_connection()
+            return
+        self.admitted = True
+        super().handle_message(message)
+
+
+def _end_process(code: int) -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(code)
 
 
 class BridgeServer(LanguageServer):
+    protocol: GatedProtocol
+
     def __init__(self, state_dir: Path, config_path: Path | None, make_factory: FactoryMaker) -> None:
-        super().__init__("agent-bridge", __version__)
+        super().__init__("agent-bridge", __version__, protocol_cls=GatedProtocol)
         self.state_dir = state_dir
         self.config_path = config_path
         self.make_factory = make_factory
@@ -52,6 +122,13 @@ class BridgeServer(LanguageServer):
         self.ready = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._teardown: asyncio.Future[None] | None = None
+        self._starting: asyncio.Future[None] | None = None
+        # Set by the transport. admission: None admits every `initialize` (stdio: the editor started us).
+        # finish: what follows `exit` once torn down (stdio: end the process; TCP: close the connection).
+        # close_connection: drop this client (a refused `initialize`); stdio has nothing else to serve.
+        self.admission: Admission | None = None
+        self.finish: Callable[[int], None] = _end_process
+        self.close_connection: Callable[[], None] = lambda: self.finish(1)
 
     def begin_teardown(self) -> asyncio.Future[None]:
         """Start stopping agents and closing the store, once; `shutdown` answers without waiting for it."""
@@ -60,7 +137,8 @@ class BridgeServer(LanguageServer):
         return self._teardown
 
     async def exit_after_teardown(self, code: int | None = None) -> None:
-        """`exit`: wait until every agent has stopped and the store is closed, then end the process.
+        """`exit`: wait until every agent has stopped and the store is closed, then `finish` (stdio: end the
+        process; TCP: end this connection only).
 
         Ending it here, not through pygls' own exit, is deliberate: that raises SystemExit from a callback,
         which can close the event loop under a teardown still running (leaving agents, or the store's
@@ -69,9 +147,7 @@ class BridgeServer(LanguageServer):
         try:
             await self.teardown()
         finally:
-            logging.shutdown()
-            sys.stdout.flush()
-            os._exit(code if code is not None else 0 if self.shutdown_requested else 1)
+            self.finish(code if code is not None else 0 if self.shutdown_requested else 1)
 
     def exit_on_signals(self) -> None:
         """SIGTERM or SIGHUP (a supervisor, a closed terminal, a client that kills instead of sending `exit`):
@@ -94,7 +170,21 @@ class BridgeServer(LanguageServer):
         """
         await asyncio.shield(self.begin_teardown())
 
+    async def start_core(self, start: Callable[[], Awaitable[None]]) -> None:
+        """Open the store and start the core (on `initialized`), unless the client is already leaving.
+
+        Teardown waits for this: a client that sends `initialized` and leaves at once (over TCP the next one
+        may be waiting) must not have its store and agents come up after the teardown found nothing to stop.
+        """
+        if self._teardown is not None:
+            return
+        self._starting = asyncio.ensure_future(start())
+        await asyncio.shield(self._starting)
+
     async def _do_teardown(self) -> None:
+        if self._starting is not None:
+            with contextlib.suppress(Exception):
+                await self._starting
         try:
             if self.manager is not None:
                 await self.manager.shutdown()
@@ -117,26 +207,6 @@ class BridgeServer(LanguageServer):
                             error_handler=self.report_server_error)
         finally:
             await self.teardown()
-
-    async def serve_tcp(self, host: str, port: int) -> None:
-        """Serve one client over TCP; tear down when it disconnects."""
-        self._stop_event = stop = threading.Event()
-        self.exit_on_signals()
-        done = asyncio.Event()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.protocol.set_writer(writer)
-            try:
-                await run_async(stop_event=stop, reader=reader, protocol=self.protocol, logger=log,
-                                error_handler=self.report_server_error)
-            finally:
-                await self.teardown()
-                done.set()
-
-        tcp = await asyncio.start_server(connection, host, port)
-        log.info("serving on %s:%s", host, port)
-        async with tcp:
-            await done.wait()
 
     def reconfigure(self, changed: Any) -> None:
         """Re-read the configuration (files, initializationOptions, then `changed`) and apply what can change

@@ -119,8 +119,10 @@ async def test_tcp_transport_serves_a_client(repo: Path, tmp_path: Path) -> None
                 break
             except OSError:
                 await asyncio.sleep(0.1)
+        token = (tmp_path / "state" / "tcp-token").read_text().strip()  # written before the bridge listens
         await client.initialize_session(T.InitializeParams(capabilities=CLIENT_CAPABILITIES,
-                                                           root_uri=repo.as_uri()))
+                                                           root_uri=repo.as_uri(),
+                                                           initialization_options={"authToken": token}))
         agents = plain(await client.workspace_execute_command_async(
             T.ExecuteCommandParams(command="agentBridge.agents", arguments=[{}])
         ))
