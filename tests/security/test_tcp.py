@@ -228,6 +228,15 @@ async def test_requests_before_initialize_never_reach_a_feature(bridge: Bridge, 
     peer.close()
 
 
+async def test_a_stranger_cannot_make_the_bridge_buffer_a_huge_message(bridge: Bridge, repo: Path) -> None:
+    peer = await Peer.connect(bridge.port)
+    peer.writer.write(b"Content-Length: 4000000000\r\n\r\n" + b"x" * 65536)
+    await peer.writer.drain()
+    assert await peer.closed_by_server(), "the bridge kept reading an unauthenticated 4 GB message"
+    editor = await attach_editor(bridge, repo)  # the listener is unharmed
+    await leave(editor)
+
+
 async def test_a_second_connection_can_neither_drive_nor_take_over_the_attached_editor(
     bridge: Bridge, repo: Path
 ) -> None:
@@ -395,3 +404,22 @@ def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert proc.returncode == 1, proc.stderr
     assert "symlink" in proc.stderr
+
+
+async def test_allow_remote_listens_where_asked_and_says_it_is_unencrypted(tmp_path: Path) -> None:
+    env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", "serve", "--tcp", "0.0.0.0:0", "--allow-remote", env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    try:
+        announced = ""
+        while "not encrypted" not in announced:
+            line = await asyncio.wait_for(proc.stderr.readline(), 30)
+            assert line, announced
+            announced += line.decode()
+        assert re.search(r"listening on 0\.0\.0\.0:\d+", announced), announced
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
