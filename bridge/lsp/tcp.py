@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 TOKEN_FILE = "tcp-token"
 HANDSHAKE_TIMEOUT = 30.0  # seconds a connection may stay without an admitted `initialize`
 PRE_AUTH_MAX_BODY = 1 << 20  # bytes; initializationOptions with agents fit, a flood from a stranger does not
-TEARDOWN_WAIT = 60.0  # seconds a newcomer waits for the previous editor's agents to stop
+TEARDOWN_WAIT = 25.0  # seconds a newcomer waits for the previous editor's agents to stop (< HANDSHAKE_TIMEOUT)
 STOP_WAIT = 60.0  # seconds SIGTERM waits for the connections' teardown before giving up on them
 
 
