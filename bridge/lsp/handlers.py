@@ -12,13 +12,12 @@ from typing import Any
 from lsprotocol import types as T
 
 from bridge.config import load_registry, settings_layer
-from bridge.core.manager import SessionManager
 from bridge.lsp.commands import register_commands
+from bridge.lsp.hub import Hub
 from bridge.lsp.server import AUTH_TOKEN, BridgeServer, FactoryMaker
 from bridge.lsp.textdoc import use_lsp_lines
 from bridge.lsp.views import code_lenses
 from bridge.protocol import plain
-from bridge.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +30,25 @@ def without_token(options: Any) -> Any:
     return options
 
 
-def build_server(state_dir: Path, config_path: Path | None, make_factory: FactoryMaker) -> BridgeServer:
-    server = BridgeServer(state_dir, config_path, make_factory)
+def build_server(
+    state_dir: Path, config_path: Path | None, make_factory: FactoryMaker, hub: Hub | None = None
+) -> BridgeServer:
+    """A server for one editor connection; with `hub`, one of several sharing that hub's sessions."""
+    server = BridgeServer(state_dir, config_path, make_factory, hub)
     register(server)
     register_commands(server)
     return server
 
 
 async def start_core(ls: BridgeServer) -> None:
+    """Attach this window to the (shared) core, with its workspace's configuration."""
     assert ls.registry is not None
-    ls.store = await Store.open(ls.state_dir / "state.db")
-    ls.manager = SessionManager(
-        ls.store, ls.state_dir, ls.registry, ls.editor, ls.make_factory(ls.state_dir, ls.registry)
-    )
-    await ls.manager.start()
+    await ls.hub.attach(ls)  # first: what the core says while it starts (restored sessions, reaping) is seen
+    manager = await ls.hub.open(ls.registry)
+    workspace = ls.workspace_key()
+    if workspace is not None:
+        await manager.configure(workspace, ls.registry)
+    ls.manager, ls.store = manager, ls.hub.store
     ls.ready.set()
 
 

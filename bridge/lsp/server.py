@@ -28,17 +28,16 @@ from bridge import __version__
 from bridge.config import Registry, load_registry
 from bridge.core.manager import SessionManager
 from bridge.core.plans import DocLookup, EditOp, EditorCaps, LiveDoc
-from bridge.core.ports import BackendFactory
 from bridge.lsp.documents import PendingDocuments
 from bridge.lsp.editor import LspEditor
 from bridge.lsp.edits import client_caps, workspace_edit
+from bridge.lsp.hub import FactoryMaker, Hub
 from bridge.store import Store
 from bridge.uris import uri_key
 
 log = logging.getLogger(__name__)
 
 
-FactoryMaker = Callable[[Path, Registry], BackendFactory]
 # Decides whether an `initialize` may proceed: None to admit it, else the message of the error it gets.
 Admission = Callable[[T.InitializeParams], Awaitable[str | None]]
 AUTH_TOKEN = "authToken"  # the initializationOptions key a TCP client authenticates with
@@ -107,11 +106,16 @@ def _end_process(code: int) -> None:
 class BridgeServer(LanguageServer):
     protocol: GatedProtocol
 
-    def __init__(self, state_dir: Path, config_path: Path | None, make_factory: FactoryMaker) -> None:
+    def __init__(
+        self, state_dir: Path, config_path: Path | None, make_factory: FactoryMaker, hub: Hub | None = None
+    ) -> None:
         super().__init__("agent-bridge", __version__, protocol_cls=GatedProtocol)
         self.state_dir = state_dir
         self.config_path = config_path
         self.make_factory = make_factory
+        # The core this window uses: its own (closed when it leaves), or one it shares with other windows.
+        self.hub = hub if hub is not None else Hub(state_dir, make_factory)
+        self._owns_hub = hub is None
         self.registry: Registry | None = None
         self.init_options: Any = None
         self.shutdown_requested = False
@@ -185,12 +189,9 @@ class BridgeServer(LanguageServer):
         if self._starting is not None:
             with contextlib.suppress(Exception):
                 await self._starting
-        try:
-            if self.manager is not None:
-                await self.manager.shutdown()
-        finally:
-            if self.store is not None:
-                await self.store.close()
+        self.hub.detach(self)
+        if self._owns_hub:
+            await self.hub.close()
 
     async def serve_stdio(self) -> None:
         """Serve one client over stdio until it exits or its pipe closes, then tear down before the loop ends.
@@ -216,8 +217,11 @@ class BridgeServer(LanguageServer):
             self.editor.log(f"configuration: {warning}", error=True)
         self.registry = registry
         if self.manager is not None:
-            self.manager.reconfigure(registry)
+            self.manager.reconfigure(registry, self.workspace_key())
         self.documents.refresh_views("")
+
+    def refresh_views(self, session_id: str) -> None:
+        self.documents.refresh_views(session_id)
 
     # Helpers used by handlers
     async def core(self) -> SessionManager:
