@@ -1,0 +1,1 @@
+"""One bridge per state dir: the daemon process that editors attach to, and the relay that attaches them."""
