@@ -47,7 +47,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--allow-remote", action="store_true",
                        help="let --tcp listen on a non-loopback address (unencrypted; anyone with the token can "
                             "run agents as you)")
+    serve.add_argument("--daemon", action="store_true",
+                       help="attach to the state dir's daemon (starting it if needed) instead of serving in-process")
     _common(serve)
+    daemon = sub.add_parser("daemon", help="the per-user bridge daemon that `serve --daemon` attaches editors to")
+    # `run` is what `serve --daemon` starts; it is left out of the listed choices.
+    actions = daemon.add_subparsers(dest="action", required=True, metavar="{status,stop}")
+    run = actions.add_parser("run")
+    _common(run)
+    status = actions.add_parser("status", help="is a daemon running, and what it serves")
+    status.add_argument("--json", action="store_true", help="print {pid, socket, clients, sessions} as JSON")
+    stop = actions.add_parser("stop", help="stop the daemon (its agents and turns end)")
+    for parser_ in (status, stop):
+        parser_.add_argument("--state-dir", type=Path, default=None,
+                             help="the daemon's state dir (env AGENT_BRIDGE_STATE_DIR)")
     agents = sub.add_parser("agents", help="list configured agents, whether they are installed, and versions")
     agents.add_argument("--json", action="store_true", help="print JSON")
     agents.add_argument("--workspace", type=Path, default=Path.cwd(), help="workspace whose config to read")
@@ -107,6 +120,14 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.daemon:
+        if args.tcp:
+            print("agent-bridge: --daemon attaches stdio; it does not combine with --tcp", file=sys.stderr)
+            return 2
+        from bridge.daemon.attach import attach
+
+        return attach(args.state_dir or default_state_dir(), config=args.config or env_config_path(),
+                      log_file=args.log_file)
     from bridge.factory import BackendFactory
     from bridge.lsp.handlers import build_server
 
@@ -178,10 +199,46 @@ def serve_tcp(address: str, allow_remote: bool, state_dir: Path, make_server: Ca
     return 0
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from bridge.daemon import control
+
+    state_dir = (args.state_dir or default_state_dir()).absolute()
+    if args.action == "status":
+        return control.status(state_dir, as_json=args.json)
+    if args.action == "stop":
+        return control.stop(state_dir)
+    return cmd_daemon_run(args, state_dir)
+
+
+def cmd_daemon_run(args: argparse.Namespace, state_dir: Path) -> int:
+    """The daemon itself (started detached by `serve --daemon`). It claims the state dir before importing the
+    server, so starters racing for it settle at once; the loser exits 0."""
+    from bridge.daemon.lock import claim_or_defer
+
+    setup_logging(args.log_file)
+    listener = claim_or_defer(state_dir)
+    if listener is None:
+        return 0
+    os.chdir(state_dir)  # hold no user directory (an unmount, a deleted checkout) for as long as it lives
+    from bridge.daemon.per_connection import PerConnectionHub
+    from bridge.daemon.process import run_daemon
+
+    config = args.config or env_config_path()
+    hub = PerConnectionHub(state_dir, config.absolute() if config else None)
+    try:
+        asyncio.run(run_daemon(state_dir, hub.serve_connection, is_idle=hub.is_idle, status=hub.status,
+                               stop=hub.stop, listener=listener))
+    finally:
+        listener.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
+    if args.command == "daemon":
+        return cmd_daemon(args)
     if args.command == "agents":
         return cmd_agents(args)
     if args.command == "demo":
