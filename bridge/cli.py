@@ -218,6 +218,7 @@ def cmd_daemon_run(args: argparse.Namespace, state_dir: Path) -> int:
     setup_logging(args.log_file)
     listener = claim_or_defer(state_dir)
     if listener is None:
+        logging.getLogger("bridge.daemon").info("another daemon serves %s; leaving it to that one", state_dir)
         return 0
     os.chdir(state_dir)  # hold no user directory (an unmount, a deleted checkout) for as long as it lives
     from bridge.daemon.per_connection import PerConnectionHub
@@ -225,12 +226,16 @@ def cmd_daemon_run(args: argparse.Namespace, state_dir: Path) -> int:
 
     config = args.config or env_config_path()
     hub = PerConnectionHub(state_dir, config.absolute() if config else None)
+    loop = asyncio.new_event_loop()
     try:
-        asyncio.run(run_daemon(state_dir, hub.serve_connection, is_idle=hub.is_idle, status=hub.status,
-                               stop=hub.stop, listener=listener))
+        loop.run_until_complete(run_daemon(state_dir, hub.serve_connection, is_idle=hub.is_idle,
+                                           status=hub.status, stop=hub.stop, listener=listener))
     finally:
         listener.close()
-    return 0
+        # The hub has stopped everything it owns; a worker thread left behind (a store that failed to open, a
+        # hung git call) must not keep the process alive, so end here rather than wait for threads on the way out.
+        logging.shutdown()
+        os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from lsprotocol import types as T
 from pygls.io_ import run_async
 
 from bridge.config import Registry
@@ -20,6 +21,7 @@ from bridge.factory import BackendFactory as ConcreteFactory
 from bridge.lsp.commands import register_commands
 from bridge.lsp.handlers import register
 from bridge.lsp.server import BridgeServer
+from bridge.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -28,36 +30,42 @@ def _factory(state_dir: Path, registry: Registry) -> BackendFactory:
     return ConcreteFactory(state_dir, registry.settings)
 
 
-class _ConnectionServer(BridgeServer):
-    """`exit` ends this client's connection, not the daemon (BridgeServer ends its process there)."""
-
-    writer: asyncio.StreamWriter | None = None
-
-    async def exit_after_teardown(self, code: int | None = None) -> None:
-        try:
-            await self.teardown()
-        finally:
-            if self._stop_event is not None:
-                self._stop_event.set()
-            if self.writer is not None:
-                self.writer.close()
-
-
 class PerConnectionHub:
     def __init__(self, state_dir: Path, config_path: Path | None) -> None:
         self.state_dir = state_dir
         self.config_path = config_path
         self.servers: set[BridgeServer] = set()
+        self._store_ready = False
+        self._store_lock = asyncio.Lock()
+
+    async def _prepare_store(self) -> None:
+        """Create and migrate `state.db` once, before any server opens it: two first opens at the same moment
+        (two windows attaching at once) would race for the schema and the journal mode."""
+        async with self._store_lock:
+            if not self._store_ready:
+                await (await Store.open(self.state_dir / "state.db")).close()
+                self._store_ready = True
 
     async def serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hello: dict[str, Any]
     ) -> None:
+        await self._prepare_store()
         config = hello.get("config")
-        server = _ConnectionServer(self.state_dir, Path(config) if config else self.config_path, _factory)
+        server = BridgeServer(self.state_dir, Path(config) if config else self.config_path, _factory)
         register(server)
         register_commands(server)
-        server.writer = writer
         server._stop_event = stop = threading.Event()
+
+        async def end_connection(*_params: Any) -> None:
+            # `exit` ends this client's connection, not the daemon: both BridgeServer's handler and pygls' own
+            # end the process there.
+            try:
+                await server.teardown()
+            finally:
+                stop.set()
+                writer.close()
+
+        server.protocol.fm.builtin_features[T.EXIT] = end_connection
         server.protocol.set_writer(writer)
         self.servers.add(server)
         try:
