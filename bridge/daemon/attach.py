@@ -89,7 +89,7 @@ def wait_released(state_dir: Path, timeout: float) -> bool:
 
 
 def connect_daemon(state_dir: Path, hello: dict[str, Any], spawn: Spawn, *, timeout: float = START_TIMEOUT,
-                   err: IO[str] | None = None) -> socket.socket:
+                   err: IO[str] | None = None, log_file: Path | None = None) -> socket.socket:
     """A socket to the daemon, greeted and accepted. Starts a daemon when none answers; two clients racing
     here end up on the same one (the lock picks it; the other starter exits and its client connects to it)."""
     err = err or sys.stderr
@@ -127,12 +127,14 @@ def connect_daemon(state_dir: Path, hello: dict[str, Any], spawn: Spawn, *, time
                 started = None
         else:
             if started is not None and started.poll() not in (None, 0):
-                raise AttachError(f"the daemon exited with code {started.returncode} before answering")
+                raise AttachError(f"the daemon exited with code {started.returncode} before answering"
+                                  + (f" (see {log_file})" if log_file else ""))
             if (started is None or started.poll() is not None) and time.monotonic() - last_spawn >= _RESPAWN_INTERVAL:
                 started = spawn()
                 last_spawn = time.monotonic()
         if time.monotonic() >= deadline:
-            raise AttachError(f"no daemon answered on {socket_path(state_dir)} within {timeout:g} s")
+            raise AttachError(f"no daemon answered on {socket_path(state_dir)} within {timeout:g} s"
+                              + (f" (see {log_file})" if log_file else ""))
         time.sleep(0.02)
 
 
@@ -180,7 +182,7 @@ def attach(state_dir: Path, *, config: Path | None = None, log_file: Path | None
              "cwd": os.getcwd()}
     try:
         sock = connect_daemon(state_dir, hello, spawn or (lambda: spawn_daemon(state_dir, config, log_file)),
-                              timeout=timeout, err=err)
+                              timeout=timeout, err=err, log_file=log_file)
     except AttachError as exc:
         print(f"agent-bridge: {exc}", file=err, flush=True)
         return 1

@@ -18,7 +18,11 @@ def status(state_dir: Path, *, as_json: bool = False, out: IO[str] | None = None
     try:
         info = json.loads(request(state_dir, "STATUS"))
     except (OSError, ValueError):
-        print(f"no daemon running for {state_dir}", file=sys.stderr)
+        if is_locked(state_dir):
+            print(f"the daemon (pid {recorded_pid(state_dir)}) for {state_dir} is not answering (stopping?)",
+                  file=sys.stderr)
+        else:
+            print(f"no daemon running for {state_dir}", file=sys.stderr)
         return 1
     if as_json:
         print(json.dumps(info), file=out)
