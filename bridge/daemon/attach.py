@@ -178,8 +178,11 @@ def attach(state_dir: Path, *, config: Path | None = None, log_file: Path | None
     config = config.absolute() if config is not None else None
     log_file = log_file.absolute() if log_file is not None else None
     prepare_state_dir(state_dir)
-    hello = {"version": version, "config": str(config) if config else None, "pid": os.getpid(),
-             "cwd": os.getcwd()}
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # started from a directory that has since been removed
+        cwd = None
+    hello = {"version": version, "config": str(config) if config else None, "pid": os.getpid(), "cwd": cwd}
     try:
         sock = connect_daemon(state_dir, hello, spawn or (lambda: spawn_daemon(state_dir, config, log_file)),
                               timeout=timeout, err=err, log_file=log_file)
