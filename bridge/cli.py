@@ -221,11 +221,11 @@ def cmd_daemon_run(args: argparse.Namespace, state_dir: Path) -> int:
         logging.getLogger("bridge.daemon").info("another daemon serves %s; leaving it to that one", state_dir)
         return 0
     os.chdir(state_dir)  # hold no user directory (an unmount, a deleted checkout) for as long as it lives
-    from bridge.daemon.per_connection import PerConnectionHub
     from bridge.daemon.process import run_daemon
+    from bridge.daemon.shared import SharedHub
 
     config = args.config or env_config_path()
-    hub = PerConnectionHub(state_dir, config.absolute() if config else None)
+    hub = SharedHub(state_dir, config.absolute() if config else None)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(run_daemon(state_dir, hub.serve_connection, is_idle=hub.is_idle,

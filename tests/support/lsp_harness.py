@@ -246,7 +246,9 @@ CLIENT_CAPABILITIES = T.ClientCapabilities(
 
 async def start_editor(
     repo: Path, state_dir: Path, agent_log: Path, init_options: Any = None, extra_env: dict[str, str] | None = None,
+    daemon: bool = False,
 ) -> Editor:
+    """An editor on a bridge over stdio: its own server, or (`daemon`) a relay to the state dir's daemon."""
     client = make_test_lsp_client()
     editor = Editor(client, repo, state_dir, agent_log)
 
@@ -271,8 +273,9 @@ async def start_editor(
 
     env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(state_dir), "SCRIPTED_AGENT_LOG": str(agent_log),
            **(extra_env or {})}
-    await client.start_io(sys.executable, "-m", "bridge.cli", "serve", "--log-file", str(state_dir / "bridge.log"),
-                          env=env)
+    serve = ["serve", "--daemon"] if daemon else ["serve"]
+    log_file = state_dir / ("daemon.log" if daemon else "bridge.log")
+    await client.start_io(sys.executable, "-m", "bridge.cli", *serve, "--log-file", str(log_file), env=env)
     await client.initialize_session(T.InitializeParams(
         capabilities=CLIENT_CAPABILITIES,
         root_uri=repo.as_uri(),

@@ -1,0 +1,144 @@
+"""Several windows on one daemon share sessions (`serve --daemon`): real relays, the real daemon, real LSP.
+
+What went wrong with one bridge per window: window B applied A's session into B's editor while A still listed
+it as pending, B's close deleted A's worktree under a running turn, and closing an editor killed its turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pygls.exceptions import JsonRpcException
+
+from tests.support.lsp_harness import Editor, make_repo, start_editor
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    yield state
+    subprocess.run([sys.executable, "-m", "bridge.cli", "daemon", "stop", "--state-dir", str(state)],
+                   capture_output=True, timeout=90, check=False)
+
+
+ENV = {"AGENT_BRIDGE_DAEMON_LINGER": "60"}
+
+
+async def window(repo: Path, state: Path, tmp_path: Path) -> Editor:
+    return await start_editor(repo, state, tmp_path / "agent.log", extra_env=ENV, daemon=True)
+
+
+async def close(editor: Editor) -> None:
+    await editor.client.shutdown_session()
+
+
+async def test_two_windows_share_a_session_prompt_in_one_apply_in_the_other(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    a = await window(repo, state, tmp_path)
+    b = await window(repo, state, tmp_path)
+    try:
+        sid, tid, result = await a.run("@write notes.txt\nfrom the agent\n@end\n@say wrote it")
+        assert result["status"] == "completed", result
+        # B saw the turn as A did, and lists the session.
+        await b.wait_event(lambda e: e.get("turnId") == tid and e["kind"] == "turnEnded")
+        assert "wrote it" in b.text_of(tid)
+        assert [s["sessionId"] for s in await b.cmd("agentBridge.sessions", {})] == [sid]
+        # B applies: the edit lands in B's editor, and the hunk is no longer pending for A either.
+        applied = await b.cmd("agentBridge.apply", {"sessionId": sid})
+        assert applied["applied"] == 1, applied
+        assert b.text(b.uri("notes.txt")) == "from the agent\n"
+        assert a.edits_applied == 0
+        assert await a.pending(sid) == []
+    finally:
+        await close(a)
+        await close(b)
+
+
+async def test_a_turn_goes_on_after_its_window_closes_and_is_pending_for_the_next(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    a = await window(repo, state, tmp_path)
+    sid, tid = await a.prompt("@sleep 2\n@write later.txt\nwritten while no editor was open\n@end")
+    await close(a)
+    b = await window(repo, state, tmp_path)
+    try:
+        result = await asyncio.wait_for(b.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid}), 60)
+        assert result["status"] == "completed", result
+        [pending] = await b.pending(sid)
+        assert pending["uri"] == b.uri("later.txt")
+        assert not (repo / "later.txt").exists()  # reviewed before it lands, as ever
+    finally:
+        await close(b)
+
+
+async def test_a_window_of_another_workspace_neither_sees_nor_touches_the_session(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    other_repo = make_repo(tmp_path / "other", {"x.txt": "x\n"})
+    a = await window(repo, state, tmp_path)
+    other = await window(other_repo, state, tmp_path)
+    try:
+        sid, _, result = await a.run("@write notes.txt\nmine\n@end")
+        assert result["status"] == "completed", result
+        assert await other.cmd("agentBridge.sessions", {}) == []
+        for command in ("agentBridge.apply", "agentBridge.closeSession", "agentBridge.history"):
+            error = await other.cmd_error(command, {"sessionId": sid})
+            assert isinstance(error, JsonRpcException) and "unknown session" in str(error).lower(), (command, error)
+        assert other.edits_applied == 0
+        assert len(await a.pending(sid)) == 1  # A's work is untouched
+        assert not any(e.get("sessionId") == sid for e in other.events)
+    finally:
+        await close(a)
+        await close(other)
+
+
+async def test_a_question_goes_to_every_window_and_the_first_answer_wins(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    a = await window(repo, state, tmp_path)
+    b = await window(repo, state, tmp_path)
+    try:
+        a.answers = [None]  # A dismisses the question; B allows
+        b.answers = ["Allow"]
+        _, _, result = await a.run("@run touch ran.txt")
+        assert result["status"] == "completed", result
+        sessions = await a.cmd("agentBridge.sessions", {})
+        assert (Path(sessions[0]["worktree"]) / "ran.txt").exists()
+        assert len(a.questions) == 1 and len(b.questions) == 1
+    finally:
+        await close(a)
+        await close(b)
+
+
+async def test_one_daemon_for_windows_started_together(repo: Path, state: Path, tmp_path: Path) -> None:
+    windows = await asyncio.gather(*(window(repo, state, tmp_path) for _ in range(3)))
+    try:
+        results = await asyncio.gather(*(w.run(f"@say hello {n}") for n, w in enumerate(windows)))
+        assert all(r["status"] == "completed" for _, _, r in results)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            daemons = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_daemon(p, state)]
+            if len(daemons) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert len(daemons) == 1, daemons
+        listed = await windows[0].cmd("agentBridge.sessions", {})
+        assert len(listed) == 3  # every window's session, in the one store
+    finally:
+        await asyncio.gather(*(close(w) for w in windows))
+
+
+def _is_daemon(proc: Path, state: Path) -> bool:
+    try:
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"daemon" in argv and b"run" in argv and os.fsencode(state) in argv
