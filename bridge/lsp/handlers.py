@@ -49,6 +49,7 @@ async def start_core(ls: BridgeServer) -> None:
     if workspace is not None:
         await manager.configure(workspace, ls.registry)
     ls.manager, ls.store = manager, ls.hub.store
+    ls.hub.replay(ls)
     ls.ready.set()
 
 

@@ -14,10 +14,20 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
+import attrs
+
 from bridge.config import Registry
 from bridge.core.manager import SessionManager
 from bridge.core.ports import BackendFactory, Editor
-from bridge.protocol import Event
+from bridge.protocol import (
+    Event,
+    PlanEvent,
+    ReasoningEvent,
+    TextEvent,
+    ToolCallEvent,
+    TurnEnded,
+    TurnStarted,
+)
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,7 @@ class Hub:
         self.store: Store | None = None
         self.manager: SessionManager | None = None
         self._opening = asyncio.Lock()
+        self._turns: dict[str, tuple[str | None, TurnLog]] = {}  # running turns: turn id -> (workspace, log)
         self._attached = asyncio.Condition()
         self._closed = False
 
@@ -70,6 +81,23 @@ class Hub:
             if client not in self.clients:
                 self.clients.append(client)
             self._attached.notify_all()
+
+    def record(self, workspace: str | None, event: Event) -> None:
+        """Keep what running turns have shown, for windows that attach while they run."""
+        if isinstance(event, TurnStarted) and event.turn_id is not None:
+            self._turns[event.turn_id] = (workspace, TurnLog(event))
+        elif isinstance(event, TurnEnded) and event.turn_id is not None:
+            self._turns.pop(event.turn_id, None)
+        elif event.turn_id in self._turns:
+            self._turns[event.turn_id][1].add(event)
+
+    def replay(self, client: Client) -> None:
+        """A window that just attached gets the running turns of its workspace as they stand."""
+        key = client.workspace_key()
+        for workspace, turn in list(self._turns.values()):
+            if key is None or workspace is None or workspace == key:
+                for event in turn.events:
+                    client.editor.notify_event(event)
 
     def detach(self, client: Client) -> None:
         if client in self.clients:
@@ -118,6 +146,7 @@ class WorkspaceEditor:
         return [c.editor for c in self._hub.clients_of(self._workspace)]
 
     def notify_event(self, event: Event) -> None:
+        self._hub.record(self._workspace, event)
         for editor in self._editors():
             editor.notify_event(event)
 
@@ -161,6 +190,45 @@ class WorkspaceEditor:
             (log.error if error else log.info)(message)
         for editor in editors:
             editor.log(message, error)
+
+
+class TurnLog:
+    """What a running turn has shown so far, as few events as say it: text and reasoning runs merged into one
+    event each, each tool call and the plan at their latest state. Capped: an agent streaming without end
+    does not grow it without end (a window attaching then sees where it was cut)."""
+
+    MAX_TEXT = 200_000  # characters of text and reasoning kept
+    MAX_EVENTS = 2_000
+
+    def __init__(self, started: TurnStarted) -> None:
+        self.events: list[Event] = [started]
+        self._text = 0
+        self._cut = False
+
+    def add(self, event: Event) -> None:
+        last = self.events[-1]
+        if isinstance(event, TextEvent | ReasoningEvent):
+            room = max(self.MAX_TEXT - self._text, 0)
+            self._text += len(event.text)
+            if room < len(event.text) and not self._cut:
+                self._cut = True
+                note = "\n[... cut: the turn's output so far was too long]\n"
+                event = attrs.evolve(event, text=event.text[:room] + note)
+            elif room == 0:
+                return
+            if type(last) is type(event):
+                self.events[-1] = attrs.evolve(last, text=last.text + event.text)
+                return
+        elif isinstance(event, ToolCallEvent | PlanEvent):
+            for i, seen in enumerate(self.events):
+                same = isinstance(seen, PlanEvent) if isinstance(event, PlanEvent) else (
+                    isinstance(seen, ToolCallEvent) and seen.tool_call_id == event.tool_call_id
+                )
+                if same:
+                    self.events[i] = event
+                    return
+        if len(self.events) < self.MAX_EVENTS:
+            self.events.append(event)
 
 
 async def _first_answer(questions: list[Coroutine[Any, Any, str | None]]) -> str | None:

@@ -142,3 +142,22 @@ def _is_daemon(proc: Path, state: Path) -> bool:
     except OSError:
         return False
     return b"daemon" in argv and b"run" in argv and os.fsencode(state) in argv
+
+
+async def test_a_window_attaching_mid_turn_sees_the_turn_so_far(repo: Path, state: Path, tmp_path: Path) -> None:
+    a = await window(repo, state, tmp_path)
+    try:
+        sid, tid = await a.prompt("@plan Look | Write\n@say halfway there\n@sleep 3\n@say done")
+        await a.wait_event(lambda e: e.get("turnId") == tid and e["kind"] == "text" and "halfway" in e["text"])
+        b = await window(repo, state, tmp_path)
+        try:
+            await b.wait_event(lambda e: e.get("turnId") == tid and e["kind"] == "text")
+            kinds = [e["kind"] for e in b.events if e.get("turnId") == tid]
+            assert kinds[:1] == ["turnStarted"] and "plan" in kinds, kinds
+            assert "halfway there" in b.text_of(tid)
+            await b.wait_event(lambda e: e.get("turnId") == tid and e["kind"] == "turnEnded", 60)
+            assert b.text_of(tid) == "halfway there\ndone\n"  # what it missed, then the rest as it came
+        finally:
+            await close(b)
+    finally:
+        await close(a)

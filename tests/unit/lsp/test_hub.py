@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge import protocol as wire
-from bridge.lsp.hub import Hub, WorkspaceEditor
+from bridge.lsp.hub import Hub, TurnLog, WorkspaceEditor
 from tests.support.core import RecordingEditor
 
 
@@ -80,3 +80,45 @@ async def test_a_window_that_dies_mid_question_leaves_the_others_to_answer() -> 
     dying.editor.ask = gone  # type: ignore[method-assign]
     alive.editor.answer = "Allow"
     assert await WorkspaceEditor(hub_with(dying, alive), "/a").ask("run ls?", ["Allow"]) == "Allow"
+
+
+def test_a_turn_log_says_what_the_turn_showed_in_few_events() -> None:
+    started = wire.TurnStarted("s", "t", "agent", "do it")
+    log = TurnLog(started)
+    for part in ("Hel", "lo"):
+        log.add(wire.TextEvent("s", "t", "agent", part))
+    log.add(wire.ToolCallEvent("s", "t", "agent", "c1", "Read a.py", "read", "pending", ["a.py"]))
+    log.add(wire.PlanEvent("s", "t", "agent", [wire.PlanEntry("read", "pending", "high")]))
+    log.add(wire.ToolCallEvent("s", "t", "agent", "c1", "Read a.py", "read", "completed", ["a.py"]))
+    log.add(wire.PlanEvent("s", "t", "agent", [wire.PlanEntry("read", "completed", "high")]))
+    log.add(wire.TextEvent("s", "t", "agent", " again"))
+    kinds = [(e.kind, getattr(e, "text", getattr(e, "status", None))) for e in log.events]
+    assert kinds == [("turnStarted", None), ("text", "Hello"), ("toolCall", "completed"), ("plan", None),
+                     ("text", " again")]
+    plan = log.events[3]
+    assert isinstance(plan, wire.PlanEvent) and plan.entries[0].status == "completed"
+
+
+def test_a_turn_log_is_capped_with_a_note() -> None:
+    log = TurnLog(wire.TurnStarted("s", "t", "agent", "talk"))
+    for _ in range(50):
+        log.add(wire.TextEvent("s", "t", "agent", "x" * 10_000))
+    [_, text] = log.events
+    assert isinstance(text, wire.TextEvent)
+    assert len(text.text) < TurnLog.MAX_TEXT + 100 and text.text.endswith("too long]\n")
+
+
+def test_a_window_attaching_mid_turn_gets_the_turn_so_far_and_only_its_workspace() -> None:
+    hub = hub_with()
+    editor = WorkspaceEditor(hub, "/a")
+    editor.notify_event(wire.TurnStarted("s", "t", "agent", "do it"))
+    editor.notify_event(wire.TextEvent("s", "t", "agent", "half"))
+    WorkspaceEditor(hub, "/b").notify_event(wire.TurnStarted("s2", "t2", "agent", "elsewhere"))
+    late, other = Window("/a"), Window("/c")
+    hub.replay(late)
+    hub.replay(other)
+    assert [e.kind for e in late.editor.events] == ["turnStarted", "text"] and other.editor.events == []
+    editor.notify_event(wire.TurnEnded("s", "t", "agent", "completed"))
+    again = Window("/a")
+    hub.replay(again)
+    assert again.editor.events == []  # an ended turn is history (agentBridge.history), not replayed
