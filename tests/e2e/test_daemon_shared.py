@@ -7,6 +7,7 @@ it as pending, B's close deleted A's worktree under a running turn, and closing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -147,7 +148,7 @@ def _is_daemon(proc: Path, state: Path) -> bool:
 async def test_a_window_attaching_mid_turn_sees_the_turn_so_far(repo: Path, state: Path, tmp_path: Path) -> None:
     a = await window(repo, state, tmp_path)
     try:
-        sid, tid = await a.prompt("@plan Look | Write\n@say halfway there\n@sleep 3\n@say done")
+        _, tid = await a.prompt("@plan Look | Write\n@say halfway there\n@sleep 3\n@say done")
         await a.wait_event(lambda e: e.get("turnId") == tid and e["kind"] == "text" and "halfway" in e["text"])
         b = await window(repo, state, tmp_path)
         try:
@@ -161,3 +162,27 @@ async def test_a_window_attaching_mid_turn_sees_the_turn_so_far(repo: Path, stat
             await close(b)
     finally:
         await close(a)
+
+
+async def test_after_a_daemon_is_killed_the_next_window_has_the_sessions_and_the_turn_failed(
+    repo: Path, state: Path, tmp_path: Path
+) -> None:
+    a = await window(repo, state, tmp_path)
+    sid, _, result = await a.run("@write kept.txt\nkept\n@end")
+    assert result["status"] == "completed", result
+    _, running = await a.prompt("@sleep 60", sessionId=sid)
+    await a.wait_event(lambda e: e.get("turnId") == running and e["kind"] == "turnStarted")
+    daemons = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_daemon(p, state)]
+    assert len(daemons) == 1, daemons
+    os.kill(daemons[0], 9)
+    with contextlib.suppress(Exception):  # its relay ended with the daemon
+        await close(a)
+    b = await window(repo, state, tmp_path)  # starts a new daemon
+    try:
+        assert [s["sessionId"] for s in await b.cmd("agentBridge.sessions", {})] == [sid]
+        assert [f["uri"] for f in await b.pending(sid)] == [b.uri("kept.txt")]
+        [first, second] = await b.cmd("agentBridge.history", {"sessionId": sid})
+        assert first["status"] == "completed" and second["status"] == "failed", second
+        assert second["turnId"] == running
+    finally:
+        await close(b)
