@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real editors that the editor tests drive and that no Python or npm package ships: Emacs with eglot
-# (tests/real/test_emacs_eglot.py), from apt. Debian 12 ships Emacs 28.2 (emacs-nox) and eglot 1.9 as the separate
+# (tests/real/test_emacs_eglot.py), from apt; and an SSH server (tests/real/test_ssh.py: an editor reaching the
+# bridge daemon over `ssh host agent-bridge serve`). Debian 12 ships Emacs 28.2 (emacs-nox) and eglot 1.9 as the separate
 # elpa-eglot; from Emacs 29 on eglot is built in, so elpa-eglot is installed only when Emacs has no eglot.
 #
 # Idempotent: when Emacs with eglot is there it exits at once without touching apt. Installs as root, or through
@@ -16,8 +17,10 @@ have_emacs() { command -v emacs >/dev/null 2>&1; }
 # -q, not -Q: Debian puts elpa packages on the load path from its site-start.
 has_eglot() { emacs -q --batch --eval '(kill-emacs (if (require (quote eglot) nil t) 0 1))' >/dev/null 2>&1; }
 
-if have_emacs && has_eglot; then
-    echo "install-editors: $(emacs --version | head -1) with eglot already installed in $(elapsed) s"
+have_sshd() { [[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1; }
+
+if have_emacs && has_eglot && have_sshd; then
+    echo "install-editors: $(emacs --version | head -1) with eglot, and sshd, already installed in $(elapsed) s"
     exit 0
 fi
 
@@ -26,12 +29,12 @@ if [[ $(id -u) -eq 0 ]]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     as_root=(sudo -n)
 else
-    echo "install-editors: Emacs with eglot is missing; not root and no password-less sudo, so not installing it" \
-        "(the Emacs tests skip, or fail when AGENT_BRIDGE_REQUIRE_REAL_AGENTS is set)" >&2
+    echo "install-editors: Emacs with eglot or sshd is missing; not root and no password-less sudo, so not" \
+        "installing them (their tests skip, or fail when AGENT_BRIDGE_REQUIRE_REAL_AGENTS is set)" >&2
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-editors: Emacs with eglot is missing and there is no apt-get here; install them yourself" >&2
+    echo "install-editors: Emacs with eglot or sshd is missing and there is no apt-get here; install them yourself" >&2
     exit 0
 fi
 
@@ -49,6 +52,7 @@ apt_install() {
 
 have_emacs || apt_install emacs-nox
 has_eglot || apt_install elpa-eglot
+have_sshd || apt_install openssh-server openssh-client
 
 if ! have_emacs || ! has_eglot; then
     echo "install-editors: installed, but emacs with eglot is still not usable" >&2

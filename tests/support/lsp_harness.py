@@ -246,9 +246,10 @@ CLIENT_CAPABILITIES = T.ClientCapabilities(
 
 async def start_editor(
     repo: Path, state_dir: Path, agent_log: Path, init_options: Any = None, extra_env: dict[str, str] | None = None,
-    daemon: bool = False,
+    daemon: bool = False, command: list[str] | None = None,
 ) -> Editor:
-    """An editor on a bridge over stdio: its own server, or (`daemon`) a relay to the state dir's daemon."""
+    """An editor on a bridge over stdio: its own server, or (`daemon`) a relay to the state dir's daemon;
+    `command` replaces the whole server command line (e.g. ssh to a bridge elsewhere)."""
     client = make_test_lsp_client()
     editor = Editor(client, repo, state_dir, agent_log)
 
@@ -275,7 +276,8 @@ async def start_editor(
            **(extra_env or {})}
     serve = ["serve", "--daemon"] if daemon else ["serve"]
     log_file = state_dir / ("daemon.log" if daemon else "bridge.log")
-    await client.start_io(sys.executable, "-m", "bridge.cli", *serve, "--log-file", str(log_file), env=env)
+    argv = command or [sys.executable, "-m", "bridge.cli", *serve, "--log-file", str(log_file)]
+    await client.start_io(*argv, env=env)
     await client.initialize_session(T.InitializeParams(
         capabilities=CLIENT_CAPABILITIES,
         root_uri=repo.as_uri(),
