@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -14,6 +13,7 @@ from pathlib import Path
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
 from bridge import protocol as wire
 from bridge.config import AgentConfig, Registry
+from bridge.core import queries
 from bridge.core.events import wire_usage
 from bridge.core.host import TurnHost
 from bridge.core.plans import DocLookup
@@ -22,7 +22,7 @@ from bridge.core.ports import BackendFactory, Editor
 from bridge.core.prompts import rejection_note, selection_note, title_for
 from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
-from bridge.core.trust import TrustGate, held_back
+from bridge.core.trust import TrustGate
 from bridge.core.turns import Turn, TurnResult, run_turn
 from bridge.errors import BridgeError, GitError, InvalidArguments, NotAGitRepository, UnknownSession, UnknownTurn
 from bridge.git import linked, pending, worktrees
@@ -393,13 +393,7 @@ class SessionManager:
         """The session's turns, oldest first, with what the agent answered (open or closed sessions)."""
         if session_id not in self.sessions and await self.store.session(session_id) is None:
             raise UnknownSession(session_id)
-        return [
-            wire.HistoryEntry(
-                t.id, t.agent, t.prompt, t.status, t.stop_reason, t.error, t.answer, _iso(t.queued_at),
-                _iso(t.started_at) if t.started_at else None, _iso(t.ended_at) if t.ended_at else None,
-            )
-            for t in await self.store.turns(session_id)
-        ]
+        return queries.history(await self.store.turns(session_id))
 
     async def cancel(self, session_id: str) -> bool:
         """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""
@@ -407,46 +401,12 @@ class SessionManager:
 
     # Queries
     async def describe_sessions(self, workspace: str | None = None) -> list[wire.SessionSummary]:
-        result = []
-        for live in self.sessions.values():
-            if workspace is not None and live.row.workspace != workspace:
-                continue
-            agents = []
-            for row in await self.store.agent_sessions(live.row.id):
-                status = row.status
-                if live.current is not None and live.current.agent.name == row.agent:
-                    status = "busy"
-                elif status == "idle" and self.pool.get((live.row.id, row.agent)) is None:
-                    status = "stopped"
-                usage = wire.AgentUsage(row.input_tokens, row.output_tokens, row.cost)
-                agents.append(wire.AgentStatus(row.agent, status, usage))
-            result.append(wire.SessionSummary(
-                live.id, live.row.title, agents, live.hunk_count(), _iso(live.row.created_at), live.row.workspace,
-                live.worktree.path, live.current is not None, live.queued,
-            ))
-        return result
+        visible = [s for s in self.sessions.values() if workspace is None or s.row.workspace == workspace]
+        return [await queries.summary(live, self.store, self.pool) for live in visible]
 
     def describe_agents(self, workspace: str | None = None) -> list[wire.AgentInfo]:
-        result = []
         config = self.config(workspace)
-        registry = config.registry
-        held = held_back(config.loaded, registry)
-        for name in sorted(set(registry.agents) | set(held)):
-            warning = held[name][1] if name in held else None
-            agent = registry.agents.get(name)
-            if agent is None:  # only the untrusted file defines it: listed, never started
-                shown, text = held[name]
-                result.append(wire.AgentInfo(
-                    name, shown.protocol, False, text, list(shown.command), False, warning=text
-                ))
-                continue
-            exe = shutil.which(agent.command[0])
-            result.append(wire.AgentInfo(
-                name, agent.protocol, exe is not None, exe if exe else f"{agent.command[0]} not found on PATH",
-                list(agent.command), name == registry.default_agent, **self.factory.describe(agent),
-                warning=warning,
-            ))
-        return result
+        return queries.agents(config.loaded, config.registry, self.factory)
 
     # Closing
     async def close_session(self, session_id: str) -> bool:
@@ -484,7 +444,3 @@ class SessionManager:
                 await self._evict()
             except Exception:  # the janitor outlives any one failure; it is logged
                 log.exception("evicting idle agents failed")
-
-
-def _iso(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

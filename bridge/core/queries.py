@@ -1,0 +1,67 @@
+"""What `agentBridge.sessions`, `agentBridge.agents` and `agentBridge.history` answer, built from the core's
+state (pure, or reading the store); the SessionManager picks what a window may see and calls these."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterable
+
+from bridge import protocol as wire
+from bridge.config import Registry
+from bridge.core.pool import AgentPool
+from bridge.core.ports import BackendFactory
+from bridge.core.session import Session
+from bridge.core.trust import held_back
+from bridge.store import Store, TurnRow
+
+
+def iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+async def summary(live: Session, store: Store, pool: AgentPool) -> wire.SessionSummary:
+    """One session with its agents: busy (running a turn), idle (warm), stopped, or as recorded."""
+    agents = []
+    for row in await store.agent_sessions(live.row.id):
+        status = row.status
+        if live.current is not None and live.current.agent.name == row.agent:
+            status = "busy"
+        elif status == "idle" and pool.get((live.row.id, row.agent)) is None:
+            status = "stopped"
+        agents.append(wire.AgentStatus(row.agent, status, wire.AgentUsage(row.input_tokens, row.output_tokens,
+                                                                            row.cost)))
+    return wire.SessionSummary(
+        live.id, live.row.title, agents, live.hunk_count(), iso(live.row.created_at), live.row.workspace,
+        live.worktree.path, live.current is not None, live.queued,
+    )
+
+
+def agents(loaded: Registry, registry: Registry, factory: BackendFactory) -> list[wire.AgentInfo]:
+    """Every configured agent, and those only an untrusted repository file defines (listed, never started)."""
+    result = []
+    held = held_back(loaded, registry)
+    for name in sorted(set(registry.agents) | set(held)):
+        warning = held[name][1] if name in held else None
+        agent = registry.agents.get(name)
+        if agent is None:
+            shown, text = held[name]
+            result.append(wire.AgentInfo(name, shown.protocol, False, text, list(shown.command), False, warning=text))
+            continue
+        exe = shutil.which(agent.command[0])
+        result.append(wire.AgentInfo(
+            name, agent.protocol, exe is not None, exe if exe else f"{agent.command[0]} not found on PATH",
+            list(agent.command), name == registry.default_agent, **factory.describe(agent), warning=warning,
+        ))
+    return result
+
+
+def history(turns: Iterable[TurnRow]) -> list[wire.HistoryEntry]:
+    """A session's turns, oldest first, with what the agent answered."""
+    return [
+        wire.HistoryEntry(
+            t.id, t.agent, t.prompt, t.status, t.stop_reason, t.error, t.answer, iso(t.queued_at),
+            iso(t.started_at) if t.started_at else None, iso(t.ended_at) if t.ended_at else None,
+        )
+        for t in turns
+    ]
