@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from lsprotocol import types as T  # noqa: E402
 
+from bench.bench_review import _best  # noqa: E402
 from bridge.lsp.linemap import LineMap  # noqa: E402
 from bridge.textlines import LspLines, split_lines  # noqa: E402
 from tests.support.lsp_harness import make_repo, start_editor  # noqa: E402
@@ -41,20 +41,11 @@ def big_text(lines: int) -> str:
     return "".join(block[i % len(block)] for i in range(lines))
 
 
-def _median(fn: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench_pure(lines: int, rounds: int, old: bool) -> None:
     base = big_text(lines)
     live = "// typed\n" + base
-    baseline = _median(lambda: split_lines(live), rounds)
-    measured = _median(lambda: (LineMap(base, live)(lines - 3), LspLines.of(live)), rounds)
+    baseline = _best(lambda: split_lines(live), rounds)
+    measured = _best(lambda: (LineMap(base, live)(lines - 3), LspLines.of(live)), rounds)
     print(f"pure: {lines} lines, one typed: mapping {measured * 1000:.1f} ms vs one split "
           f"{baseline * 1000:.2f} ms -> ratio {measured / baseline:.1f}")
     if old:
