@@ -57,8 +57,10 @@ class Hub:
         self.manager: SessionManager | None = None
         self._opening = asyncio.Lock()
         self._turns: dict[str, tuple[str | None, TurnLog]] = {}  # running turns: turn id -> (workspace, log)
+        self._gone: dict[int, asyncio.Event] = {}  # per attached window: set when it detaches
         self._attached = asyncio.Condition()
         self._closed = False
+        self.background: set[asyncio.Task[None]] = set()
 
     async def open(self, registry: Registry) -> SessionManager:
         """The session manager, started by the first connection that is ready (with its configuration)."""
@@ -80,6 +82,7 @@ class Hub:
         async with self._attached:
             if client not in self.clients:
                 self.clients.append(client)
+                self._gone[id(client)] = asyncio.Event()
             self._attached.notify_all()
 
     def record(self, workspace: str | None, event: Event) -> None:
@@ -102,6 +105,14 @@ class Hub:
     def detach(self, client: Client) -> None:
         if client in self.clients:
             self.clients.remove(client)
+        gone = self._gone.pop(id(client), None)
+        if gone is not None:
+            gone.set()  # its unanswered questions are dropped; the others are asked on
+
+    async def until_detached(self, client: Client) -> None:
+        if client not in self.clients:
+            return
+        await self._gone.setdefault(id(client), asyncio.Event()).wait()
 
     def clients_of(self, workspace: str | None) -> list[Client]:
         """The windows a workspace's sessions report to; None: every window. A window that opened no folder
@@ -151,7 +162,12 @@ class WorkspaceEditor:
             editor.notify_event(event)
 
     async def progress_begin(self, turn_id: str, title: str) -> None:
-        await asyncio.gather(*(editor.progress_begin(turn_id, title) for editor in self._editors()))
+        """Each window creates its progress item on its own: the turn never waits for a window (one that just
+        closed would never answer)."""
+        for editor in self._editors():
+            task = asyncio.ensure_future(editor.progress_begin(turn_id, title))
+            self._hub.background.add(task)
+            task.add_done_callback(self._hub.background.discard)
 
     def progress_report(self, turn_id: str, message: str) -> None:
         for editor in self._editors():
@@ -165,13 +181,30 @@ class WorkspaceEditor:
         """Ask every window of the workspace; the first answer wins. With none attached, wait for one: an agent
         that works while the user is away waits for the user's consent, it does not get it."""
         while True:
-            editors = self._editors()
-            if not editors:
+            clients = self._hub.clients_of(self._workspace)
+            if not clients:
                 await self._hub.wait_for_client(self._workspace)
                 if self._hub._closed:
                     return None
                 continue
-            return await _first_answer([editor.ask(message, actions) for editor in editors])
+            answer, dropped = await _first_answer([self._ask_one(c, message, actions) for c in clients])
+            if answer is not None or not dropped or self._hub._closed:
+                return answer
+            # Every window that could answer closed meanwhile: ask the next one that attaches.
+
+    async def _ask_one(self, client: Client, message: str, actions: list[str]) -> str | _Dropped | None:
+        """One window's answer, or _DROPPED when it closes before answering."""
+        asking = asyncio.ensure_future(client.editor.ask(message, actions))
+        gone = asyncio.ensure_future(self._hub.until_detached(client))
+        try:
+            await asyncio.wait({asking, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if asking.done():
+                return asking.result()
+            return _DROPPED
+        finally:
+            for task in (asking, gone):
+                if not task.done():
+                    task.cancel()
 
     def pending_changed(self, session_id: str) -> None:
         for client in self._hub.clients_of(self._workspace):
@@ -231,16 +264,27 @@ class TurnLog:
             self.events.append(event)
 
 
-async def _first_answer(questions: list[Coroutine[Any, Any, str | None]]) -> str | None:
-    """The first non-empty answer of several windows; the other questions are withdrawn (their answers ignored)."""
+class _Dropped:
+    """A window closed before it answered."""
+
+
+_DROPPED = _Dropped()
+
+
+async def _first_answer(questions: list[Coroutine[Any, Any, str | _Dropped | None]]) -> tuple[str | None, bool]:
+    """The first non-empty answer of several windows (the other questions are withdrawn, their answers ignored),
+    and whether every window that gave none had closed before answering."""
     pending = {asyncio.ensure_future(q) for q in questions}
+    dropped = True
     try:
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if not task.cancelled() and task.exception() is None and task.result() is not None:
-                    return task.result()
-        return None
+                result = None if task.cancelled() or task.exception() is not None else task.result()
+                if isinstance(result, str):
+                    return result, False
+                dropped = dropped and result is _DROPPED
+        return None, dropped
     finally:
         for task in pending:
             task.cancel()

@@ -122,3 +122,35 @@ def test_a_window_attaching_mid_turn_gets_the_turn_so_far_and_only_its_workspace
     again = Window("/a")
     hub.replay(again)
     assert again.editor.events == []  # an ended turn is history (agentBridge.history), not replayed
+
+
+async def test_a_question_to_a_window_that_closes_goes_to_the_next_window() -> None:
+    """The only window closes without answering: the question waits for the next window of the workspace."""
+    hub = Hub(Path("/nonexistent"), lambda state, registry: None)  # type: ignore[arg-type,return-value]
+    closing = Window("/a")
+
+    async def never(message: str, actions: list[str]) -> str | None:
+        await asyncio.sleep(3600)
+        return None
+
+    closing.editor.ask = never  # type: ignore[method-assign]
+    await hub.attach(closing)
+    asking = asyncio.ensure_future(WorkspaceEditor(hub, "/a").ask("run ls?", ["Allow"]))
+    await asyncio.sleep(0.05)
+    hub.detach(closing)
+    await asyncio.sleep(0.05)
+    assert not asking.done()
+    late = Window("/a")
+    late.editor.answer = "Allow"
+    await hub.attach(late)
+    assert await asyncio.wait_for(asking, 5) == "Allow"
+
+
+async def test_progress_never_holds_up_the_turn() -> None:
+    silent = Window("/a")
+
+    async def never(turn_id: str, title: str) -> None:
+        await asyncio.sleep(3600)
+
+    silent.editor.progress_begin = never  # type: ignore[method-assign]
+    await asyncio.wait_for(WorkspaceEditor(hub_with(silent), "/a").progress_begin("t", "agent: work"), 1)
