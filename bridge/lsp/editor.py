@@ -31,6 +31,8 @@ class LspEditor:
         self._on_pending_changed = on_pending_changed
         self._tokens: dict[str, str] = {}  # turn id -> progress token
         self.token_turns: dict[str, str] = {}  # progress token -> turn id
+        # Turns whose progress item is being created; those that ended meanwhile get none (it would never end).
+        self._creating: dict[str, bool] = {}  # turn id -> ended while creating
 
     def _caps(self) -> T.ClientCapabilities:
         return self._ls.client_capabilities
@@ -43,10 +45,15 @@ class LspEditor:
         if not (window and window.work_done_progress):
             return
         token = f"agent-bridge-{uuid.uuid4().hex[:12]}"
+        self._creating[turn_id] = False
         try:
             await self._ls.work_done_progress.create_async(token)
         except CLIENT_ERRORS as exc:  # a client may refuse; the turn goes on without progress
             log.debug("progress create refused: %s", exc)
+            return
+        finally:
+            ended = self._creating.pop(turn_id, False)
+        if ended:
             return
         self._tokens[turn_id] = token
         self.token_turns[token] = turn_id
@@ -58,6 +65,8 @@ class LspEditor:
             self._ls.work_done_progress.report(token, T.WorkDoneProgressReport(message=message))
 
     def progress_end(self, turn_id: str, message: str) -> None:
+        if turn_id in self._creating:
+            self._creating[turn_id] = True
         token = self._tokens.pop(turn_id, None)
         if token is not None:
             self.token_turns.pop(token, None)
