@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,21 @@ log = logging.getLogger(__name__)
 
 def _factory(state_dir: Path, registry: Registry) -> BackendFactory:
     return ConcreteFactory(state_dir, registry.settings)
+
+
+def _track_requests(server: BridgeServer) -> set[Future[Any]]:
+    """The requests sent to this window still waiting for its answer (a live set)."""
+    pending: set[Future[Any]] = set()
+    send = server.protocol.send_request
+
+    def send_request(*args: Any, **kwargs: Any) -> Future[Any]:
+        future = send(*args, **kwargs)
+        pending.add(future)
+        future.add_done_callback(pending.discard)
+        return future
+
+    server.protocol.send_request = send_request  # type: ignore[method-assign]
+    return pending
 
 
 class SharedHub:
@@ -51,6 +67,7 @@ class SharedHub:
         server.finish = close
         server.close_connection = close
         server.protocol.set_writer(writer)
+        unanswered = _track_requests(server)
         self.servers.add(server)
         try:
             await run_async(stop_event=stop, reader=reader, protocol=server.protocol, logger=log,
@@ -59,6 +76,11 @@ class SharedHub:
             log.info("a window's connection dropped: %s", exc)
         finally:
             stop.set()
+            # What waits on this window (a turn's progress, a question) must go on without it: pygls drops
+            # answers that come after `shutdown`, and a window that is gone answers nothing.
+            for future in list(unanswered):
+                if not future.done():
+                    future.set_exception(ConnectionResetError("the window left before answering"))
             try:
                 await server.teardown()  # detaches the window; the hub and its sessions stay
             finally:

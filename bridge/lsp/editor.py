@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -50,6 +51,14 @@ class LspEditor:
             await self._ls.work_done_progress.create_async(token)
         except CLIENT_ERRORS as exc:  # a client may refuse; the turn goes on without progress
             log.debug("progress create refused: %s", exc)
+            return
+        except asyncio.CancelledError:
+            # pygls cancels the requests still waiting for an answer when the window sends `shutdown`. Under
+            # the daemon the turn outlives the window: only a cancellation of the turn itself may end it here.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            log.debug("progress create withdrawn: the window is leaving")
             return
         finally:
             ended = self._creating.pop(turn_id, False)
