@@ -47,11 +47,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--allow-remote", action="store_true",
                        help="let --tcp listen on a non-loopback address (unencrypted; anyone with the token can "
                             "run agents as you)")
-    serve.add_argument("--daemon", action="store_true",
-                       help="attach to the state dir's daemon (starting it if needed) instead of serving in-process")
+    mode = serve.add_mutually_exclusive_group()
+    # stdio attaches to the daemon by default; `--daemon` stays accepted so existing editor configs keep working.
+    mode.add_argument("--daemon", action="store_true",
+                      help="attach to the state dir's daemon, starting it if needed (the default for stdio)")
+    mode.add_argument("--no-daemon", action="store_true",
+                      help="serve this one editor in-process instead (a single throwaway editor, or debugging)")
     _common(serve)
-    daemon = sub.add_parser("daemon", help="the per-user bridge daemon that `serve --daemon` attaches editors to")
-    # `run` is what `serve --daemon` starts; it is left out of the listed choices.
+    daemon = sub.add_parser("daemon", help="the per-user bridge daemon that `serve` attaches editors to")
+    # `run` is what `serve` starts; it is left out of the listed choices.
     actions = daemon.add_subparsers(dest="action", required=True, metavar="{status,stop}")
     run = actions.add_parser("run")
     _common(run)
@@ -120,10 +124,10 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if args.daemon:
-        if args.tcp:
-            print("agent-bridge: --daemon attaches stdio; it does not combine with --tcp", file=sys.stderr)
-            return 2
+    if args.daemon and args.tcp:
+        print("agent-bridge: --daemon attaches stdio; it does not combine with --tcp", file=sys.stderr)
+        return 2
+    if not args.tcp and not args.no_daemon:
         from bridge.daemon.attach import attach
 
         return attach(args.state_dir or default_state_dir(), config=args.config or env_config_path(),
@@ -211,7 +215,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def cmd_daemon_run(args: argparse.Namespace, state_dir: Path) -> int:
-    """The daemon itself (started detached by `serve --daemon`). It claims the state dir before importing the
+    """The daemon itself (started detached by `serve`). It claims the state dir before importing the
     server, so starters racing for it settle at once; the loser exits 0."""
     from bridge.daemon.lock import claim_or_defer
 

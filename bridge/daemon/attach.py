@@ -1,4 +1,4 @@
-"""The client side of `agent-bridge serve --daemon`: find (or start) the state dir's daemon, greet it, then
+"""The client side of `agent-bridge serve` (stdio): find (or start) the state dir's daemon, greet it, then
 relay the editor's stdio to it byte for byte. The relay holds no state; the daemon owns everything."""
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def relay(sock: socket.socket, stdin_fd: int, stdout_fd: int) -> int:
 def attach(state_dir: Path, *, config: Path | None = None, log_file: Path | None = None,
            version: str = __version__, timeout: float = START_TIMEOUT, stdin_fd: int = 0, stdout_fd: int = 1,
            spawn: Spawn | None = None, err: IO[str] | None = None) -> int:
-    """`agent-bridge serve --daemon`: 0 when the daemon closed the connection, 1 when none could be reached."""
+    """`agent-bridge serve`: 0 when the daemon closed the connection, 1 when none could be reached."""
     err = err or sys.stderr
     state_dir = state_dir.absolute()
     config = config.absolute() if config is not None else None

@@ -1,4 +1,4 @@
-"""`agent-bridge serve --daemon` end to end: real relays, a real detached daemon, real LSP through both."""
+"""`agent-bridge serve` (stdio) end to end: real relays, a real detached daemon, real LSP through both."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def no_daemon_survives(state_dir: Path, env: dict[str, str]) -> Iterator[None]:
     assert left == []
 
 
-async def attach_editor(repo: Path, state_dir: Path, env: dict[str, str]) -> Editor:
+async def attach_editor(repo: Path, state_dir: Path, env: dict[str, str], *serve: str) -> Editor:
+    """An editor on `agent-bridge serve` plus `serve` (e.g. `--daemon`, still accepted; `--no-daemon`)."""
     client = make_test_lsp_client()
 
     @client.feature(T.WORKSPACE_CODE_LENS_REFRESH)
@@ -87,7 +88,7 @@ async def attach_editor(repo: Path, state_dir: Path, env: dict[str, str]) -> Edi
         return None
 
     editor = Editor(client, repo, state_dir, Path(env["SCRIPTED_AGENT_LOG"]))
-    await client.start_io(sys.executable, "-m", "bridge.cli", "serve", "--daemon", "--log-file",
+    await client.start_io(sys.executable, "-m", "bridge.cli", "serve", *serve, "--log-file",
                           str(state_dir.parent / "daemon.log"), env=env)
     await client.initialize_session(T.InitializeParams(
         capabilities=CLIENT_CAPABILITIES, root_uri=repo.as_uri(),
@@ -203,3 +204,24 @@ async def test_the_daemon_lingers_out_after_the_last_editor(
     assert not is_locked(state_dir)
     done = await asyncio.to_thread(cli, env, "daemon", "status", "--json")
     assert done.returncode == 1 and done.stdout == "" and "no daemon running" in done.stderr
+
+
+async def test_serve_daemon_is_still_accepted_and_no_daemon_serves_in_process(
+    repo: Path, state_dir: Path, env: dict[str, str], editors: list[Editor]
+) -> None:
+    """`serve` attaches by default; `--daemon` (the opt-in of earlier versions) means the same, `--no-daemon`
+    serves in-process and starts no daemon, and the two together are refused."""
+    editor = await attach_editor(repo, state_dir, env, "--daemon")
+    editors.append(editor)
+    info = await asyncio.to_thread(status, env)
+    assert info["clients"] == 1 and daemon_pids(state_dir) == [info["pid"]]
+    assert await close(editor) == 0
+    await asyncio.to_thread(cli, env, "daemon", "stop")
+    alone = await attach_editor(repo, state_dir, env, "--no-daemon")
+    editors.append(alone)
+    _, _, result = await alone.run("@say served in-process")
+    assert result["status"] == "completed", result
+    assert daemon_pids(state_dir) == [] and not (state_dir / "daemon.sock").exists()
+    assert await close(alone) == 0
+    both = await asyncio.to_thread(cli, env, "serve", "--daemon", "--no-daemon")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

@@ -1,4 +1,4 @@
-"""Several windows on one daemon share sessions (`serve --daemon`): real relays, the real daemon, real LSP.
+"""Several windows on one daemon share sessions (`agent-bridge serve`): real relays, the real daemon, real LSP.
 
 What went wrong with one bridge per window: window B applied A's session into B's editor while A still listed
 it as pending, B's close deleted A's worktree under a running turn, and closing an editor killed its turns.
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pygls.exceptions import JsonRpcException
@@ -186,3 +188,89 @@ async def test_after_a_daemon_is_killed_the_next_window_has_the_sessions_and_the
         assert second["turnId"] == running
     finally:
         await close(b)
+
+
+class SilentWindow:
+    """A window that never answers the bridge's requests (raw LSP over a real relay): what a frozen or killed
+    editor looks like to the daemon."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.buffer = b""
+        self.turn = ("", "")  # (sessionId, turnId) of the prompt it sent
+
+    @classmethod
+    async def start(cls, repo: Path, state: Path) -> SilentWindow:
+        env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(state), **ENV}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge.cli", "serve", env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )
+        window = cls(proc)
+        window.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "processId": None, "rootUri": repo.as_uri(), "capabilities": {"window": {"workDoneProgress": True}}}})
+        await window.receive(lambda m: m.get("id") == 1)
+        window.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        return window
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        body = json.dumps(message).encode()
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    async def receive(self, wanted: Any, timeout: float = 30) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                while b"\r\n\r\n" in self.buffer:
+                    head, rest = self.buffer.split(b"\r\n\r\n", 1)
+                    fields = dict(line.split(b":", 1) for line in head.split(b"\r\n"))
+                    length = int(fields[b"Content-Length"])
+                    if len(rest) < length:
+                        break
+                    message, self.buffer = json.loads(rest[:length]), rest[length:]
+                    if wanted(message):
+                        return dict(message)
+                chunk = await self.proc.stdout.read(65536)
+                assert chunk, "the relay closed its output"
+                self.buffer += chunk
+
+
+@pytest.mark.parametrize("leaving", ["shutdown", "killed"])
+async def test_a_window_that_leaves_without_answering_does_not_hold_up_its_turn(
+    repo: Path, state: Path, tmp_path: Path, leaving: str
+) -> None:
+    """The turn asked window A for a progress token and A left without answering: by `shutdown` (pygls
+    cancelled the request under the turn, which died of it) or killed (the request waited forever). Either
+    way the turn must go on and finish for the next window."""
+    a = await SilentWindow.start(repo, state)
+    try:
+        await leave_mid_request(a, leaving)
+        sid, tid = a.turn
+    finally:
+        if a.proc.returncode is None:
+            a.proc.kill()
+            await a.proc.wait()
+    b = await window(repo, state, tmp_path)
+    try:
+        result = await asyncio.wait_for(b.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid}), 30)
+        assert result["status"] == "completed", result
+        assert "done without A" in json.dumps(await b.cmd("agentBridge.history", {"sessionId": sid}))
+    finally:
+        await close(b)
+
+
+async def leave_mid_request(a: SilentWindow, leaving: str) -> None:
+    """Prompt, then leave while the bridge waits for A's answer to its progress request."""
+    a.send({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand", "params": {
+        "command": "agentBridge.prompt", "arguments": [{"text": "@say done without A", "agent": "scripted"}]}})
+    started = await a.receive(lambda m: m.get("id") == 2)
+    a.turn = (started["result"]["sessionId"], started["result"]["turnId"])
+    await a.receive(lambda m: m.get("method") == "window/workDoneProgress/create")  # never answered
+    if leaving == "shutdown":
+        a.send({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
+        await a.receive(lambda m: m.get("id") == 3)
+        a.send({"jsonrpc": "2.0", "method": "exit"})
+    else:
+        a.proc.kill()
+    assert await asyncio.wait_for(a.proc.wait(), 30) in (0, -9)

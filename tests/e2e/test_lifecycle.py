@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types as T
 
+from tests.support.daemons import wait_daemon_gone
 from tests.support.lsp_harness import Editor, start_editor
 
 
@@ -336,12 +337,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "no-daemon"])
 async def test_shutdown_answers_before_slow_agents_stop_and_exit_leaves_none_behind(
-    repo: Path, tmp_path: Path
+    repo: Path, tmp_path: Path, daemon: bool
 ) -> None:
     """Agents that take seconds to stop (claude-agent-acp) must not hold up the answer to `shutdown`
-    (eglot gives up after 1.5 s), and `exit` must still leave none of them running."""
-    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log")
+    (eglot gives up after 1.5 s), and `exit` must still leave none of them running: the in-process server
+    (`--no-daemon`) stops them before it exits; the daemon, once its last window has left (linger 0 here)."""
+    state = tmp_path / "state"
+    ed = await start_editor(repo, state, tmp_path / "agent.log", daemon=daemon)
     pids = []
     for _ in range(2):
         _, _, result = await ed.run("@slow-exit 4\n@say warm")
@@ -356,6 +360,8 @@ async def test_shutdown_answers_before_slow_agents_stop_and_exit_leaves_none_beh
     assert server is not None
     await asyncio.wait_for(server.wait(), 60)
     assert server.returncode == 0
+    if daemon:
+        await wait_daemon_gone(state, timeout=60)
     assert not any(_alive(pid) for pid in pids)
 
 

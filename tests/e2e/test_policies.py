@@ -12,11 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from lsprotocol import types as T
 from pytest_lsp import make_test_lsp_client
 
 from bridge.protocol import plain
 from tests.support import REPO_ROOT
+from tests.support.daemons import daemon_pid, wait_daemon_gone
 from tests.support.lsp_harness import CLIENT_CAPABILITIES, start_editor
 
 
@@ -148,23 +150,36 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-async def test_sigterm_stops_the_agents_before_the_server_exits(repo: Path, tmp_path: Path) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "no-daemon"])
+async def test_sigterm_stops_the_agents_before_the_server_exits(repo: Path, tmp_path: Path, daemon: bool) -> None:
     """A bridge stopped with SIGTERM (a supervisor, a client that kills instead of sending `exit`) stops its
-    agents first. The opencode server runs in a session of its own: without this it outlived the bridge."""
+    agents first. The opencode server runs in a session of its own: without this it outlived the bridge.
+    The bridge is the daemon (whose connection closing ends the editor's relay), or `serve --no-daemon`."""
     fake = [sys.executable, str(REPO_ROOT / "tests" / "support" / "fake_opencode.py")]
     options = {"agents": {"fakecode": {"protocol": "opencode", "command": fake}}, "defaultAgent": "fakecode"}
-    ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
+    state = tmp_path / "state"
+    ed = await start_editor(repo, state, tmp_path / "agent.log", init_options=options, daemon=daemon)
     server = ed.client._server
     assert server is not None
     agents: list[int] = []
     try:
         _, _, result = await ed.run("say warm")
         assert result["status"] == "completed", result
-        agents = _children(server.pid)
+        bridge = await asyncio.to_thread(daemon_pid, state) if daemon else server.pid
+        agents = _children(bridge)
         assert agents, "the opencode server runs"
-        os.kill(server.pid, signal.SIGTERM)
+        os.kill(bridge, signal.SIGTERM)
+        if daemon:
+            await wait_daemon_gone(state)
         await asyncio.wait_for(server.wait(), 30)
-        assert [p for p in agents if Path(f"/proc/{p}").exists()] == [], "an agent outlived the bridge"
+        assert [p for p in agents if _alive(p)] == [], "an agent outlived the bridge"
         assert server.returncode == 0  # a clean stop, not death by the signal
     finally:
         if server.returncode is None:
@@ -210,7 +225,7 @@ def _frame(payload: dict[str, object]) -> bytes:
 
 
 async def test_server_exits_when_the_client_goes_away_without_exit(repo: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state")}
+    env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state"), "AGENT_BRIDGE_DAEMON_LINGER": "0"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bridge.cli", "serve", env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
@@ -228,3 +243,4 @@ async def test_server_exits_when_the_client_goes_away_without_exit(repo: Path, t
     proc.stdin.close()  # like an editor quitting without shutdown/exit
     code = await asyncio.wait_for(proc.wait(), 15)
     assert code == 0
+    await wait_daemon_gone(tmp_path / "state")  # and the daemon, with no window left and nothing running

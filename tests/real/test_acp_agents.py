@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.daemons import daemon_pid
 from tests.support.lsp_harness import Editor, make_repo, start_editor
 from tests.support.real_agents import agent_command, agent_env
 from tests.support.scripted_llm import ScriptedLLM
@@ -102,9 +103,8 @@ def agent_processes(bridge_pid: int, home: Path) -> list[int]:
 
 
 def bridge_pid(editor: Editor) -> int:
-    server = editor.client._server  # pygls keeps the server subprocess it started
-    assert server is not None
-    return server.pid
+    """The daemon that runs the editor's agents (`agent-bridge serve` is only a relay to it)."""
+    return daemon_pid(editor.state_dir)
 
 
 async def wait_until(pred: Any, timeout: float, what: str) -> None:

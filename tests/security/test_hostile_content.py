@@ -19,6 +19,7 @@ from bridge.config import BridgeSettings
 from tests.security.hostile_agent import FLOOD_MB
 from tests.support import REPO_ROOT
 from tests.support.core import running_core, say
+from tests.support.daemons import wait_daemon_gone
 from tests.support.lsp_harness import Editor, start_editor
 
 
@@ -160,6 +161,8 @@ async def test_an_agent_flooding_its_output_cannot_fill_the_disk(repo: Path, tmp
         assert editor.text_of(tid) == "flooded"
     finally:
         await editor.client.shutdown_session()
+    # The agent's run (and its log) ends when the daemon, its last window gone, has stopped it.
+    await wait_daemon_gone(state)
     [log] = (state / "logs").glob("*hostile.stderr.log")
     data = log.read_bytes()
     assert len(data) < 101_000, len(data)

@@ -2,6 +2,10 @@
 
 A bridge killed with SIGKILL cannot stop anything itself. Its agents' terminal commands and the opencode server
 (both in sessions of their own) used to keep running, as did anything they had detached with `setsid`.
+
+The bridge that owns the agents is the state dir's daemon (`agent-bridge serve` only relays the editor's stdio
+to it): killing the daemon must take every agent with it, while killing a relay alone leaves its turns running,
+by design (a window closing does not end the work it started).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO_ROOT
-from tests.support.lsp_harness import Editor, start_editor
+from tests.support.daemons import daemon_pid, wait_daemon_gone
+from tests.support.lsp_harness import Editor, make_repo, start_editor
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self").exists(), reason="reads the process table from /proc")
 
@@ -70,13 +75,14 @@ async def read_pid(path: Path, timeout: float = 30) -> int:
 
 
 async def kill_bridge_and_check(editor: Editor, processes: dict[str, int], extra: list[int]) -> None:
-    """SIGKILL the bridge; then every process it started, named or not, must be gone soon after."""
-    server = editor.client._server
-    assert server is not None
+    """SIGKILL the bridge (the daemon); then every process it started, named or not, must be gone soon after."""
+    bridge = await asyncio.to_thread(daemon_pid, editor.state_dir)
+    relay = editor.client._server
+    assert relay is not None
     survivors: dict[str, int] = {}
     try:
-        os.kill(server.pid, signal.SIGKILL)
-        await server.wait()
+        os.kill(bridge, signal.SIGKILL)
+        await asyncio.wait_for(relay.wait(), 30)  # the relay ends with its daemon's connection
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             survivors = {name: pid for name, pid in processes.items() if alive(pid)}
@@ -95,8 +101,6 @@ async def kill_bridge_and_check(editor: Editor, processes: dict[str, int], extra
 
 async def test_an_acp_agent_and_its_terminal_commands_die_with_a_killed_bridge(repo: Path, tmp_path: Path) -> None:
     editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log")
-    server = editor.client._server
-    assert server is not None
     term, daemon = tmp_path / "term.pid", tmp_path / "daemon.pid"
     # A long command, which also leaves a daemon behind: a double fork into a session of its own.
     command = (f"echo $$ > {term}; ( setsid sh -c 'echo $$ > {daemon}; exec sleep 300' & ); exec sleep 300")
@@ -106,7 +110,7 @@ async def test_an_acp_agent_and_its_terminal_commands_die_with_a_killed_bridge(r
     agent = next(e["pid"] for e in editor.agent_log_lines() if e["method"] == "session/prompt")
     processes["agent"] = agent
     assert all(alive(pid) for pid in processes.values()), processes
-    await kill_bridge_and_check(editor, processes, descendants(server.pid))
+    await kill_bridge_and_check(editor, processes, descendants(daemon_pid(editor.state_dir)))
 
 
 async def test_the_opencode_server_and_its_tools_die_with_a_killed_bridge(repo: Path, tmp_path: Path) -> None:
@@ -115,12 +119,46 @@ async def test_the_opencode_server_and_its_tools_die_with_a_killed_bridge(repo: 
              "env": {"TOOL_PID_FILE": str(tool)}}
     options = {"agents": {"fakecode": agent}, "defaultAgent": "fakecode"}
     editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
-    server = editor.client._server
-    assert server is not None
     _, _, result = await editor.run("say warm", agent="fakecode")
     assert result["status"] == "completed", result
-    tree = descendants(server.pid)
+    tree = descendants(daemon_pid(editor.state_dir))
     opencode = [pid for pid in tree if argv(pid)[1:2] == [str(FAKE_OPENCODE)]]
     assert len(opencode) == 1, tree
     processes = {"opencode server": opencode[0], "its detached tool": await read_pid(tool)}
     await kill_bridge_and_check(editor, processes, tree)
+
+
+async def test_a_killed_relay_leaves_its_turn_running_and_the_agent_dies_with_the_daemon(tmp_path: Path) -> None:
+    """By design: the editor's `agent-bridge serve` is only a relay, so SIGKILLing it (an editor that crashed)
+    ends that window, not its turn. The turn completes in the daemon, a window that comes back finds its result,
+    and the agent still dies with the daemon."""
+    repo = make_repo(tmp_path / "project", {"README.md": "# project\n"})
+    state = tmp_path / "state"
+    keep = {"AGENT_BRIDGE_DAEMON_LINGER": "60"}  # the daemon waits for the next window once the turn is done
+    first = await start_editor(repo, state, tmp_path / "agent.log", extra_env=keep)
+    relay = first.client._server
+    assert relay is not None
+    sid, tid = await first.prompt("@sleep 3\n@write later.txt\nwritten after the window died\n@end")
+    deadline = time.monotonic() + 30
+    while not (prompted := [e["pid"] for e in first.agent_log_lines() if e["method"] == "session/prompt"]):
+        assert time.monotonic() < deadline, "the agent never got the prompt"
+        await asyncio.sleep(0.05)
+    agent = prompted[0]
+    bridge = await asyncio.to_thread(daemon_pid, state)
+    os.kill(relay.pid, signal.SIGKILL)
+    await relay.wait()
+    with contextlib.suppress(Exception):
+        await first.client.stop()
+    assert alive(bridge) and alive(agent)
+    second = await start_editor(repo, state, tmp_path / "agent.log", extra_env=keep)
+    try:
+        result = await asyncio.wait_for(second.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid}), 60)
+        assert result["status"] == "completed", result
+        [pending] = await second.pending(sid)
+        assert pending["uri"] == second.uri("later.txt")
+        assert await asyncio.to_thread(daemon_pid, state) == bridge and alive(agent)
+        await kill_bridge_and_check(second, {"agent": agent}, descendants(bridge))
+    finally:
+        with contextlib.suppress(Exception):
+            await second.client.stop()
+    await wait_daemon_gone(state, timeout=5)

@@ -246,10 +246,14 @@ CLIENT_CAPABILITIES = T.ClientCapabilities(
 
 async def start_editor(
     repo: Path, state_dir: Path, agent_log: Path, init_options: Any = None, extra_env: dict[str, str] | None = None,
-    daemon: bool = False, command: list[str] | None = None,
+    daemon: bool = True, command: list[str] | None = None,
 ) -> Editor:
-    """An editor on a bridge over stdio: its own server, or (`daemon`) a relay to the state dir's daemon;
-    `command` replaces the whole server command line (e.g. ssh to a bridge elsewhere)."""
+    """An editor on `agent-bridge serve` over stdio: a relay to the state dir's daemon (what editors run), or with
+    `daemon=False` a server of its own (`serve --no-daemon`); `command` replaces the whole server command line
+    (e.g. ssh to a bridge elsewhere).
+
+    The daemon stops as soon as the last window has left and nothing runs (`AGENT_BRIDGE_DAEMON_LINGER=0`, unless
+    `extra_env` says otherwise), so a test's daemon ends with its editors, as the in-process server does."""
     client = make_test_lsp_client()
     editor = Editor(client, repo, state_dir, agent_log)
 
@@ -273,9 +277,10 @@ async def start_editor(
         return None
 
     env = {**os.environ, "AGENT_BRIDGE_STATE_DIR": str(state_dir), "SCRIPTED_AGENT_LOG": str(agent_log),
-           **(extra_env or {})}
-    serve = ["serve", "--daemon"] if daemon else ["serve"]
-    log_file = state_dir / ("daemon.log" if daemon else "bridge.log")
+           "AGENT_BRIDGE_DAEMON_LINGER": "0", **(extra_env or {})}
+    serve = ["serve"] if daemon else ["serve", "--no-daemon"]
+    # With the daemon this is its log (the relay hands it over when it starts one).
+    log_file = state_dir / "bridge.log"
     argv = command or [sys.executable, "-m", "bridge.cli", *serve, "--log-file", str(log_file)]
     await client.start_io(*argv, env=env)
     await client.initialize_session(T.InitializeParams(

@@ -46,6 +46,8 @@ def nvim_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         PATH=os.pathsep.join([*path_dirs, env.get("PATH", "")]),
         AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
+        # `agent-bridge serve` attaches to a daemon: it ends once the editor has gone and nothing runs.
+        AGENT_BRIDGE_DAEMON_LINGER="0",
         XDG_CONFIG_HOME=str(xdg / "config"),
         XDG_DATA_HOME=str(xdg / "data"),
         XDG_STATE_HOME=str(xdg / "state"),

@@ -108,6 +108,9 @@ export class CodeServer {
       XDG_DATA_HOME: path.join(home, ".local", "share"),
       XDG_STATE_HOME: path.join(home, ".local", "state"),
       XDG_CACHE_HOME: path.join(home, ".cache"),
+      // The extension's `agent-bridge serve` attaches to a daemon, which by default lingers for the next window;
+      // here it ends as soon as VS Code has closed and nothing runs (what "nothing is left behind" checks).
+      AGENT_BRIDGE_DAEMON_LINGER: "0",
       ...gitEnv(),
     };
   }

@@ -270,7 +270,11 @@ step("closing VS Code stops the bridge and its opencode server: nothing is left 
   assert.equal(bridges.length, 1, `the bridge runs: ${JSON.stringify(bridges)}`);
   const started = Date.now();
   await vscode?.close(false);
-  const left = (): number[] => [...processesWith("serve", "--state-dir", stateDir), ...processesWithEnv("HOME", agentHome)];
+  // The relay VS Code started, the daemon it attached to (it runs the agents), and opencode with its children.
+  const left = (): number[] => [
+    ...processesWith("serve", "--state-dir", stateDir), ...processesWith("daemon", "run", "--state-dir", stateDir),
+    ...processesWithEnv("HOME", agentHome),
+  ];
   for (const deadline = Date.now() + 20_000; left().length > 0 && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -73,7 +73,9 @@ export class TestClient {
     this.connection.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] });
 
   async start(exe: string, workspace: string, stateDir: string, initializationOptions: object): Promise<void> {
-    this.proc = spawn(exe, ["serve", "--state-dir", stateDir], { cwd: workspace, stdio: ["pipe", "pipe", "pipe"] });
+    // `serve` attaches to the state dir's daemon; with no linger it ends with this client, as a test's should.
+    const env = { ...process.env, AGENT_BRIDGE_DAEMON_LINGER: "0" };
+    this.proc = spawn(exe, ["serve", "--state-dir", stateDir], { cwd: workspace, env, stdio: ["pipe", "pipe", "pipe"] });
     this.proc.stderr?.on("data", (chunk: Buffer) => {
       this.stderr += chunk.toString();
     });
