@@ -174,6 +174,9 @@ async def _run(args: argparse.Namespace, out: Any) -> int:
         editor = DemoEditor(out)
         cmd = [sys.executable, "-m", "bridge.cli", "serve", "--state-dir", str(state),
                "--log-file", str(root / "bridge.log")]
+        if args.state_dir is None:
+            # A throwaway state dir, deleted at the end: a bridge of its own, not a daemon left on it.
+            cmd.append("--no-daemon")
         if args.config:
             cmd += ["--config", str(args.config)]
         editor.say(f"agent-bridge demo: a temporary git repository at {repo}")

@@ -18,7 +18,7 @@ from pytest_lsp import make_test_lsp_client
 
 from bridge.protocol import plain
 from tests.support import REPO_ROOT
-from tests.support.daemons import daemon_pid, wait_daemon_gone
+from tests.support.daemons import daemon_pid, daemon_pids_under, wait_daemon_gone
 from tests.support.lsp_harness import CLIENT_CAPABILITIES, start_editor
 
 
@@ -90,9 +90,11 @@ def test_agents_cli_lists_configured_agents(tmp_path: Path) -> None:
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bridge.cli", "demo"], capture_output=True, text=True, timeout=120,
-        env={**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state")},
+        env={**os.environ, "AGENT_BRIDGE_STATE_DIR": str(tmp_path / "state"), "TMPDIR": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Its state dir is a temporary one, deleted at the end: no daemon is left serving it.
+    assert daemon_pids_under(tmp_path) == []
     out = proc.stdout
     assert "agent> Updating greet.py" in out
     assert "Pending hunks (agentBridge.pending)" in out and out.count(" by scripted, lines ") == 2
