@@ -135,8 +135,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bridge.factory import BackendFactory
     from bridge.lsp.handlers import build_server
 
-    setup_logging(args.log_file)
     state_dir = args.state_dir or default_state_dir()
+    if (refusal := daemon_in_the_way(state_dir)) is not None:
+        print(f"agent-bridge: {refusal}", file=sys.stderr)
+        return 1
+    setup_logging(args.log_file)
     config = args.config or env_config_path()
 
     def make_server() -> BridgeServer:
@@ -152,6 +155,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         server.thread_pool.shutdown(wait=False, cancel_futures=True)
     return 0
+
+
+def daemon_in_the_way(state_dir: Path) -> str | None:
+    """Why an in-process server must not start on `state_dir`: the daemon serving it is the only process that
+    may use its database and worktrees."""
+    from bridge.daemon.lock import is_locked, recorded_pid
+
+    if not is_locked(state_dir):
+        return None
+    pid = recorded_pid(state_dir)
+    return (f"a daemon{f' (pid {pid})' if pid else ''} serves {state_dir}: attach to it with plain `serve`, stop "
+            "it with `agent-bridge daemon stop`, or give this server another --state-dir")
 
 
 def serve_tcp(address: str, allow_remote: bool, state_dir: Path, make_server: Callable[[], BridgeServer]) -> int:

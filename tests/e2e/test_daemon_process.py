@@ -225,3 +225,19 @@ async def test_serve_daemon_is_still_accepted_and_no_daemon_serves_in_process(
     assert await close(alone) == 0
     both = await asyncio.to_thread(cli, env, "serve", "--daemon", "--no-daemon")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+async def test_an_in_process_server_does_not_start_on_a_state_dir_a_daemon_serves(
+    repo: Path, state_dir: Path, env: dict[str, str], editors: list[Editor]
+) -> None:
+    """The daemon is the only process that uses its state dir: `--no-daemon` and `--tcp` there would open the
+    same database and worktrees beside it. They exit 1 and say what to do instead."""
+    editor = await attach_editor(repo, state_dir, env)
+    editors.append(editor)
+    pid = (await asyncio.to_thread(status, env))["pid"]
+    for args in (["--no-daemon"], ["--tcp", "127.0.0.1:0"]):
+        done = await asyncio.to_thread(cli, env, "serve", *args)
+        assert done.returncode == 1, (args, done.stderr)
+        assert f"a daemon (pid {pid}) serves {state_dir}" in done.stderr and "daemon stop" in done.stderr
+    assert isinstance(await editor.cmd("agentBridge.sessions", {}), list)  # the daemon is untouched
+    assert await close(editor) == 0
