@@ -35,7 +35,7 @@ ENV = {"AGENT_BRIDGE_DAEMON_LINGER": "60"}
 
 
 async def window(repo: Path, state: Path, tmp_path: Path) -> Editor:
-    return await start_editor(repo, state, tmp_path / "agent.log", extra_env=ENV, daemon=True)
+    return await start_editor(repo, state, tmp_path / "agent.log", extra_env=ENV)
 
 
 async def close(editor: Editor) -> None:

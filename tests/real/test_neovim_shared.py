@@ -31,7 +31,7 @@ async def test_neovim_and_another_editor_share_one_session(tmp_path: Path) -> No
     repo = make_repo(tmp_path / "project", {"greet.py": ORIGINAL})
     state = tmp_path / "state"  # where nvim_env points the bridge too
     linger = {"AGENT_BRIDGE_DAEMON_LINGER": "60"}
-    other = await start_editor(repo, state, tmp_path / "agent.log", extra_env=linger, daemon=True)
+    other = await start_editor(repo, state, tmp_path / "agent.log", extra_env=linger)
     verdict_path, ready = tmp_path / "verdict.json", tmp_path / "nvim.ready"
     env = nvim_env(
         tmp_path,
@@ -39,7 +39,7 @@ async def test_neovim_and_another_editor_share_one_session(tmp_path: Path) -> No
         AB_NVIM_READY=str(ready),
         AB_NVIM_FILE=str(repo / "greet.py"),
         AB_NVIM_ROOT=str(repo),
-        AB_NVIM_SERVE=json.dumps([sys.executable, "-m", "bridge.cli", "serve", "--daemon"]),
+        AB_NVIM_SERVE=json.dumps([sys.executable, "-m", "bridge.cli", "serve"]),
         SCRIPTED_AGENT_LOG=str(tmp_path / "agent.log"),
         **linger,
     )

@@ -1,7 +1,7 @@
 """An editor reaches the bridge daemon over SSH: the server command is `ssh host agent-bridge serve`.
 
 A real sshd (OpenSSH, on a loopback port, with keys made for this test) stands for the bigger box; the editor
-(pytest-lsp) runs `ssh -T ... agent-bridge serve --daemon` as its server. The daemon, its worktrees and the
+(pytest-lsp) runs `ssh -T ... agent-bridge serve` as its server. The daemon, its worktrees and the
 agent live on the "remote" side; the turn streams back, the hunk is applied into the editor's buffer, and a
 second SSH connection finds the same session. The repository is at the same path on both sides (here it is the
 same machine), which is what a real setup needs too (see README, "A bridge on another machine").
@@ -86,7 +86,7 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 def ssh_serve(port: int, key: Path, repo: Path, state: Path) -> list[str]:
     remote = " ".join([
         "cd", shlex.quote(str(repo)), "&&", "env", f"AGENT_BRIDGE_STATE_DIR={shlex.quote(str(state))}",
-        "AGENT_BRIDGE_DAEMON_LINGER=60", shlex.quote(sys.executable), "-m", "bridge.cli", "serve", "--daemon",
+        "AGENT_BRIDGE_DAEMON_LINGER=60", shlex.quote(sys.executable), "-m", "bridge.cli", "serve",
     ])
     return ["ssh", "-T", "-p", str(port), "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "127.0.0.1", remote]
