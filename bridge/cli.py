@@ -20,6 +20,7 @@ from bridge import __version__
 from bridge.config import env_config_path, load_registry
 
 if TYPE_CHECKING:
+    from bridge.daemon.lock import StateLock
     from bridge.lsp.server import BridgeServer
 
 
@@ -136,8 +137,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bridge.lsp.handlers import build_server
 
     state_dir = args.state_dir or default_state_dir()
-    if (refusal := daemon_in_the_way(state_dir)) is not None:
-        print(f"agent-bridge: {refusal}", file=sys.stderr)
+    held = hold_state_dir(state_dir)
+    if isinstance(held, str):
+        print(f"agent-bridge: {held}", file=sys.stderr)
         return 1
     setup_logging(args.log_file)
     config = args.config or env_config_path()
@@ -145,28 +147,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def make_server() -> BridgeServer:
         return build_server(state_dir, config, lambda state, registry: BackendFactory(state, registry.settings))
 
-    if args.tcp:
-        return serve_tcp(args.tcp, args.allow_remote, state_dir, make_server)
-    server = make_server()
     try:
-        asyncio.run(server.serve_stdio())
-    except (KeyboardInterrupt, SystemExit, BrokenPipeError):
-        pass
+        if args.tcp:
+            return serve_tcp(args.tcp, args.allow_remote, state_dir, make_server)
+        server = make_server()
+        try:
+            asyncio.run(server.serve_stdio())
+        except (KeyboardInterrupt, SystemExit, BrokenPipeError):
+            pass
+        finally:
+            server.thread_pool.shutdown(wait=False, cancel_futures=True)
+        return 0
     finally:
-        server.thread_pool.shutdown(wait=False, cancel_futures=True)
-    return 0
+        held.release()
 
 
-def daemon_in_the_way(state_dir: Path) -> str | None:
-    """Why an in-process server must not start on `state_dir`: the daemon serving it is the only process that
-    may use its database and worktrees."""
-    from bridge.daemon.lock import is_locked, recorded_pid
+def hold_state_dir(state_dir: Path) -> StateLock | str:
+    """The state dir's lock for an in-process server, held until it exits, or why it cannot have it: the daemon
+    (or another in-process server) serving it is the only process that may use its database and worktrees."""
+    from bridge.daemon.lock import IN_PROCESS, StateLock, prepare_state_dir, recorded_pid, recorded_role
 
-    if not is_locked(state_dir):
-        return None
+    try:
+        prepare_state_dir(state_dir)
+        held = StateLock.try_acquire(state_dir, IN_PROCESS)
+    except OSError as exc:
+        return f"cannot use the state dir {state_dir}: {exc}"
+    if held is not None:
+        return held
     pid = recorded_pid(state_dir)
-    return (f"a daemon{f' (pid {pid})' if pid else ''} serves {state_dir}: attach to it with plain `serve`, stop "
-            "it with `agent-bridge daemon stop`, or give this server another --state-dir")
+    who = f"{'a daemon' if recorded_role(state_dir) != IN_PROCESS else 'another in-process bridge'}"
+    return (f"{who}{f' (pid {pid})' if pid else ''} serves {state_dir}: attach to it with plain `serve`, stop "
+            "it (`agent-bridge daemon stop` for a daemon), or give this server another --state-dir")
 
 
 def serve_tcp(address: str, allow_remote: bool, state_dir: Path, make_server: Callable[[], BridgeServer]) -> int:

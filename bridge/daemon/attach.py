@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge import __version__
-from bridge.daemon.lock import connect, is_locked, prepare_state_dir, socket_path
+from bridge.daemon.lock import (
+    IN_PROCESS,
+    connect,
+    is_locked,
+    prepare_state_dir,
+    recorded_pid,
+    recorded_role,
+    socket_path,
+)
 from bridge.daemon.process import GREETING, PROTOCOL
 
 START_TIMEOUT = 20.0
@@ -126,6 +134,10 @@ def connect_daemon(state_dir: Path, hello: dict[str, Any], spawn: Spawn, *, time
                 # It is stopping for us: its socket is already gone, so the loop below starts our version.
                 started = None
         else:
+            if is_locked(state_dir) and recorded_role(state_dir) == IN_PROCESS:
+                pid = recorded_pid(state_dir)
+                raise AttachError(f"an in-process bridge{f' (pid {pid})' if pid else ''} (`serve --no-daemon` or "
+                                  f"`--tcp`) serves {state_dir}; stop it, or give one of them another --state-dir")
             if started is not None and started.poll() not in (None, 0):
                 raise AttachError(f"the daemon exited with code {started.returncode} before answering"
                                   + (f" (see {log_file})" if log_file else ""))

@@ -18,6 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 LOCK_NAME = "daemon.lock"
+# Who holds the lock: the daemon, or a server serving its editors in-process (`serve --no-daemon`, `--tcp`);
+# either is the only process that may use the state dir's database and worktrees.
+DAEMON = "daemon"
+IN_PROCESS = "in-process"
 SOCKET_NAME = "daemon.sock"
 # sun_path holds 108 bytes on Linux (104 on macOS) including the terminating NUL.
 _MAX_ADDRESS = 100
@@ -94,8 +98,8 @@ class StateLock:
         self._fd: int | None = fd
 
     @classmethod
-    def try_acquire(cls, state_dir: Path) -> StateLock | None:
-        """Take the lock and write our pid into it, or None when another process holds it."""
+    def try_acquire(cls, state_dir: Path, role: str = DAEMON) -> StateLock | None:
+        """Take the lock and write our pid and role into it, or None when another process holds it."""
         path = lock_path(state_dir)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -106,7 +110,7 @@ class StateLock:
                 return None
             raise
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()}\n{role}\n".encode())
         return cls(path, fd)
 
     def release(self) -> None:
@@ -133,12 +137,22 @@ def is_locked(state_dir: Path) -> bool:
     return False
 
 
-def recorded_pid(state_dir: Path) -> int | None:
+def _recorded(state_dir: Path) -> list[str]:
     try:
-        text = lock_path(state_dir).read_text(encoding="ascii").strip()
+        return lock_path(state_dir).read_text(encoding="ascii").split()
     except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() else None
+        return []
+
+
+def recorded_pid(state_dir: Path) -> int | None:
+    fields = _recorded(state_dir)
+    return int(fields[0]) if fields and fields[0].isdigit() else None
+
+
+def recorded_role(state_dir: Path) -> str:
+    """Who holds (or last held) the lock: DAEMON, or IN_PROCESS (`serve --no-daemon`, `serve --tcp`)."""
+    fields = _recorded(state_dir)
+    return fields[1] if len(fields) > 1 else DAEMON
 
 
 class DaemonListener:

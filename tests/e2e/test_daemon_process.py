@@ -241,3 +241,19 @@ async def test_an_in_process_server_does_not_start_on_a_state_dir_a_daemon_serve
         assert f"a daemon (pid {pid}) serves {state_dir}" in done.stderr and "daemon stop" in done.stderr
     assert isinstance(await editor.cmd("agentBridge.sessions", {}), list)  # the daemon is untouched
     assert await close(editor) == 0
+
+
+async def test_no_daemon_starts_on_a_state_dir_an_in_process_server_serves(
+    repo: Path, state_dir: Path, env: dict[str, str], editors: list[Editor]
+) -> None:
+    """The other way round: `serve --no-daemon` holds the state dir while it runs; plain `serve` there says so at
+    once instead of starting a daemon beside it, and a second in-process server is refused too."""
+    editor = await attach_editor(repo, state_dir, env, "--no-daemon")
+    editors.append(editor)
+    await editor.cmd("agentBridge.sessions", {})
+    done = await asyncio.to_thread(cli, env, "serve")
+    assert done.returncode == 1 and "an in-process bridge (pid" in done.stderr, done.stderr
+    again = await asyncio.to_thread(cli, env, "serve", "--no-daemon")
+    assert again.returncode == 1 and "another in-process bridge (pid" in again.stderr, again.stderr
+    assert daemon_pids(state_dir) == []
+    assert isinstance(await editor.cmd("agentBridge.sessions", {}), list)  # the in-process server is untouched
