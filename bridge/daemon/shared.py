@@ -77,7 +77,9 @@ class SharedHub:
         finally:
             stop.set()
             # What waits on this window (a turn's progress, a question) must go on without it: pygls drops
-            # answers that come after `shutdown`, and a window that is gone answers nothing.
+            # answers that come after `shutdown`, and a window that is gone answers nothing. Detached first, so a
+            # question it leaves unanswered goes to the workspace's other (or next) window instead.
+            self.hub.detach(server)
             for future in list(unanswered):
                 if not future.done():
                     future.set_exception(ConnectionResetError("the window left before answering"))

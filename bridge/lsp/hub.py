@@ -198,9 +198,9 @@ class WorkspaceEditor:
         gone = asyncio.ensure_future(self._hub.until_detached(client))
         try:
             await asyncio.wait({asking, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if asking.done():
-                return asking.result()
-            return _DROPPED
+            if client not in self._hub.clients:
+                return _DROPPED  # it left: whatever its question ended with is not the user's answer
+            return asking.result()
         finally:
             for task in (asking, gone):
                 if not task.done():

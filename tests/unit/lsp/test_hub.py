@@ -154,3 +154,24 @@ async def test_progress_never_holds_up_the_turn() -> None:
 
     silent.editor.progress_begin = never  # type: ignore[method-assign]
     await asyncio.wait_for(WorkspaceEditor(hub_with(silent), "/a").progress_begin("t", "agent: work"), 1)
+
+
+async def test_a_window_leaving_mid_question_is_not_a_dismissal() -> None:
+    """A window whose pending question fails as it leaves (its connection ends) has not answered: the question
+    goes to the next window of the workspace instead of counting as "no"."""
+    hub = Hub(Path("/nonexistent"), lambda state, registry: None)  # type: ignore[arg-type,return-value]
+    leaving = Window("/a")
+
+    async def leaves(message: str, actions: list[str]) -> str | None:
+        hub.detach(leaving)  # the daemon detaches a window before failing what it left unanswered
+        return None
+
+    leaving.editor.ask = leaves  # type: ignore[method-assign]
+    await hub.attach(leaving)
+    asking = asyncio.ensure_future(WorkspaceEditor(hub, "/a").ask("run ls?", ["Allow"]))
+    await asyncio.sleep(0.05)
+    assert not asking.done()
+    late = Window("/a")
+    late.editor.answer = "Allow"
+    await hub.attach(late)
+    assert await asyncio.wait_for(asking, 5) == "Allow"
