@@ -41,7 +41,6 @@ async def test_neovim_and_another_editor_share_one_session(tmp_path: Path) -> No
         AB_NVIM_ROOT=str(repo),
         AB_NVIM_SERVE=json.dumps([sys.executable, "-m", "bridge.cli", "serve"]),
         SCRIPTED_AGENT_LOG=str(tmp_path / "agent.log"),
-        **linger,
     )
     proc = await asyncio.create_subprocess_exec(
         nvim, "--headless", "-n", "-i", "NONE", "--clean", "-c", f"luafile {DRIVER}",
