@@ -34,6 +34,12 @@ from bridge.uris import to_path
 log = logging.getLogger(__name__)
 
 
+def sees(window: str | None, session: str | None) -> bool:
+    """Whether a window of workspace `window` sees a session of workspace `session`: its own workspace's only; a
+    window without a folder (None) sees them all, and what concerns no workspace (None) reaches every window."""
+    return window is None or session is None or window == session
+
+
 @dataclass
 class WorkspaceConfig:
     """One workspace's configuration: as read (the repository's agents held back), and in use (with them once
@@ -191,11 +197,14 @@ class SessionManager:
         return live
 
     def visible(self, session_id: str, workspace: str | None) -> None:
-        """Raise UnknownSession for a live session of another workspace (a window acts on its own sessions;
-        None: a window without a folder, which sees them all)."""
+        """Raise UnknownSession for a live session the window of `workspace` does not see (see `sees`)."""
         live = self.sessions.get(session_id)
-        if live is not None and workspace is not None and live.row.workspace != workspace:
+        if live is not None and not sees(workspace, live.row.workspace):
             raise UnknownSession(session_id)
+
+    def sessions_of(self, workspace: str | None) -> list[Session]:
+        """The live sessions a window of `workspace` sees."""
+        return [s for s in self.sessions.values() if sees(workspace, s.row.workspace)]
 
     # Creating sessions
     async def create_session(self, workspace: Path, title: str) -> Session:
@@ -401,8 +410,7 @@ class SessionManager:
 
     # Queries
     async def describe_sessions(self, workspace: str | None = None) -> list[wire.SessionSummary]:
-        visible = [s for s in self.sessions.values() if workspace is None or s.row.workspace == workspace]
-        return [await queries.summary(live, self.store, self.pool) for live in visible]
+        return [await queries.summary(live, self.store, self.pool) for live in self.sessions_of(workspace)]
 
     def describe_agents(self, workspace: str | None = None) -> list[wire.AgentInfo]:
         config = self.config(workspace)

@@ -36,21 +36,16 @@ def command(server: BridgeServer, name: str, args: type[A]) -> Callable[[Handler
 def register_commands(server: BridgeServer) -> None:
     @command(server, wire.PROMPT, wire.PromptArgs)
     async def prompt(ls: BridgeServer, args: wire.PromptArgs) -> wire.PromptResult:
-        core = await ls.core()
-        if args.session_id is not None:
-            core.visible(args.session_id, ls.workspace_key())
-        return await core.prompt(args, ls.workspace_root(), ls.lookup())
+        return await (await ls.core(args.session_id)).prompt(args, ls.workspace_root(), ls.lookup())
 
     @command(server, wire.AWAIT_TURN, wire.AwaitTurnArgs)
     async def await_turn(ls: BridgeServer, args: wire.AwaitTurnArgs) -> wire.TurnStatus:
-        core = await ls.core()
-        core.visible(args.session_id, ls.workspace_key())
-        result = await core.await_turn(args.session_id, args.turn_id, args.timeout)
+        result = await (await ls.core(args.session_id)).await_turn(args.session_id, args.turn_id, args.timeout)
         return result.to_wire()
 
     @command(server, wire.CANCEL, wire.SessionArgs)
     async def cancel(ls: BridgeServer, args: wire.SessionArgs) -> wire.CancelResult:
-        return wire.CancelResult((await ls.core()).session(args.session_id, ls.workspace_key()).cancel())
+        return wire.CancelResult((await ls.session(args.session_id)).cancel())
 
     @command(server, wire.SESSIONS, wire.NoArgs)
     async def sessions(ls: BridgeServer, args: wire.NoArgs) -> list[wire.SessionSummary]:
@@ -58,9 +53,7 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.CLOSE_SESSION, wire.SessionArgs)
     async def close_session(ls: BridgeServer, args: wire.SessionArgs) -> wire.CloseResult:
-        core = await ls.core()
-        core.visible(args.session_id, ls.workspace_key())
-        return wire.CloseResult(await core.close_session(args.session_id))
+        return wire.CloseResult(await (await ls.core(args.session_id)).close_session(args.session_id))
 
     @command(server, wire.AGENTS, wire.NoArgs)
     async def agents(ls: BridgeServer, args: wire.NoArgs) -> list[wire.AgentInfo]:
@@ -72,7 +65,7 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.APPLY, wire.HunkSelection)
     async def apply(ls: BridgeServer, args: wire.HunkSelection) -> wire.ApplyResult:
-        live = (await ls.core()).session(args.session_id, ls.workspace_key())
+        live = await ls.session(args.session_id)
         result, watches = await live.apply(
             args.uri, args.hunk_id, ls.lookup(), ls.editor_caps(), ls.encoding, ls.send_edit
         )
@@ -81,16 +74,14 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.REJECT, wire.HunkSelection)
     async def reject(ls: BridgeServer, args: wire.HunkSelection) -> wire.RejectResult:
-        live = (await ls.core()).session(args.session_id, ls.workspace_key())
+        live = await ls.session(args.session_id)
         return wire.RejectResult(await live.reject(args.uri, args.hunk_id))
 
     @command(server, wire.HISTORY, wire.SessionArgs)
     async def history(ls: BridgeServer, args: wire.SessionArgs) -> list[wire.HistoryEntry]:
-        core = await ls.core()
-        core.visible(args.session_id, ls.workspace_key())
-        return await core.history(args.session_id)
+        return await (await ls.core(args.session_id)).history(args.session_id)
 
     @command(server, wire.DIFF, wire.FileArgs)
     async def diff(ls: BridgeServer, args: wire.FileArgs) -> wire.FileVersions:
-        live = (await ls.core()).session(args.session_id, ls.workspace_key())
+        live = await ls.session(args.session_id)
         return await asyncio.to_thread(live.file_versions, args.uri)

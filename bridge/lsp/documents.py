@@ -93,7 +93,7 @@ class PendingDocuments:
         key = uri_key(uri)
         found = []
         doc = self._server.lookup()(uri)
-        for live in self._sessions(self._server.manager):
+        for live in self._server.manager.sessions_of(self._server.workspace_key()):
             for change in live.pending:
                 if uri_key(file_uri(live.repo_root, change.path)) != key:
                     continue
@@ -104,11 +104,6 @@ class PendingDocuments:
                     found.append(DocHunk(live.row.id, uri, change, hunk, row.agent if row else "unknown",
                                          row.turn_id if row else None, delta, view[1] if view else None))
         return found
-
-    def _sessions(self, manager: SessionManager) -> list[Session]:
-        """The sessions this window sees: those of its workspace."""
-        workspace = self._server.workspace_key()
-        return [s for s in manager.sessions.values() if workspace is None or s.row.workspace == workspace]
 
     async def hunks_in(self, uri: str) -> list[DocHunk]:
         """`doc_hunks`, with the mapping of a large document computed in a thread."""
@@ -123,7 +118,7 @@ class PendingDocuments:
             return
         lookup = self._server.lookup()
         keys = {uri_key(uri): uri for uri in uris}
-        for live in self._sessions(manager):
+        for live in manager.sessions_of(self._server.workspace_key()):
             for change in live.pending:
                 uri = keys.get(uri_key(file_uri(live.repo_root, change.path)))
                 doc = lookup(uri) if uri is not None else None
@@ -136,7 +131,8 @@ class PendingDocuments:
 
     async def pending(self, manager: SessionManager, session_id: str | None, uri: str | None) -> list[wire.PendingFile]:
         """`agentBridge.pending`: one session's (or every session's) pending files, or those of one URI."""
-        lives = [manager.session(session_id, self._server.workspace_key())] if session_id else self._sessions(manager)
+        workspace = self._server.workspace_key()
+        lives = [manager.session(session_id, workspace)] if session_id else manager.sessions_of(workspace)
         live_ranges = await self.live_ranges()
         out = []
         for live in lives:

@@ -48,7 +48,7 @@ async def start_core(ls: BridgeServer) -> None:
     workspace = ls.workspace_key()
     if workspace is not None:
         await manager.configure(workspace, ls.registry)
-    ls.manager, ls.store = manager, ls.hub.store
+    ls.manager = manager
     ls.hub.replay(ls)
     ls.ready.set()
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import attrs
 
 from bridge.config import Registry
-from bridge.core.manager import SessionManager
+from bridge.core.manager import SessionManager, sees
 from bridge.core.ports import BackendFactory, Editor
 from bridge.protocol import (
     Event,
@@ -98,7 +98,7 @@ class Hub:
         """A window that just attached gets the running turns of its workspace as they stand."""
         key = client.workspace_key()
         for workspace, turn in list(self._turns.values()):
-            if key is None or workspace is None or workspace == key:
+            if sees(key, workspace):
                 for event in turn.events:
                     client.editor.notify_event(event)
 
@@ -115,12 +115,8 @@ class Hub:
         await self._gone.setdefault(id(client), asyncio.Event()).wait()
 
     def clients_of(self, workspace: str | None) -> list[Client]:
-        """The windows a workspace's sessions report to; None: every window. A window that opened no folder
-        sees every session (it cannot be told apart)."""
-        return [
-            c for c in self.clients
-            if workspace is None or c.workspace_key() is None or c.workspace_key() == workspace
-        ]
+        """The windows a workspace's sessions report to (see `sees`); None: every window."""
+        return [c for c in self.clients if sees(c.workspace_key(), workspace)]
 
     async def wait_for_client(self, workspace: str | None) -> None:
         """Until a window of this workspace is attached (a question asked while none is waits for one)."""

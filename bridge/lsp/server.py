@@ -28,11 +28,11 @@ from bridge import __version__
 from bridge.config import Registry, load_registry
 from bridge.core.manager import SessionManager
 from bridge.core.plans import DocLookup, EditOp, EditorCaps, LiveDoc
+from bridge.core.session import Session
 from bridge.lsp.documents import PendingDocuments
 from bridge.lsp.editor import LspEditor
 from bridge.lsp.edits import client_caps, workspace_edit
 from bridge.lsp.hub import FactoryMaker, Hub
-from bridge.store import Store
 from bridge.uris import uri_key
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,6 @@ class BridgeServer(LanguageServer):
         self.init_options: Any = None
         self.shutdown_requested = False
         self.manager: SessionManager | None = None
-        self.store: Store | None = None
         self.documents = PendingDocuments(self)
         self.editor = LspEditor(self, self.documents.refresh_views)
         self.ready = asyncio.Event()
@@ -224,10 +223,17 @@ class BridgeServer(LanguageServer):
         self.documents.refresh_views(session_id)
 
     # Helpers used by handlers
-    async def core(self) -> SessionManager:
+    async def core(self, session_id: str | None = None) -> SessionManager:
+        """The core, once ready; with `session_id`, only if this window sees that session (else UnknownSession)."""
         await asyncio.wait_for(self.ready.wait(), 60)
         assert self.manager is not None
+        if session_id is not None:
+            self.manager.visible(session_id, self.workspace_key())
         return self.manager
+
+    async def session(self, session_id: str) -> Session:
+        """A live session this window sees (UnknownSession otherwise)."""
+        return (await self.core()).session(session_id, self.workspace_key())
 
     @property
     def encoding(self) -> str:
