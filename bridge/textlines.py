@@ -109,8 +109,3 @@ class LspLines:
         if lines[last].endswith("\r"):  # a lone "\r" ends it: the text ends on the empty line after
             return self.line(last) + lines[last].count("\r"), 0
         return self.line_end(last, encoding)
-
-
-def line_position(lines: Sequence[str], index: int, encoding: str = "utf-16") -> tuple[int, int]:
-    """LSP (line, character) of the start of git line `index` of `lines`, or of the end of the text."""
-    return LspLines(lines).position(index, encoding)

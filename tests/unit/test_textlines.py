@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.textlines import LspLines, column_length, line_position, lsp_lines, split_lines, utf16_len
+from bridge.textlines import LspLines, column_length, lsp_lines, split_lines, utf16_len
+
+
+def line_position(lines: list[str], index: int, encoding: str = "utf-16") -> tuple[int, int]:
+    return LspLines(lines).position(index, encoding)
 
 # line_position
 
