@@ -21,6 +21,17 @@ DEFAULT_CAP = 10 * 1024 * 1024  # bytes kept per run of an agent
 _CHUNK = 64 * 1024
 
 
+def tail(path: Path, limit: int = 2000, start: int = 0) -> str:
+    """The end of a log, from `start` on at most (so an error quotes only the current run's output)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(start, fh.tell() - limit))
+            return fh.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
 class CappedLog:
     """One run's log. `fd` is what the child gets as its stderr; `feed` adds what the bridge reads from the
     child itself (a server's stdout), under the same cap."""

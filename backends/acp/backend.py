@@ -37,6 +37,7 @@ from backends.base import (
 )
 from backends.events import TurnOutcome
 from backends.logs import DEFAULT_CAP, CappedLog
+from backends.logs import tail as log_tail
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,6 @@ START_TIMEOUT = 60.0
 # After TERM, how long an agent's processes get before KILL: below the 2 s the ACP SDK waits before it KILLs
 # the launcher, so the launcher always gets to sweep the agent's whole tree itself.
 STOP_GRACE = 1.5
-
-
-def stderr_tail(path: Path, limit: int = 2000) -> str:
-    """The end of an agent's stderr log, for error messages."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - limit))
-            return fh.read().decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
 
 
 def to_acp_blocks(parts: list[PromptPart]) -> list[Any]:
@@ -289,7 +278,7 @@ class AcpBackend:
         code = self._process.returncode if self._process else None
         if self._stderr is not None:
             self._stderr.settle()
-        tail = stderr_tail(self.stderr_path)
+        tail = log_tail(self.stderr_path)
         message = f"{self.command[0]} {what}" + (f" (exit code {code})" if code is not None else "")
         return message + (f"; its last output: {tail}" if tail else "")
 

@@ -24,7 +24,7 @@ import httpx
 
 from backends import lifeline
 from backends.base import AgentCrashed, AgentStartError, BackendError
-from backends.logs import DEFAULT_CAP, CappedLog
+from backends.logs import DEFAULT_CAP, CappedLog, tail
 from backends.opencode.stream import EventHub
 from backends.opencode.wire import models_from_providers, permission_env
 
@@ -60,17 +60,6 @@ def serve_argv(command: tuple[str, ...], port: int) -> list[str]:
 def restart_delay(crashes: int, base: float) -> float:
     """How long to wait before starting again after `crashes` crashes in a row (none after a clean stop)."""
     return 0.0 if crashes <= 0 else float(min(30.0, base * 2 ** (crashes - 1)))
-
-
-def tail(path: Path, limit: int = 2000, start: int = 0) -> str:
-    """The end of a log file, from `start` on at most (so an error quotes only the current run's output)."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(start, fh.tell() - limit))
-            return fh.read().decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
 
 
 class OpencodeServer:
