@@ -22,7 +22,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -43,6 +42,7 @@ from tests.real.test_acp_agents import (
 )
 from tests.real.test_neovim_lsp import processes_with_env
 from tests.support import REPO_ROOT
+from tests.support.editors import VENV_BIN, isolated_env
 from tests.support.lsp_harness import make_repo
 from tests.support.real_agents import agent_env
 from tests.support.scripted_llm import ScriptedLLM
@@ -51,7 +51,6 @@ pytestmark = [pytest.mark.real_agent, pytest.mark.timeout(300)]
 
 AGENT = "qwen"
 DRIVER = REPO_ROOT / "tests" / "support" / "emacs" / "driver.el"
-VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base one
 WAIT = 90  # seconds for each wait inside Emacs (a cold qwen start plus a turn takes a few seconds)
 RUN_TIMEOUT = 240.0  # the whole Emacs run (it reports and exits by itself 15 s before)
 LEFTOVER_GRACE = 5.0  # seconds the bridge and its agent may take to be gone once Emacs has exited
@@ -86,21 +85,8 @@ def emacs_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """This process's environment without Emacs/XDG/bridge settings, isolated under `tmp_path` (HOME too: Emacs
     keeps its native-compilation cache and project list there), the venv's `agent-bridge` first on PATH (eglot
     starts it by name, as in the README), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_BRIDGE_", "EMACS", "XDG_"))}
-    xdg = tmp_path / "xdg"
     (tmp_path / "home").mkdir()
-    env.update(
-        HOME=str(tmp_path / "home"),
-        PATH=os.pathsep.join([str(VENV_BIN), env.get("PATH", "")]),
-        AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
-        # `agent-bridge serve` attaches to a daemon: it ends once the editor has gone and nothing runs.
-        AGENT_BRIDGE_DAEMON_LINGER="0",
-        XDG_CONFIG_HOME=str(xdg / "config"),
-        XDG_DATA_HOME=str(xdg / "data"),
-        XDG_STATE_HOME=str(xdg / "state"),
-        XDG_CACHE_HOME=str(xdg / "cache"),
-        **extra,
-    )
+    env = isolated_env(tmp_path, ("EMACS",), [str(VENV_BIN)], HOME=str(tmp_path / "home"), **extra)
     assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed in the venv"
     return env
 

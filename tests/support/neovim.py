@@ -7,13 +7,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.editors import VENV_BIN, isolated_env
+
 REQUIRE_ENV = "AGENT_BRIDGE_REQUIRE_REAL_AGENTS"
-VENV_BIN = Path(sys.executable).parent  # not resolved: a venv's python is a symlink to the base one
 
 
 def find_nvim() -> str | None:
@@ -40,20 +40,8 @@ def require_nvim() -> tuple[str, str]:
 def nvim_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """This process's environment without Neovim/XDG/bridge settings, isolated under `tmp_path`, the venv's
     `agent-bridge` first on PATH, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_BRIDGE_", "NVIM", "VIM", "XDG_"))}
     path_dirs = [str(VENV_BIN)] if (VENV_BIN / "agent-bridge").exists() else []
-    xdg = tmp_path / "xdg"
-    env.update(
-        PATH=os.pathsep.join([*path_dirs, env.get("PATH", "")]),
-        AGENT_BRIDGE_STATE_DIR=str(tmp_path / "state"),
-        # `agent-bridge serve` attaches to a daemon: it ends once the editor has gone and nothing runs.
-        AGENT_BRIDGE_DAEMON_LINGER="0",
-        XDG_CONFIG_HOME=str(xdg / "config"),
-        XDG_DATA_HOME=str(xdg / "data"),
-        XDG_STATE_HOME=str(xdg / "state"),
-        XDG_CACHE_HOME=str(xdg / "cache"),
-        **extra,
-    )
+    env = isolated_env(tmp_path, ("NVIM", "VIM"), path_dirs, **extra)
     assert shutil.which("agent-bridge", path=env["PATH"]), "agent-bridge is not installed"
     return env
 
