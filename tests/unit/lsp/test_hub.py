@@ -126,7 +126,7 @@ def test_a_window_attaching_mid_turn_gets_the_turn_so_far_and_only_its_workspace
 
 async def test_a_question_to_a_window_that_closes_goes_to_the_next_window() -> None:
     """The only window closes without answering: the question waits for the next window of the workspace."""
-    hub = Hub(Path("/nonexistent"), lambda state, registry: None)  # type: ignore[arg-type,return-value]
+    hub = hub_with()
     closing = Window("/a")
 
     async def never(message: str, actions: list[str]) -> str | None:
@@ -159,7 +159,7 @@ async def test_progress_never_holds_up_the_turn() -> None:
 async def test_a_window_leaving_mid_question_is_not_a_dismissal() -> None:
     """A window whose pending question fails as it leaves (its connection ends) has not answered: the question
     goes to the next window of the workspace instead of counting as "no"."""
-    hub = Hub(Path("/nonexistent"), lambda state, registry: None)  # type: ignore[arg-type,return-value]
+    hub = hub_with()
     leaving = Window("/a")
 
     async def leaves(message: str, actions: list[str]) -> str | None:
