@@ -98,4 +98,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (path, digest)
     );
     """,
+    # 4: what each turn did besides answering (tool calls, plan, usage, permission questions; JSON), so an editor
+    # can draw the conversation again; and whether the turn's changes were undone since.
+    """
+    ALTER TABLE turns ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE turns ADD COLUMN rewound INTEGER NOT NULL DEFAULT 0;
+    """,
 )

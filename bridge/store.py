@@ -63,6 +63,8 @@ class TurnRow:
     started_at: float | None
     ended_at: float | None
     answer: str = ""
+    details: str = "{}"  # what the turn did besides answering, as JSON (bridge.core.transcript reads it)
+    rewound: bool = False  # its changes were undone (agentBridge.rewind)
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,17 @@ class HunkRow:
 
 
 _TURN_COLUMNS = (
-    "id, session_id, agent, prompt, status, stop_reason, error, commit_sha, queued_at, started_at, ended_at, answer"
+    "id, session_id, agent, prompt, status, stop_reason, error, commit_sha, queued_at, started_at, ended_at, answer,"
+    " details, rewound"
 )
+
+
+def _turn_row(row: Sequence[Any]) -> TurnRow:
+    return TurnRow(
+        id=row[0], session_id=row[1], agent=row[2], prompt=row[3], status=row[4], stop_reason=row[5], error=row[6],
+        commit_sha=row[7], queued_at=row[8], started_at=row[9], ended_at=row[10], answer=row[11], details=row[12],
+        rewound=bool(row[13]),
+    )
 
 
 def _hunk_row(row: Sequence[Any]) -> HunkRow:
@@ -276,22 +287,32 @@ class Store:
         error: str | None = None,
         commit_sha: str | None = None,
         answer: str = "",
+        details: str = "{}",
     ) -> None:
         await self._write(
-            """UPDATE turns SET status = ?, stop_reason = ?, error = ?, commit_sha = ?, ended_at = ?, answer = ?
-               WHERE id = ?""",
-            (status, stop_reason, error, commit_sha, time.time(), answer, turn_id),
+            """UPDATE turns SET status = ?, stop_reason = ?, error = ?, commit_sha = ?, ended_at = ?, answer = ?,
+                   details = ? WHERE id = ?""",
+            (status, stop_reason, error, commit_sha, time.time(), answer, details, turn_id),
         )
+
+    async def mark_rewound(self, session_id: str, turn_ids: Iterable[str]) -> int:
+        """Mark turns of the session as rewound (their changes undone); how many were not already."""
+        cur = await self._db.executemany(
+            "UPDATE turns SET rewound = 1 WHERE session_id = ? AND id = ? AND rewound = 0",
+            [_db_args((session_id, turn_id)) for turn_id in turn_ids],
+        )
+        await self._db.commit()
+        return cur.rowcount
 
     async def turn(self, turn_id: str) -> TurnRow | None:
         rows = await self._fetchall(f"SELECT {_TURN_COLUMNS} FROM turns WHERE id = ?", (turn_id,))
-        return TurnRow(*rows[0]) if rows else None
+        return _turn_row(rows[0]) if rows else None
 
     async def turns(self, session_id: str) -> list[TurnRow]:
         rows = await self._fetchall(
             f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? ORDER BY queued_at, rowid", (session_id,)
         )
-        return [TurnRow(*row) for row in rows]
+        return [_turn_row(row) for row in rows]
 
     async def fail_unfinished_turns(self, message: str) -> int:
         """Turns left queued or running by a bridge that died: they cannot go on."""

@@ -209,6 +209,42 @@ async def test_fail_unfinished_turns(store: Store) -> None:
     assert await store.fail_unfinished_turns("again") == 0
 
 
+async def test_a_turns_details_are_stored_and_it_can_be_marked_rewound(store: Store) -> None:
+    await add_session(store)
+    await add_session(store, "s2", 200.0)
+    for tid in ("t1", "t2", "t3"):
+        await store.add_turn(tid, "s1", "qwen", tid)
+    await store.add_turn("other", "s2", "qwen", "other")
+    assert [(t.details, t.rewound) for t in await store.turns("s1")] == [("{}", False)] * 3
+    details = '{"toolCalls": [{"toolCallId": "c1", "title": "caf\u00e9"}], "plan": null}'
+    await store.end_turn("t1", "completed", "end_turn", answer="done", details=details)
+    assert (await store.turn("t1")).details == details  # type: ignore[union-attr]
+    assert await store.mark_rewound("s1", ["t2", "t3", "other"]) == 2  # another session's turn is not touched
+    assert await store.mark_rewound("s1", ["t2"]) == 0  # already rewound
+    assert [(t.id, t.rewound) for t in await store.turns("s1")] == [("t1", False), ("t2", True), ("t3", True)]
+    assert (await store.turn("other")).rewound is False  # type: ignore[union-attr]
+
+
+async def test_a_version_3_database_gets_turn_details_and_keeps_its_turns(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript("".join(MIGRATIONS[:3]) + "\nPRAGMA user_version=3;")
+        raw.execute("INSERT INTO sessions VALUES ('s1', '/w', '/r', 'old', 'open', 1.0, NULL)")
+        raw.execute("INSERT INTO turns (id, session_id, agent, prompt, status, queued_at, answer) "
+                    "VALUES ('t1', 's1', 'qwen', 'hi', 'completed', 2.0, 'hello')")
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == len(MIGRATIONS) >= 4
+        (turn,) = await store.turns("s1")
+        assert (turn.id, turn.answer, turn.details, turn.rewound) == ("t1", "hello", "{}", False)
+        await store.end_turn("t1", "completed", "end_turn", answer="hello", details='{"toolCalls": []}')
+        await store.mark_rewound("s1", ["t1"])
+        again = await store.turn("t1")
+        assert again is not None and (again.details, again.rewound) == ('{"toolCalls": []}', True)
+    finally:
+        await store.close()
+
+
 # Hunks
 
 
@@ -349,7 +385,7 @@ async def test_a_version_2_database_drops_unscoped_always_answers(tmp_path: Path
         raw.execute("INSERT INTO sessions VALUES ('s1', '/w', '/r', 'old', 'open', 1.0, NULL)")
     store = await Store.open(path)
     try:
-        assert await store.schema_version() == len(MIGRATIONS) == 3
+        assert await store.schema_version() == len(MIGRATIONS) >= 3
         assert await store.remembered_commands("qwen", "/w") == frozenset()
         assert [s.id for s in await store.sessions()] == ["s1"]
     finally:
