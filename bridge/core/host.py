@@ -17,6 +17,7 @@ from bridge.core.coalesce import TextCoalescer
 from bridge.core.events import wire_event
 from bridge.core.paths import resolve_in_worktree
 from bridge.core.ports import Editor
+from bridge.core.transcript import TurnDetails, TurnRecord, dump
 from bridge.errors import GitError, PathEscapesWorktree
 from bridge.store import Store
 
@@ -55,6 +56,10 @@ class TurnHost:
         self._answer: list[str] = []  # the current turn's text, kept for the session history up to answer_cap
         self._answer_len = 0
         self._answer_cut = 0
+        # What the current (or last) turn did, for the session history; `_recorded` is that turn, so a turn
+        # that ended before it began here (cancelled while waiting) is not given the one before's.
+        self._record = TurnRecord()
+        self._recorded: str | None = None
         self._backend: AgentBackend | None = None
         self._coalescer = TextCoalescer(self._flush_text)
 
@@ -74,7 +79,13 @@ class TurnHost:
                 self._answer_len += len(keep)
             self._answer_cut += len(text) - len(keep)
         delta = TextDelta(text) if kind == "text" else ReasoningDelta(text)
-        self._editor.notify_event(wire_event(delta, self.session_id, self.turn_id, self.agent.name))
+        self._emit(wire_event(delta, self.session_id, self.turn_id, self.agent.name))
+
+    def _emit(self, event: wire.Event) -> None:
+        """Every event of the turn goes through here: to the editor, and into the turn's record."""
+        if self.turn_id is not None:
+            self._record.add(event)
+        self._editor.notify_event(event)
 
     async def flush(self) -> None:
         await self._coalescer.flush()
@@ -94,7 +105,7 @@ class TurnHost:
             await self._coalescer.add(event_kind(event), event.text)
             return
         await self._coalescer.flush()
-        self._editor.notify_event(wire_event(event, self.session_id, self.turn_id, self.agent.name))
+        self._emit(wire_event(event, self.session_id, self.turn_id, self.agent.name))
         if isinstance(event, ToolCall) and self.turn_id is not None and event.status == "in_progress":
             self._editor.progress_report(self.turn_id, event.title)
 
@@ -117,7 +128,7 @@ class TurnHost:
             state = await self._named_state(request.command, request.cwd, unreviewed)
 
         def tell(outcome: str, reason: str) -> None:
-            self._editor.notify_event(wire.PermissionEvent(
+            self._emit(wire.PermissionEvent(
                 self.session_id, self.turn_id, self.agent.name, request.tool_call_id, request.title, request.kind,
                 list(request.paths), request.command, request.cwd, outcome, reason,
             ))
@@ -175,9 +186,21 @@ class TurnHost:
             text += f"\n\n[answer cut here: {self._answer_cut} more characters were not kept (maxStoredAnswer)]"
         return text
 
+    def recorded(self) -> tuple[str, TurnDetails] | None:
+        """The last turn begun here and what it did so far (an open question is left out), while it is kept."""
+        return (self._recorded, self._record.details()) if self._recorded is not None else None
+
+    def kept(self, turn_id: str, usage: wire.Usage | None) -> tuple[str, str]:
+        """What the history keeps of the turn `turn_id` as it ends: its answer and its record (JSON), with the
+        turn's `usage` as the agent reported it; empty if that turn never began here."""
+        if turn_id != self._recorded:
+            return "", dump(TurnDetails())
+        return self.answer(), dump(self._record.details(usage, ended=True))
+
     def begin(self, turn_id: str, backend: AgentBackend) -> None:
         self.turn_id = turn_id
         self._answer, self._answer_len, self._answer_cut = [], 0, 0
+        self._record, self._recorded = TurnRecord(), turn_id
         self._backend = backend
         self.last_activity = time.monotonic()
 

@@ -365,9 +365,9 @@ class SessionManager:
         if tampered is not None:
             error = f"{tampered} ({result.error})" if result.error else tampered
             result = replace(result, status="failed", error=error)
-        answer = host.answer() if host is not None else ""
-        await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer)
         usage = wire_usage(result.usage) if result.usage is not None else None
+        answer, details = host.kept(turn.id, usage) if host is not None else ("", "{}")
+        await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer, details)
         editor = self._editors(live.row.workspace)
         editor.notify_event(wire.TurnEnded(
             live.id, turn.id, turn.agent.name, result.status, result.stop_reason or None, result.error or None, usage
@@ -399,10 +399,11 @@ class SessionManager:
             raise BridgeError(f"turn {turn_id!r} is still running after {timeout:g} s") from None
 
     async def history(self, session_id: str) -> list[wire.HistoryEntry]:
-        """The session's turns, oldest first, with what the agent answered (open or closed sessions)."""
+        """The session's turns, oldest first, with what the agent did (a running turn's: what its host saw so far)."""
         if session_id not in self.sessions and await self.store.session(session_id) is None:
             raise UnknownSession(session_id)
-        return queries.history(await self.store.turns(session_id))
+        live = dict(kept for h in self._hosts.values() if h.session_id == session_id and (kept := h.recorded()))
+        return queries.history(await self.store.turns(session_id), live)
 
     async def cancel(self, session_id: str) -> bool:
         """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from bridge import protocol as wire
 from bridge.config import Registry
 from bridge.core.pool import AgentPool
 from bridge.core.ports import BackendFactory
 from bridge.core.session import Session
+from bridge.core.transcript import TurnDetails, load
 from bridge.core.trust import held_back
 from bridge.store import Store, TurnRow
 
@@ -56,12 +57,16 @@ def agents(loaded: Registry, registry: Registry, factory: BackendFactory) -> lis
     return result
 
 
-def history(turns: Iterable[TurnRow]) -> list[wire.HistoryEntry]:
-    """A session's turns, oldest first, with what the agent answered."""
-    return [
-        wire.HistoryEntry(
+def history(turns: Iterable[TurnRow], live: Mapping[str, TurnDetails] | None = None) -> list[wire.HistoryEntry]:
+    """A session's turns, oldest first, with what the agent answered and did. A turn not ended yet has no stored
+    record: `live` has what it did so far (by turn id), if it runs here."""
+    entries = []
+    for t in turns:
+        running = t.status in ("queued", "running")
+        d = (live or {}).get(t.id, TurnDetails()) if running else load(t.details)
+        entries.append(wire.HistoryEntry(
             t.id, t.agent, t.prompt, t.status, t.stop_reason, t.error, t.answer, iso(t.queued_at),
             iso(t.started_at) if t.started_at else None, iso(t.ended_at) if t.ended_at else None,
-        )
-        for t in turns
-    ]
+            t.rewound, d.tool_calls, d.plan, d.usage, d.permissions,
+        ))
+    return entries

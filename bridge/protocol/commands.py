@@ -192,6 +192,40 @@ class SessionSummary:
 
 
 @attrs.frozen
+class PlanEntry:
+    content: str
+    status: str
+    priority: str
+
+
+@attrs.frozen
+class ToolCallRecord:
+    """A tool call as its last `toolCall` event left it (in `agentBridge.history`)."""
+
+    tool_call_id: str
+    title: str
+    tool_kind: str
+    status: str
+    paths: list[str]
+    command: str | None = None
+    output: str | None = None
+
+
+@attrs.frozen
+class PermissionRecord:
+    """A permission question and how it was settled (in `agentBridge.history`)."""
+
+    tool_call_id: str
+    title: str
+    permission_kind: str
+    paths: list[str]
+    command: str | None
+    cwd: str | None
+    outcome: str  # allowed | rejected | allowedAlways
+    reason: str
+
+
+@attrs.frozen
 class HistoryEntry:
     turn_id: str
     agent: str
@@ -203,6 +237,11 @@ class HistoryEntry:
     queued_at: str
     started_at: str | None
     ended_at: str | None
+    rewound: bool
+    tool_calls: list[ToolCallRecord]
+    plan: list[PlanEntry] | None
+    usage: Usage | None
+    permissions: list[PermissionRecord]
 
 
 @attrs.frozen

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from bridge.protocol.commands import Usage
+from bridge.protocol.commands import PlanEntry, Usage
 
 
 @attrs.frozen
@@ -77,13 +77,6 @@ class ToolCallEvent(AgentEvent):
     paths: list[str]
     command: str | None = None
     output: str | None = None
-
-
-@attrs.frozen
-class PlanEntry:
-    content: str
-    status: str
-    priority: str
 
 
 @attrs.frozen

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from backends.base import PermissionRequest
+from backends.events import Plan, PlanEntry, TextDelta, ToolCall
+from bridge import protocol as wire
 from bridge.config import AgentConfig
 from bridge.core.host import TurnHost
+from bridge.core.transcript import TurnDetails, dump, load
 from bridge.store import Store
 from tests.support.core import RecordingEditor
 
@@ -90,3 +93,27 @@ async def test_always_allow_holds_in_its_workspace_only(tmp_path: Path, store: S
     elsewhere = RecordingEditor(answer="Reject")
     assert await host_for(wt, store, elsewhere, "/ws-b").ask_permission(run("make")) == "reject_once"
     assert len(elsewhere.questions) == 1
+
+
+async def test_the_turns_record_is_kept_for_that_turn_only(tmp_path: Path, store: Store) -> None:
+    """A turn cancelled before it began on a warm host must not be given the previous turn's answer and record."""
+    wt = Worktree(tmp_path / "wt")
+    host = host_for(wt, store, RecordingEditor(answer="Reject"))
+    host.begin("t1", None)  # type: ignore[arg-type]
+    await host.on_event(TextDelta("working"))
+    await host.on_event(ToolCall("c1", "Run make", "execute", "pending", (), "make"))
+    await host.on_event(Plan((PlanEntry("build", "in_progress"),)))
+    assert await host.ask_permission(run("make")) == "reject_once"
+    await host.on_event(ToolCall("c1", "Run make", "execute", "failed"))
+    recorded = host.recorded()
+    assert recorded is not None and recorded[0] == "t1"
+    assert [(c.tool_call_id, c.status, c.command) for c in recorded[1].tool_calls] == [("c1", "failed", "make")]
+    await host.flush()
+    host.end()
+    answer, details = host.kept("t1", wire.Usage(input_tokens=5))
+    stored = load(details)
+    assert answer == "working" and stored.usage == wire.Usage(input_tokens=5)
+    assert [p.outcome for p in stored.permissions] == ["rejected"] and stored.plan is not None
+    assert host.kept("t2", None) == ("", dump(TurnDetails()))  # never began here
+    await host.on_event(ToolCall("c2", "Read", "read", "completed"))  # outside a turn: not the last turn's
+    assert [c.tool_call_id for c in load(host.kept("t1", None)[1]).tool_calls] == ["c1"]
