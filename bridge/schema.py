@@ -104,4 +104,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE turns ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE turns ADD COLUMN rewound INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: living sessions. Where each turn started (base and worktree head, so it can be rewound), which pending
+    # hunks collide with the user's own edits (and why), and notes the agents are owed with their next prompt.
+    """
+    ALTER TABLE turns ADD COLUMN base_before TEXT;
+    ALTER TABLE turns ADD COLUMN head_before TEXT;
+    ALTER TABLE hunks ADD COLUMN conflict TEXT;
+    CREATE TABLE agent_notes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        agent TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        reported INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX agent_notes_by_agent ON agent_notes(session_id, agent, reported);
+    """,
 )

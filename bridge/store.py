@@ -78,6 +78,16 @@ class HunkRow:
     old_text: str
     new_text: str
     reported: bool
+    conflict: str | None = None  # why this hunk collides with the user's own edit of the same lines
+
+
+@dataclass(frozen=True)
+class AgentNote:
+    """Something an agent is owed with its next prompt (the user's changes, a rewind)."""
+
+    seq: int
+    kind: str
+    body: str
 
 
 _TURN_COLUMNS = (
@@ -97,7 +107,7 @@ def _turn_row(row: Sequence[Any]) -> TurnRow:
 def _hunk_row(row: Sequence[Any]) -> HunkRow:
     return HunkRow(
         session_id=row[0], path=row[1], hunk_id=row[2], agent=row[3], turn_id=row[4], status=row[5],
-        old_text=row[6], new_text=row[7], reported=bool(row[8]),
+        old_text=row[6], new_text=row[7], reported=bool(row[8]), conflict=row[9],
     )
 
 
@@ -314,6 +324,18 @@ class Store:
         )
         return [_turn_row(row) for row in rows]
 
+    async def set_turn_start(self, turn_id: str, base: str, head: str) -> None:
+        """Where the turn started: the base and the worktree's head, so it can be rewound."""
+        await self._write("UPDATE turns SET base_before = ?, head_before = ? WHERE id = ?", (base, head, turn_id))
+
+    async def turn_starts(self, session_id: str) -> dict[str, tuple[str, str]]:
+        rows = await self._fetchall(
+            """SELECT id, base_before, head_before FROM turns
+               WHERE session_id = ? AND base_before IS NOT NULL AND head_before IS NOT NULL""",
+            (session_id,),
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
     async def fail_unfinished_turns(self, message: str) -> int:
         """Turns left queued or running by a bridge that died: they cannot go on."""
         return await self._write(
@@ -324,7 +346,7 @@ class Store:
 
     # Hunks
     async def hunks(self, session_id: str, status: str | None = None) -> list[HunkRow]:
-        sql = """SELECT session_id, path, hunk_id, agent, turn_id, status, old_text, new_text, reported
+        sql = """SELECT session_id, path, hunk_id, agent, turn_id, status, old_text, new_text, reported, conflict
                  FROM hunks WHERE session_id = ?"""
         args: tuple[Any, ...] = (session_id,)
         if status is not None:
@@ -358,6 +380,13 @@ class Store:
         )
         await self._db.commit()
 
+    async def set_conflicts(self, session_id: str, keys: Iterable[tuple[str, str]], reason: str) -> None:
+        await self._execute_many(
+            "UPDATE hunks SET conflict = ? WHERE session_id = ? AND path = ? AND hunk_id = ?",
+            [(reason, session_id, path, hunk_id) for path, hunk_id in keys],
+        )
+        await self._db.commit()
+
     async def drop_vanished(self, session_id: str, live: set[tuple[str, str]]) -> None:
         """Pending hunks that are no longer in the diff (an agent undid them) are forgotten."""
         rows = await self.hunks(session_id, "pending")
@@ -366,6 +395,27 @@ class Store:
             "DELETE FROM hunks WHERE session_id = ? AND path = ? AND hunk_id = ?",
             [(session_id, path, hunk_id) for path, hunk_id in gone],
         )
+        await self._db.commit()
+
+    # Notes owed to agents
+    async def add_notes(self, session_id: str, agents: Iterable[str], kind: str, body: str) -> None:
+        now = time.time()
+        await self._execute_many(
+            "INSERT INTO agent_notes (session_id, agent, kind, body, created_at) VALUES (?,?,?,?,?)",
+            [(session_id, agent, kind, body, now) for agent in agents],
+        )
+        await self._db.commit()
+
+    async def unreported_notes(self, session_id: str, agent: str) -> list[AgentNote]:
+        rows = await self._fetchall(
+            """SELECT seq, kind, body FROM agent_notes WHERE session_id = ? AND agent = ? AND reported = 0
+               ORDER BY seq""",
+            (session_id, agent),
+        )
+        return [AgentNote(*row) for row in rows]
+
+    async def mark_notes_reported(self, seqs: Iterable[int]) -> None:
+        await self._execute_many("UPDATE agent_notes SET reported = 1 WHERE seq = ?", [(seq,) for seq in seqs])
         await self._db.commit()
 
     async def unreported_rejections(self, session_id: str, agent: str) -> list[HunkRow]:

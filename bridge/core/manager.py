@@ -13,13 +13,13 @@ from pathlib import Path
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
 from bridge import protocol as wire
 from bridge.config import AgentConfig, Registry
-from bridge.core import queries
+from bridge.core import living, queries
 from bridge.core.events import wire_usage
 from bridge.core.host import TurnHost
 from bridge.core.plans import DocLookup
 from bridge.core.pool import AgentPool, Key
 from bridge.core.ports import BackendFactory, Editor
-from bridge.core.prompts import rejection_note, selection_note, title_for
+from bridge.core.prompts import selection_note, title_for
 from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
 from bridge.core.trust import TrustGate
@@ -324,6 +324,7 @@ class SessionManager:
         editor = self._editors(live.row.workspace)
         editor.notify_event(wire.TurnStarted(live.id, turn.id, turn.agent.name, turn.prompt, turn.context))
         await editor.progress_begin(turn.id, f"{turn.agent.name}: {title_for(turn.prompt, 40)}")
+        await living.before_turn(live, turn, self.store, editor)
         try:
             backend, host = await self._backend(live, turn.agent)
         except (BackendError, BridgeError) as exc:
@@ -331,17 +332,16 @@ class SessionManager:
         if turn.cancel.is_set():
             result = TurnResult("cancelled", "cancelled", "the turn was cancelled before the agent started it")
             return await self._finish(live, turn, result, host)
-        rejected = await self.store.unreported_rejections(live.row.id, turn.agent.name)
-        note = rejection_note(rejected)
-        parts = [TextPart(note), *turn.parts] if note else turn.parts
+        said = await living.prelude(live, turn, self.store)
+        parts = [*said.parts, *turn.parts]
         self.pool.set_busy(key, True)
         await self.store.set_agent_status(live.row.id, turn.agent.name, "active")
         try:
             result = await run_turn(backend, host, turn.id, parts, self._watchdog, turn.cancel)
         finally:
             self.pool.set_busy(key, False)
-        if rejected and result.status != "failed":
-            await self.store.mark_reported(live.row.id, [(r.path, r.hunk_id) for r in rejected])
+        if result.status != "failed":
+            await living.told(live, self.store, said)
         if result.crashed:
             # The worktree keeps what the agent wrote; the next turn starts a fresh process.
             await self.store.set_agent_status(live.row.id, turn.agent.name, "crashed")
@@ -404,6 +404,11 @@ class SessionManager:
             raise UnknownSession(session_id)
         live = dict(kept for h in self._hosts.values() if h.session_id == session_id and (kept := h.recorded()))
         return queries.history(await self.store.turns(session_id), live)
+
+    async def rewind(self, session_id: str, turn_id: str, workspace: str | None = None) -> wire.RewindResult:
+        """Undo the agents' changes from that turn on (see living.rewind)."""
+        live = self.session(session_id, workspace)
+        return await living.rewind(live, turn_id, self.store, self._editors(live.row.workspace))
 
     async def cancel(self, session_id: str) -> bool:
         """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""

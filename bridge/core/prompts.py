@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
-from bridge.store import HunkRow
+from bridge.git.sync import NOTE_PATCH_LIMIT
+from bridge.store import AgentNote, HunkRow
 
 MAX_QUOTED_LINES = 12
 
@@ -43,3 +46,51 @@ def title_for(prompt: str, limit: int = 60) -> str:
         if line:
             return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
     return "agent session"
+
+
+def owed_note(notes: Sequence[AgentNote]) -> str | None:
+    """What happened to the code since the agent's last turn, from the notes it is owed (oldest first)."""
+    changed: dict[str, None] = {}
+    collided: dict[str, None] = {}
+    patches: list[str] = []
+    whole_patch = True
+    rewinds: list[dict[str, Any]] = []
+    for note in notes:
+        body = json.loads(note.body)
+        if note.kind == "changes":
+            changed.update(dict.fromkeys(body.get("files", [])))
+            collided.update(dict.fromkeys(body.get("conflicts", [])))
+            if body.get("patch"):
+                patches.append(body["patch"])
+            else:
+                whole_patch = False
+        elif note.kind == "rewind":
+            rewinds.append(body)
+    parts = []
+    if changed:
+        parts.append(
+            "Note from the editor: since your last turn the user changed "
+            f"{len(changed)} file{'s' * (len(changed) != 1)}: {', '.join(changed)}. Your working tree now has "
+            "their changes, merged with your unreviewed ones; read these files again before editing them."
+        )
+        patch = "\n".join(patches)
+        if whole_patch and patch and len(patch) <= NOTE_PATCH_LIMIT:
+            parts.append(f"The user's changes:\n```diff\n{patch.rstrip()}\n```")
+        if collided:
+            parts.append(
+                f"In {', '.join(collided)} you and the user changed the same lines: your version was kept there "
+                "for the user to review; do not overwrite their edit."
+            )
+    for body in rewinds:
+        files = body.get("files", [])
+        named = f"Files put back: {', '.join(files)}." if files else "No file needed putting back."
+        parts.append(
+            f"Note from the editor: the user REWOUND {body.get('turns', 0)} turn(s) of this session, starting with "
+            f"the one that asked: {_first_line(body.get('prompt', ''))!r}. Everything those turns changed has "
+            f"been undone in the working tree. {named} {body.get('conversation', '')}".rstrip()
+        )
+    return "\n\n".join(parts) if parts else None
+
+
+def _first_line(text: str) -> str:
+    return title_for(text, 80)

@@ -18,7 +18,7 @@ from bridge.core.plans import DocLookup, EditorCaps, Expectation, FilePlan, Send
 from bridge.core.ports import Editor
 from bridge.core.turns import Turn, TurnResult
 from bridge.errors import BridgeError, GitError, PlanConflict
-from bridge.git import linked, pending, worktrees
+from bridge.git import linked, pending, sync, worktrees
 from bridge.git.hunks import FileChange, Hunk, hunks_of
 from bridge.git.run import Worktree
 from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
@@ -66,6 +66,29 @@ def pending_with_bases(worktree: Worktree, base: str) -> tuple[list[FileChange],
             blob = pending.read_blob(worktree, base, change.base_path) or b""
             texts[change.path] = blob.decode("utf-8", errors="replace")
     return changes, texts
+
+
+CONFLICT_REASON = (
+    "you and the agent both changed these lines; this is the agent's version, kept for review (apply this hunk "
+    "by itself to replace your lines with it, or reject it)"
+)
+
+
+def conflict_keys(
+    changes: Sequence[FileChange], conflicts: Mapping[str, tuple[sync.Lines, ...] | None]
+) -> list[tuple[str, str]]:
+    """The pending hunks that collide with the other side's edits: every hunk of a file that collided as a
+    whole, else each hunk whose base lines touch a range the other side changed."""
+    keys = []
+    for change in changes:
+        if change.path not in conflicts:
+            continue
+        ranges = conflicts[change.path]
+        for hunk in hunks_of(change):
+            start, end = hunk.old_start, hunk.old_start + len(hunk.old_lines)
+            if ranges is None or any(start <= r_end and r_start <= end for r_start, r_end in ranges):
+                keys.append((change.path, hunk.hunk_id))
+    return keys
 
 
 def fingerprint(changes: Sequence[FileChange]) -> list[tuple[str, tuple[str, ...]]]:
@@ -246,16 +269,20 @@ class Session:
         async with self._git_lock:
             await self._refresh(None)
 
-    async def _refresh(self, turn: Turn | None) -> None:
-        """Recompute pending hunks from git (the truth) and attribute new ones to `turn`. Hold the lock."""
+    async def _refresh(self, turn: Turn | None, owners: Mapping[str, HunkRow] | None = None) -> None:
+        """Recompute pending hunks from git (the truth) and attribute new ones to `turn`, or else to the owner of
+        the file's hunks before (`owners`: hunks that moved onto new ground stay the agent's). Hold the lock."""
         changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, self.base_commit)
-        agent = turn.agent.name if turn else "unknown"
-        rows = [
-            HunkRow(self.id, c.path, h.hunk_id, agent, turn.id if turn else None, "pending",
-                    h.old_text if not c.binary else "", h.new_text if not c.binary else "", False)
-            for c in changes
-            for h in hunks_of(c)
-        ]
+        rows: list[HunkRow] = []
+        for c in changes:
+            owner = (owners or {}).get(c.path)
+            agent = turn.agent.name if turn else owner.agent if owner else "unknown"
+            turn_id = turn.id if turn else owner.turn_id if owner else None
+            rows.extend(
+                HunkRow(self.id, c.path, h.hunk_id, agent, turn_id, "pending",
+                        h.old_text if not c.binary else "", h.new_text if not c.binary else "", False)
+                for h in hunks_of(c)
+            )
         await self._store.record_pending(rows)
         await self._store.drop_vanished(self.id, {(r.path, r.hunk_id) for r in rows})
         before = fingerprint(self._pending)
@@ -267,6 +294,66 @@ class Session:
                 wire.PendingChanged(self.id, turn.id if turn else None, len(changes), self.hunk_count())
             )
             self._editor.pending_changed(self.id)
+
+    # Moving onto new ground
+    async def catch_up(self, overlays: Mapping[str, str | bytes]) -> sync.Moved | None:
+        """Bring the worktree up to what the user sees now, keeping the agent's unreviewed changes (None when
+        the user changed nothing since the base)."""
+        async with self._git_lock:
+            tampered = await asyncio.to_thread(linked.repair_report, self.tree)
+            if tampered is not None:
+                self._editor.log(f"session {self.id}: {tampered}", error=True)
+            moved = await asyncio.to_thread(sync.catch_up, self.repo_root, self.tree, self.base_commit, overlays)
+            if moved is not None:
+                await self._set_base(moved.base)
+                await self._settle(moved)
+            return moved
+
+    async def rewind(self, base_before: str, head_before: str) -> sync.Moved:
+        """Undo every agent change made since a turn started at (base_before, head_before); what the user
+        applied or wrote since stays (it is in the base)."""
+        async with self._git_lock:
+            moved = await asyncio.to_thread(sync.rewind, self.tree, self.base_commit, base_before, head_before)
+            await self._settle(moved)
+            return moved
+
+    async def head(self) -> str:
+        return await asyncio.to_thread(worktrees.head, self.tree)
+
+    async def _settle(self, moved: sync.Moved) -> None:
+        """After a move: pending again from git, hunks kept with their agents, collisions marked. Hold the lock."""
+        owners = {}
+        for row in self._attribution.values():
+            owners[row.path] = row  # the latest hunk of each file speaks for the file
+        await self._refresh(None, owners)
+        keys = conflict_keys(self._pending, moved.conflicts)
+        if keys:
+            await self._store.set_conflicts(self.id, keys, CONFLICT_REASON)
+            self._attribution = {(r.path, r.hunk_id): r for r in await self._store.hunks(self.id, "pending")}
+            self._editor.pending_changed(self.id)
+
+    def conflict(self, path: str, hunk_id: str) -> str | None:
+        row = self._attribution.get((path, hunk_id))
+        return row.conflict if row is not None else None
+
+    def _held_back(self, chosen: Chosen) -> tuple[Chosen, list[wire.Conflict]]:
+        """A file's or the session's apply leaves out hunks that collide with the user's edits (each can be
+        applied by itself, on purpose)."""
+        kept: Chosen = []
+        held: list[wire.Conflict] = []
+        for change, hunks in chosen:
+            every = hunks if hunks is not None else hunks_of(change)
+            clashing = [h for h in every if self.conflict(change.path, h.hunk_id)]
+            if not clashing:
+                kept.append((change, hunks))
+                continue
+            reason = self.conflict(change.path, clashing[0].hunk_id) or CONFLICT_REASON
+            held.append(_conflict(self.repo_root, change, clashing, reason))
+            rest = [h for h in every if h not in clashing]
+            whole = not change.hunks or change.change in ("create", "delete", "rename")
+            if rest and not whole:
+                kept.append((change, rest))
+        return kept, held
 
     def select(self, uri: str | None, hunk_id: str | None) -> Chosen:
         """The pending changes a selection names: one hunk, one file (None = all its hunks) or everything."""
@@ -307,8 +394,11 @@ class Session:
         """
         async with self._git_lock:
             plans: list[FilePlan] = []
+            chosen = self.select(uri, hunk_id)
             conflicts: list[wire.Conflict] = []
-            for change, hunks in self.select(uri, hunk_id):
+            if hunk_id is None:
+                chosen, conflicts = self._held_back(chosen)
+            for change, hunks in chosen:
                 try:
                     plans.append(await asyncio.to_thread(self.plan, change, hunks, lookup, caps, encoding))
                 except PlanConflict as exc:

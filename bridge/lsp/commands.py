@@ -77,6 +77,10 @@ def register_commands(server: BridgeServer) -> None:
         live = await ls.session(args.session_id)
         return wire.RejectResult(await live.reject(args.uri, args.hunk_id))
 
+    @command(server, wire.REWIND, wire.TurnArgs)
+    async def rewind(ls: BridgeServer, args: wire.TurnArgs) -> wire.RewindResult:
+        return await (await ls.core(args.session_id)).rewind(args.session_id, args.turn_id, ls.workspace_key())
+
     @command(server, wire.HISTORY, wire.SessionArgs)
     async def history(ls: BridgeServer, args: wire.SessionArgs) -> list[wire.HistoryEntry]:
         return await (await ls.core(args.session_id)).history(args.session_id)

@@ -102,7 +102,8 @@ class PendingDocuments:
                     row = live.attribution.get((change.path, hunk.hunk_id))
                     delta = view[0](hunk.old_start) - hunk.old_start if view else 0
                     found.append(DocHunk(live.row.id, uri, change, hunk, row.agent if row else "unknown",
-                                         row.turn_id if row else None, delta, view[1] if view else None))
+                                         row.turn_id if row else None, delta, view[1] if view else None,
+                                         row.conflict if row else None))
         return found
 
     async def hunks_in(self, uri: str) -> list[DocHunk]:

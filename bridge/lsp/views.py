@@ -70,6 +70,7 @@ def pending_files(
                 hunk.hunk_id, row.agent if row else "unknown", row.turn_id if row else None,
                 wire_range(hunk_range(hunk, encoding, 0, lines)), hunk.old_text, hunk.new_text,
                 wire_range(live) if live is not None else None,
+                bool(row and row.conflict), row.conflict if row else None,
             ))
         old_uri = file_uri(repo_root, change.old_path) if change.old_path else None
         out.append(wire.PendingFile(session_id, uri, change.change, change.binary, hunks, old_uri))
@@ -88,11 +89,16 @@ class DocHunk:
     turn_id: str | None
     delta: int = 0  # git lines the user's edits moved this hunk by
     lines: LspLines | None = None  # the open document's lines, as LSP counts them
+    conflict: str | None = None  # why it collides with the user's own edit of these lines, if it does
 
     def range(self, encoding: str = "utf-16") -> T.Range:
         return hunk_range(self.hunk, encoding, self.delta, self.lines)
 
     def summary(self) -> str:
+        described = self._describe()
+        return f"conflict with your edit: {described}" if self.conflict else described
+
+    def _describe(self) -> str:
         old, new = len(self.hunk.old_lines), len(self.hunk.new_lines)
         if self.change.change in ("create", "delete", "rename") and not self.change.hunks:
             return f"{self.change.change} file"
@@ -186,10 +192,14 @@ def diagnostics(hunks: Iterable[DocHunk], encoding: str = "utf-16") -> list[T.Di
         if rng.start == rng.end:
             # An empty range is invisible in most editors; mark the line the insertion sits on.
             rng = T.Range(rng.start, T.Position(rng.start.line + 1, 0))
+        message = f"Pending agent change from {h.agent}: {h.summary()}. Use a code action to apply or reject it."
+        if h.conflict:
+            message = f"Pending agent change from {h.agent} collides with your edit: {h.conflict}."
         out.append(T.Diagnostic(
             range=rng,
-            message=f"Pending agent change from {h.agent}: {h.summary()}. Use a code action to apply or reject it.",
-            severity=T.DiagnosticSeverity.Hint,
+            message=message,
+            # A collision needs the user's eye: it is shown as a warning, other pending hunks as hints.
+            severity=T.DiagnosticSeverity.Warning if h.conflict else T.DiagnosticSeverity.Hint,
             source=SOURCE,
             code=h.hunk.hunk_id,
             data={"sessionId": h.session_id, "hunkId": h.hunk.hunk_id},

@@ -18,6 +18,7 @@ APPLY = "agentBridge.apply"
 REJECT = "agentBridge.reject"
 DIFF = "agentBridge.diff"
 HISTORY = "agentBridge.history"
+REWIND = "agentBridge.rewind"
 
 EVENT_NOTIFICATION = "agentBridge/event"
 
@@ -99,6 +100,12 @@ class HunkSelection:
     def __attrs_post_init__(self) -> None:
         if self.hunk_id is not None and self.uri is None:
             raise FieldError("'hunkId' needs 'uri' (the file the hunk belongs to)")
+
+
+@attrs.frozen
+class TurnArgs:
+    session_id: NonEmptyStr
+    turn_id: NonEmptyStr
 
 
 @attrs.frozen
@@ -245,6 +252,12 @@ class HistoryEntry:
 
 
 @attrs.frozen
+class RewindResult:
+    turns_undone: int
+    files: list[str]  # file URIs put back
+
+
+@attrs.frozen
 class AgentInfo:
     name: str
     protocol: str
@@ -267,6 +280,9 @@ class PendingHunk:
     old_text: str
     new_text: str
     live_range: Range | None = None  # where it is now in an open document, after the user's edits
+    # Both the user and the agent changed these lines: new_text is the agent's version, old_text the user's.
+    conflict: bool = False
+    conflict_reason: str | None = None
 
 
 @attrs.frozen

@@ -131,6 +131,24 @@ class SessionInfoEvent(AgentEvent):
 
 
 @attrs.frozen
+class SyncedEvent(AgentEvent):
+    """The worktree caught up with the user's code at the start of a turn."""
+
+    kind: ClassVar[str] = "synced"
+    files: list[str]  # URIs of the files the user changed since the session's base
+    conflicts: int  # pending hunks now colliding with the user's edits
+
+
+@attrs.frozen
+class RewoundEvent(AgentEvent):
+    """Turns were rewound: their changes are undone in the worktree. `turn_id` is the turn named."""
+
+    kind: ClassVar[str] = "rewound"
+    turn_ids: list[str]
+    files: list[str]
+
+
+@attrs.frozen
 class NoticeEvent(AgentEvent):
     kind: ClassVar[str] = "notice"
     message: str

@@ -250,6 +250,8 @@ class ScriptedAgent(Steps):
                 await self._delete(session, turn, d.arg)
             case "read":
                 await self._read(session, turn, d.arg)
+            case "cat":
+                await self._read(session, turn, d.arg, show=True)
             case "run":
                 await self._run(session, turn, d.arg)
             case "usage":

@@ -61,6 +61,7 @@ KNOWN_DIRECTIVES = BLOCK_DIRECTIVES | frozenset(
         "plan",
         "delete",
         "read",
+        "cat",
         "run",
         "usage",
         "sleep",
@@ -101,6 +102,7 @@ I only follow directive lines (lines starting with @) in your prompt, in order.
   @ask-write PATH ... @end    edit announced only inside the permission request
   @delete PATH           delete a file from disk
   @read PATH             read a file through the editor
+  @cat PATH              read a file through the editor and say what it holds
   @run CMD               run a shell command in an editor terminal (asks permission)
   @usage IN OUT          report token usage
   @sleep SECONDS / @hang wait (cancellable)

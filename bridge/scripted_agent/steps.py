@@ -267,7 +267,7 @@ class Steps:
             return
         await self.conn.session_update(session.session_id, acp.update_tool_call(call_id, status="completed"))
 
-    async def _read(self, session: Session, turn: Turn, path: str) -> None:
+    async def _read(self, session: Session, turn: Turn, path: str, show: bool = False) -> None:
         sid = session.session_id
         abs_path = self._resolve(session, path)
         call_id = _new_call_id()
@@ -284,6 +284,8 @@ class Steps:
             return
         await self.conn.session_update(sid, acp.update_tool_call(call_id, status="completed"))
         await self._say(session, turn, f"read {len(content.splitlines())} lines of {path}\n")
+        if show:
+            await self._say(session, turn, f"<<<{content}>>>\n")
 
     # ----- commands ----------------------------------------------------------------------------
 

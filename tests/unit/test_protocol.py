@@ -338,7 +338,7 @@ def test_nested_results() -> None:
     }
     rng = Range(Position(C.NonNegativeInt(1), C.NonNegativeInt(0)), Position(C.NonNegativeInt(2), C.NonNegativeInt(0)))
     assert C.to_json(C.PendingHunk("h1", "qwen", None, rng, "a\n", "b\n")) == {
-        "hunkId": "h1", "agent": "qwen", "turnId": None, "oldText": "a\n", "newText": "b\n",
+        "hunkId": "h1", "agent": "qwen", "turnId": None, "oldText": "a\n", "newText": "b\n", "conflict": False,
         "range": {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}},
     }
 

@@ -163,6 +163,7 @@ def test_pending_json_shape_with_attribution() -> None:
                 "range": {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}},
                 "oldText": "old\n",
                 "newText": "new\n",
+                    "conflict": False,
             },
             {
                 "hunkId": h2.hunk_id,
@@ -171,6 +172,7 @@ def test_pending_json_shape_with_attribution() -> None:
                 "range": {"start": {"line": 6, "character": 0}, "end": {"line": 6, "character": 0}},
                 "oldText": "",
                 "newText": "added\n",
+                    "conflict": False,
             },
         ],
     }]
