@@ -109,3 +109,24 @@ def test_merge_blobs() -> None:
     assert sync.merge_blobs(b"A\nb\nc\nd\ne\n", base, b"a\nb\nc\nd\nE\n") == (b"A\nb\nc\nd\nE\n", False)
     assert sync.merge_blobs(b"a\nX\nc\nd\ne\n", base, b"a\nY\nc\nd\ne\n") == (b"a\nX\nc\nd\ne\n", True)
     assert sync.merge_blobs(b"\x00bin", b"\x00base", b"\x00other") is None
+
+
+def test_catching_up_never_writes_through_a_symlink_the_agent_planted(repo: Path, tmp_path: Path) -> None:
+    """An agent replaces a directory with a link to a place outside its worktree; the user then edits a file in
+    that directory. Catching up must write inside the worktree only."""
+    write(repo / "pkg" / "mod.py", "v1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "pkg")
+    tree, base = session(repo, tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tree.path / "pkg" / "mod.py").unlink()
+    (tree.path / "pkg").rmdir()
+    os.symlink(outside, tree.path / "pkg")
+    write(repo / "pkg" / "mod.py", "user v2\n")
+    try:
+        sync.catch_up(repo, tree, base, {})
+    except Exception:  # refusing is fine; writing outside is not
+        pass
+    assert list(outside.iterdir()) == []
+    assert (repo / "pkg" / "mod.py").read_text() == "user v2\n"
