@@ -3,7 +3,9 @@
 The agents run for real (installed by ``scripts/install-agents.sh``) but talk to ``tests/support/scripted_llm.py``, so
 what they do is fixed by directives in the prompt. Each test checks the whole path: prompt over LSP, events,
 the user's checkout left alone, the edit pending as hunks attributed to the agent, applying one through a code
-action, and a second turn served by the same warm agent process and ACP session.
+action, and a second turn served by the same warm agent process and ACP session. Another checks that the user's
+saved and unsaved edits made between turns are what the agent's own read tool returns next turn, with the
+editor's note about them in its prompt.
 
 A missing agent skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
 """
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemons import daemon_pid
-from tests.support.lsp_harness import Editor, make_repo, start_editor
+from tests.support.lsp_harness import Editor, git, make_repo, start_editor
 from tests.support.real_agents import agent_command, agent_env
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -253,6 +255,93 @@ async def _exercise(editor: Editor, llm: ScriptedLLM, name: str, repo: Path, hom
     assert await editor.cmd("agentBridge.closeSession", {"sessionId": sid}) == {"closed": True}
     await wait_until(lambda: not agent_processes(pid, home), 20, f"{name} to exit after closeSession")
     print(f"{name}: closeSession and agent exit took {time.monotonic() - started:.1f} s")
+
+
+# Living sessions: the user's saved and unsaved edits reach the agent's next turn.
+USER_SAVED = ORIGINAL.replace("# filler line 5\n", "# filler line 5 USER-SAVED-EDIT\n")
+USER_BUFFER = USER_SAVED.replace("    return a - b\n", "    return a - b  # USER-BUFFER-EDIT\n")
+
+
+def _flatten(content: Any) -> str:
+    """A tool result's text, whether a string or a list of content blocks (OpenAI and Anthropic shapes)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return json.dumps(content)
+
+
+def tool_results(body: Any) -> list[str]:
+    """Every tool result the agent sent the model: OpenAI `tool` messages and Anthropic `tool_result` blocks."""
+    found = []
+    for msg in (body or {}).get("messages") or []:
+        if msg.get("role") in ("tool", "function"):
+            found.append(_flatten(msg.get("content")))
+        elif isinstance(msg.get("content"), list):
+            found += [_flatten(p.get("content")) for p in msg["content"] if p.get("type") == "tool_result"]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+async def test_real_agent_reads_the_users_edits_after_catch_up(name: str, tmp_path: Path) -> None:
+    cmd = require_agent(AGENTS[name])
+    repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
+    home = tmp_path / "agent-home"
+    with ScriptedLLM() as llm:
+        init_options = {
+            "agents": {name: {"protocol": "acp", "command": cmd, "env": agent_env(AGENTS[name], llm.base_url, home)}},
+            "defaultAgent": name,
+        }
+        editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=init_options)
+        try:
+            await _catch_up(editor, llm, name, repo)
+        finally:
+            await editor.client.shutdown_session()
+
+
+async def _catch_up(editor: Editor, llm: ScriptedLLM, name: str, repo: Path) -> None:
+    uri = editor.open(FILE)
+    # Turn 1: the agent creates a file, left pending for review.
+    sid, tid1, _ = await run_turn(editor, script(*write_directive(NOTES, NOTES_TEXT), "@say written"), name)
+
+    # Between turns the user edits calc.py, saves, and edits it again without saving.
+    editor.change(uri, USER_SAVED)
+    editor.save(uri)
+    editor.change(uri, USER_BUFFER)
+
+    # Turn 2: the agent reads calc.py with its own read tool.
+    llm.clear()
+    _, tid2, _ = await run_turn(editor, script(f"@read {FILE}", "@say done"), name, session_id=sid)
+    assert "done" in editor.text_of(tid2), (editor.text_of(tid2), diagnostics(editor))
+
+    calls = [r for r in llm.model_requests() if r.conversation is not None and r.conversation.tools]
+    assert calls, [r.path for r in llm.requests]
+    # (a) What the agent's read tool returned is the user's current text, unsaved edit included.
+    results = tool_results(calls[-1].body)
+    read = [t for t in results if "USER-SAVED-EDIT" in t]
+    assert read and "USER-BUFFER-EDIT" in read[-1], (results, diagnostics(editor))
+    # (b) The prompt the model got carries the editor's note naming calc.py, before the user's own words.
+    driving = [c.turns[i] for c in (r.conversation for r in calls) if c and (i := c.driving_index()) is not None]
+    assert driving and all("@read calc.py" in t.text for t in driving), [t.text for t in driving]
+    note = "Note from the editor: since your last turn the user changed 1 file: calc.py."
+    assert all(note in t.text for t in driving), driving[-1].text
+    assert all(t.text.index(note) < t.text.index("@read calc.py") for t in driving), driving[-1].text
+
+    # The editor was told the worktree caught up, for this turn and this file.
+    synced = [e for e in editor.events if e["kind"] == "synced" and e.get("turnId") == tid2]
+    assert len(synced) == 1, [e["kind"] for e in editor.events]
+    assert synced[0]["files"] == [uri] and synced[0]["conflicts"] == 0 and synced[0]["agent"] == name
+
+    # The agent's turn-1 file is still pending and still its own; the user's edits are not agent changes.
+    pending = await editor.pending(sid)
+    assert [(p["uri"], p["change"]) for p in pending] == [(editor.uri(NOTES), "create")], pending
+    assert {(h["agent"], h["turnId"]) for h in pending[0]["hunks"]} == {(name, tid1)}
+    worktree = Path((await editor.cmd("agentBridge.sessions", {}))[0]["worktree"])
+    assert (worktree / FILE).read_text() == USER_BUFFER and (worktree / NOTES).read_text() == NOTES_TEXT
+    # The bridge left the user's checkout alone: only the user's own save shows there.
+    assert (repo / FILE).read_text() == USER_SAVED and not (repo / NOTES).exists()
+    assert git(repo, "status", "--porcelain").rstrip("\n") == f" M {FILE}"
+    assert editor.questions == []
 
 
 def test_missing_agent_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
