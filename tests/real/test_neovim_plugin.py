@@ -8,7 +8,9 @@ selection), the chat buffer streaming text, folded reasoning, a plan checklist, 
 hunk's sign, apply through ``vim.lsp.buf.code_action()`` and ``u``, ``:AgentApply`` and ``u`` (its own undo
 step after a change of the user's), ``:AgentPending`` (and applying a new file from the list), ``:AgentDiff``,
 ``:AgentReject``, a permission question through ``vim.ui.select``, ``:AgentCancel``, completion,
-``:AgentAgents``, ``:AgentSessions`` (close), ``:checkhealth agent_bridge`` and ``:help``.
+``:AgentAgents``, ``:AgentSessions`` (close), living sessions fed payloads in the wire's shape
+(``tests/living_sessions_test.lua``: the chat drawn from the history, ``:AgentRewind``, the ``rewound`` and
+``synced`` events, conflict hunks), ``:checkhealth agent_bridge`` and ``:help``.
 It records one named check per observation in a JSON verdict that this test asserts on.
 
 A missing ``nvim`` skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
@@ -86,6 +88,30 @@ EXPECTED_CHECKS = [
     ":AgentAgents lists scripted as available",
     ":AgentSessions lists the session",
     "session closed on the bridge",
+    "history: the chat waits for the history",
+    "history: prompts and answers of every turn",
+    "history: an answer the history holds is not drawn twice",
+    "history: each tool call on one line",
+    "history: the plan",
+    "history: how turns ended",
+    "history: a rewound turn is marked",
+    "history: a running turn goes on",
+    "history: the running turn's end is drawn live",
+    "rewound event marks the turns",
+    "rewound event says what it did",
+    "synced event shown",
+    "switching redraws from the history",
+    "rewind picker lists the turns, newest first",
+    "rewind confirm names how many turns go",
+    "a cancelled rewind sends nothing",
+    "rewind sends the session and turn",
+    "rewind reports what it undid",
+    "rewind completes turn ids",
+    "conflict hunk recognized",
+    "conflict hunk has its own sign and colours",
+    "conflict hunk labelled as a conflict",
+    "conflict colours link to DiagnosticWarn",
+    "the pending list names conflicts",
     "checkhealth reports the bridge version",
     "checkhealth reports git",
     "checkhealth reports the scripted agent",

@@ -2,7 +2,8 @@
 -- the README's minimal configuration (passed with -u): the real `agent-bridge serve` and its scripted ACP agent.
 -- It plays a user through setup → prompt → streamed chat → hunk signs → apply via code action → undo →
 -- :AgentApply → undo → :AgentPending → :AgentDiff → :AgentReject → a permission question → cancel →
--- completion → :AgentAgents → :AgentSessions (close) → :checkhealth, and records a check per step in the JSON
+-- completion → :AgentAgents → :AgentSessions (close) → living sessions (living_sessions_test.lua: history,
+-- rewind, synced, conflicts) → :checkhealth, and records a check per step in the JSON
 -- file named by AB_TEST_VERDICT; the pytest side asserts on it.
 --
 -- Environment: AB_TEST_VERDICT (output path), AB_TEST_FILE (greet.py in a fresh git repository).
@@ -10,105 +11,17 @@
 local verdict_path = assert(os.getenv("AB_TEST_VERDICT"), "AB_TEST_VERDICT not set")
 local target = assert(os.getenv("AB_TEST_FILE"), "AB_TEST_FILE not set")
 
-local TIMEOUT = 20000 -- ms for each wait; the pytest side kills the whole run after a while
+local here = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2))
+local helper = dofile(vim.fs.joinpath(here, "helper.lua"))
+local t = helper.start(verdict_path)
+local verdict, events, check, wait = t.verdict, t.events, t.check, t.wait
+local last_ui, turn_end, choose_label, buf_text = t.last_ui, t.turn_end, helper.choose_label, helper.buf_text
 
 local ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
 local DOC_LINE = '    """Say hello to NAME."""'
 local AGENT_TEXT = ORIGINAL:gsub("def greet%(name%):\n", "def greet(name):\n" .. DOC_LINE .. "\n", 1)
 
-local verdict = { ok = false, checks = {}, steps = {}, ui = {}, notifications = {} }
-
-local function step(msg)
-  table.insert(verdict.steps, msg)
-end
-
--- A named check: `ok` truthy passes; `detail` explains what was seen.
-local function check(name, ok, detail)
-  table.insert(verdict.checks, { name = name, ok = ok and true or false, detail = detail ~= nil and vim.inspect(detail) or nil })
-end
-
-local function write_verdict()
-  local f = assert(io.open(verdict_path, "w"))
-  f:write(vim.json.encode(verdict))
-  f:close()
-end
-
-local function wait(what, cond, timeout)
-  if not vim.wait(timeout or TIMEOUT, cond, 20) then
-    error("timed out waiting for " .. what)
-  end
-  step(what)
-end
-
 vim.lsp.set_log_level("debug")
-
--- The user's answers to vim.ui.input / vim.ui.select, set per step; every question is recorded.
-local input_answer ---@type string|nil
-local select_answer ---@type fun(items: any[], labels: string[], opts: table): any
-vim.ui.input = function(opts, on_confirm)
-  table.insert(verdict.ui, { kind = "input", prompt = opts and opts.prompt })
-  on_confirm(input_answer)
-end
-vim.ui.select = function(items, opts, on_choice)
-  opts = opts or {}
-  local labels = {}
-  for i, item in ipairs(items) do
-    labels[i] = opts.format_item and opts.format_item(item) or tostring(item)
-  end
-  table.insert(verdict.ui, { kind = "select", prompt = opts.prompt, items = labels })
-  local choice = select_answer and select_answer(items, labels, opts) or nil
-  local idx
-  for i, item in ipairs(items) do
-    if item == choice then
-      idx = i
-    end
-  end
-  on_choice(choice, idx)
-end
-local orig_notify = vim.notify
-vim.notify = function(msg, level, opts)
-  table.insert(verdict.notifications, { msg = msg, level = level })
-  return orig_notify(msg, level, opts)
-end
-
-local function choose_label(pattern)
-  return function(items, labels)
-    for i, label in ipairs(labels) do
-      if label:find(pattern) then
-        return items[i]
-      end
-    end
-    return nil
-  end
-end
-
-local function last_ui(kind)
-  for i = #verdict.ui, 1, -1 do
-    if verdict.ui[i].kind == kind then
-      return verdict.ui[i]
-    end
-  end
-end
-
-local events = {}
-vim.api.nvim_create_autocmd("User", {
-  pattern = "AgentBridgeEvent",
-  callback = function(args)
-    table.insert(events, args.data)
-  end,
-})
-
-local function turn_end(turn_id)
-  for _, ev in ipairs(events) do
-    if ev.kind == "turnEnded" and ev.turnId == turn_id then
-      return ev
-    end
-  end
-end
-
-local function buf_text(buf)
-  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n") .. "\n"
-end
 
 local function main()
   local ab = require("agent_bridge")
@@ -139,7 +52,7 @@ local function main()
   check("statusline empty before any session", ab.statusline() == "", ab.statusline())
 
   -- 2. :AgentPrompt without text asks with vim.ui.input.
-  input_answer = "@say hello from input"
+  t.answers.input = "@say hello from input"
   vim.cmd("AgentPrompt")
   local input = last_ui("input")
   check(":AgentPrompt asked with vim.ui.input", input and input.prompt and input.prompt:find("Prompt"), input)
@@ -384,7 +297,7 @@ local function main()
   check("buffer untouched by reject", buf_text(buf) == ORIGINAL and not vim.bo[buf].modified)
 
   -- 11. A command the agent wants to run: the permission question comes through vim.ui.select.
-  select_answer = choose_label("^Allow$")
+  t.answers.select = choose_label("^Allow$")
   local run_res
   ab.prompt({ text = "@run echo permission-ok", on_queued = function(res)
     run_res = res
@@ -405,7 +318,7 @@ local function main()
   check("chat shows the permission answer", chat_text:find("? Permission: run: echo permission-ok — allowed", 1, true),
     chat_text)
   check("chat shows the command's tool call", chat_text:find("$ echo permission-ok", 1, true), chat_text)
-  select_answer = nil
+  t.answers.select = nil
 
   -- 12. Cancel a turn that hangs.
   local hang_res
@@ -441,7 +354,7 @@ local function main()
   check("session ids complete", vim.tbl_contains(session_completion, session.id), session_completion)
 
   -- 14. :AgentAgents lists the agents and picks the one prompts go to.
-  select_answer = choose_label("^scripted")
+  t.answers.select = choose_label("^scripted")
   local picked
   ab.agents(nil, { on_done = function(a)
     picked = a
@@ -458,7 +371,7 @@ local function main()
 
   -- 15. :AgentSessions: pick the session, close it.
   local picked_session = false
-  select_answer = function(items, labels, opts)
+  t.answers.select = function(items, labels, opts)
     if opts.prompt == "Agent sessions" then
       return choose_label(session.id:sub(1, 8))(items, labels)
     end
@@ -487,9 +400,12 @@ local function main()
   check("session closed on the bridge", closed_id == session.id and remaining and #remaining == 0, remaining)
   check("chat of the closed session gone", chat.chats[session.id] == nil)
   check("statusline empty without a session", ab.statusline() == "", ab.statusline())
-  select_answer = nil
+  t.answers.select = nil
 
-  -- 16. :checkhealth agent_bridge.
+  -- 16. Living sessions (history redraw, rewind, synced, conflict hunks), fed payloads in the wire's shape.
+  dofile(vim.fs.joinpath(here, "living_sessions_test.lua"))(t, client)
+
+  -- 17. :checkhealth agent_bridge.
   vim.cmd("checkhealth agent_bridge")
   local health_lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
   local health = table.concat(health_lines, "\n")
@@ -499,7 +415,7 @@ local function main()
   check("checkhealth reports the scripted agent", health:find("agent scripted (acp)", 1, true), health)
   check("checkhealth has no errors", not health:find("ERROR", 1, true), health)
 
-  -- 17. The help file is found (setup() generated its tags).
+  -- 18. The help file is found (setup() generated its tags).
   local help_ok = pcall(vim.cmd, "help :AgentPrompt")
   check(":help :AgentPrompt opens the plugin's help", help_ok
     and vim.api.nvim_buf_get_name(0):find("agent_bridge.txt", 1, true), vim.api.nvim_buf_get_name(0))
@@ -507,10 +423,4 @@ local function main()
   verdict.ok = true
 end
 
-local ok, err = xpcall(main, debug.traceback)
-if not ok then
-  verdict.error = tostring(err)
-end
-verdict.nvim = tostring(vim.version())
-write_verdict()
-vim.cmd("qa!")
+t.finish(main)

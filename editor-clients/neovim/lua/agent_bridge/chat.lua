@@ -2,26 +2,42 @@
 -- their status, plans as checklists, permission questions, usage and how each turn ended.
 --
 -- Streamed text and reasoning grow at the end of the buffer; tool calls, plans, usage and permissions are
--- blocks redrawn in place when a later event updates them (see chat_buffer.lua).
+-- blocks redrawn in place when a later event updates them (see chat_buffer.lua). A chat created for a session
+-- with a past (after a restart, or when switching to it) is drawn from the bridge's history first
+-- (chat_history.lua).
 local blocks = require("agent_bridge.chat_buffer")
 local config = require("agent_bridge.config")
+local fmt = require("agent_bridge.chat_lines")
 
 local M = {}
 
----@class agent_bridge.ChatState
+---@class (exact) agent_bridge.ChatTurn
+---@field prompt? string          the prompt's first line (names the turn in a rewind note)
+---@field plan? table             block
+---@field usage? table            block
+---@field usage_fields? table     the turn's usage events merged
+---@field totals? table           the session's usage totals after the turn
+---@field pending? table          { files, hunks } as the turn left them
+---@field end_block? table        block of the line saying how the turn ended
+---@field end_ev? table           the turnEnded fields that line was drawn from
+---@field rewound? boolean        its changes were undone (agentBridge.rewind)
+
+---@class (exact) agent_bridge.ChatQueued
+---@field ev? table               an agentBridge/event
+---@field fn? fun()               a drawing of the plugin's own (a note, usage totals)
+
+---@class (exact) agent_bridge.ChatState
 ---@field buf integer
 ---@field blocks table[]          every block: { mark, count, fold, hl }
 ---@field tail table|nil          { kind = "text"|"reasoning", block }
 ---@field tools table<string, table>   toolCallId -> block
----@field turns table<string, table>   turnId -> { plan = block, usage = block }
+---@field turns table<string, agent_bridge.ChatTurn>   turnId -> its blocks and state
 ---@field permissions table<string, table>  toolCallId -> block
 ---@field folds table|nil         cache: { tick, rows = { [row] = level string } }
+---@field loading agent_bridge.ChatQueued[]|nil  while the history is on its way: what arrived meanwhile
 
 ---@type table<string, agent_bridge.ChatState>
 M.chats = {}
-
-local STATUS_ICON = { pending = "○", in_progress = "◐", completed = "✓", failed = "✗" }
-local PLAN_BOX = { pending = "[ ]", in_progress = "[-]", completed = "[x]" }
 
 local function set_hl()
   local links = {
@@ -35,6 +51,8 @@ local function set_hl()
     AgentBridgeChatUsage = "NonText",
     AgentBridgeChatEnd = "NonText",
     AgentBridgeChatError = "ErrorMsg",
+    AgentBridgeChatRewound = "DiagnosticWarn",
+    AgentBridgeChatSynced = "NonText",
   }
   for group, link in pairs(links) do
     vim.api.nvim_set_hl(0, group, { link = link, default = true })
@@ -47,122 +65,7 @@ end
 
 -- Rendering of each event kind ------------------------------------------------------------------------------
 
--- Agents report absolute paths inside the session worktree (<state>/worktrees/<session id>/...): show them
--- relative to it.
-local function relative(path, session_id)
-  local rel = path:match("/worktrees/" .. vim.pesc(session_id) .. "/(.+)$")
-  return rel or path
-end
-
-local function tool_lines(ev)
-  local icon = STATUS_ICON[ev.status] or "•"
-  local head = string.format("%s %s", icon, ev.title or ev.toolKind or "tool")
-  local meta = { ev.toolKind, ev.status }
-  head = head .. "  (" .. table.concat(vim.tbl_filter(function(x)
-    return type(x) == "string"
-  end, meta), ", ") .. ")"
-  local lines = { head }
-  if type(ev.command) == "string" and ev.command ~= "" then
-    table.insert(lines, "    $ " .. ev.command)
-  end
-  if type(ev.paths) == "table" and #ev.paths > 0 then
-    local paths = vim.tbl_map(function(p)
-      return relative(p, ev.sessionId or "")
-    end, ev.paths)
-    if not (ev.title or ""):find(paths[1], 1, true) then
-      table.insert(lines, "    " .. table.concat(paths, ", "))
-    end
-  end
-  local max = config.options.chat.tool_output_lines or 0
-  if type(ev.output) == "string" and ev.output ~= "" and max > 0 then
-    local out = vim.split(vim.trim(ev.output), "\n", { plain = true })
-    for i = 1, math.min(#out, max) do
-      table.insert(lines, "    │ " .. out[i])
-    end
-    if #out > max then
-      table.insert(lines, string.format("    │ ... (%d more lines)", #out - max))
-    end
-  end
-  return lines
-end
-
-local function plan_lines(ev)
-  local lines = { "Plan:" }
-  for _, e in ipairs(ev.entries or {}) do
-    table.insert(lines, string.format("- %s %s", PLAN_BOX[e.status] or "[ ]", e.content or ""))
-  end
-  return lines
-end
-
-local function fmt_num(n)
-  return type(n) == "number" and tostring(math.floor(n)) or nil
-end
-
-local function tokens(input, output, total)
-  local parts = {}
-  if input then
-    table.insert(parts, fmt_num(input) .. " in")
-  end
-  if output then
-    table.insert(parts, fmt_num(output) .. " out")
-  end
-  if total and not (input and output) then
-    table.insert(parts, fmt_num(total) .. " total")
-  end
-  return #parts > 0 and (table.concat(parts, " · ") .. " tokens") or nil
-end
-
--- `ev`: the turn's usage events merged; `totals`: the session's usage for the agent (after the turn).
-local function usage_line(ev, totals)
-  local parts = {}
-  table.insert(parts, tokens(ev.inputTokens, ev.outputTokens, ev.totalTokens))
-  if ev.contextUsed and ev.contextSize then
-    table.insert(parts, string.format("context %s/%s", fmt_num(ev.contextUsed), fmt_num(ev.contextSize)))
-  end
-  if type(ev.cost) == "number" then
-    table.insert(parts, string.format("cost %.4f %s", ev.cost, ev.currency or ""))
-  end
-  if totals then
-    local t = tokens(totals.inputTokens, totals.outputTokens)
-    if t then
-      table.insert(parts, "session " .. t)
-    end
-    if type(totals.cost) == "number" and totals.cost > 0 then
-      table.insert(parts, string.format("session cost %.4f", totals.cost))
-    end
-  end
-  return "Usage: " .. table.concat(parts, " · ")
-end
-
-local OUTCOME = {
-  asking = "waiting for your answer",
-  allowed = "allowed",
-  allowedAlways = "always allowed",
-  rejected = "rejected",
-}
-
--- `asked`: the user was asked (else the bridge's policy decided on its own).
-local function permission_lines(ev, asked)
-  local what = (type(ev.command) == "string" and ev.command ~= "" and ("run: " .. ev.command)) or ev.title or "?"
-  local outcome = OUTCOME[ev.outcome] or ev.outcome or ""
-  if not asked then
-    local line = string.format("✗ %s by policy: %s", outcome, what)
-    if type(ev.reason) == "string" and ev.reason ~= "" then
-      line = line .. " (" .. ev.reason .. ")"
-    end
-    return { line }
-  end
-  local lines = { string.format("? Permission: %s — %s", what, outcome) }
-  if type(ev.cwd) == "string" and ev.cwd ~= "" then
-    local in_worktree = ev.cwd:match("/worktrees/" .. vim.pesc(ev.sessionId or "") .. "/?$")
-    table.insert(lines, "    in " .. (in_worktree and "the session worktree" or relative(ev.cwd, ev.sessionId or "")))
-  end
-  if type(ev.reason) == "string" and ev.reason ~= "" and ev.outcome ~= "asking" then
-    table.insert(lines, "    (" .. ev.reason .. ")")
-  end
-  return lines
-end
-
+---@return agent_bridge.ChatTurn
 local function turn_state(chat, turn_id)
   local t = chat.turns[turn_id or ""]
   if not t then
@@ -181,8 +84,11 @@ local function upsert(chat, block, lines, hl)
 end
 
 local render = {}
+-- Every event kind the chat draws; chat_history.lua draws history entries through the same functions.
+M.render = render
 
 function render.turnStarted(chat, ev, session)
+  turn_state(chat, ev.turnId).prompt = vim.split(ev.prompt or "", "\n", { plain = true })[1]
   local lines = { "", "## You" }
   for _, l in ipairs(vim.split(ev.prompt or "", "\n", { plain = true })) do
     table.insert(lines, "> " .. l)
@@ -210,21 +116,26 @@ function render.reasoning(chat, ev)
   blocks.stream(chat, "reasoning", ev.text)
 end
 
-function render.toolCall(chat, ev)
+--- Draws (or redraws in place) a tool call; `compact`: its status and title only.
+function M.draw_tool(chat, ev, compact)
   local id = ev.toolCallId or tostring(#chat.blocks)
   local hl = ev.status == "failed" and "AgentBridgeChatToolFailed" or "AgentBridgeChatTool"
-  chat.tools[id] = upsert(chat, chat.tools[id], tool_lines(ev), hl)
+  chat.tools[id] = upsert(chat, chat.tools[id], fmt.tool_lines(ev, compact), hl)
+end
+
+function render.toolCall(chat, ev)
+  M.draw_tool(chat, ev, false)
 end
 
 function render.plan(chat, ev)
   local t = turn_state(chat, ev.turnId)
-  t.plan = upsert(chat, t.plan, plan_lines(ev), "AgentBridgeChatPlan")
+  t.plan = upsert(chat, t.plan, fmt.plan_lines(ev), "AgentBridgeChatPlan")
 end
 
 function render.usage(chat, ev)
   local t = turn_state(chat, ev.turnId)
   t.usage_fields = vim.tbl_extend("force", t.usage_fields or {}, ev)
-  t.usage = upsert(chat, t.usage, { usage_line(t.usage_fields, t.totals) }, "AgentBridgeChatUsage")
+  t.usage = upsert(chat, t.usage, { fmt.usage_line(t.usage_fields, t.totals) }, "AgentBridgeChatUsage")
 end
 
 --- The session's token totals for the agent of a turn that ended (from agentBridge.sessions): the bridge
@@ -237,9 +148,14 @@ function M.show_totals(session, turn_id, totals)
   if not (totals.inputTokens or totals.outputTokens) or (totals.inputTokens == 0 and totals.outputTokens == 0) then
     return
   end
+  if chat.loading then
+    return table.insert(chat.loading, { fn = function()
+      M.show_totals(session, turn_id, totals)
+    end })
+  end
   local t = turn_state(chat, turn_id)
   t.totals = totals
-  local line = usage_line(t.usage_fields or {}, totals)
+  local line = fmt.usage_line(t.usage_fields or {}, totals)
   if t.usage then
     blocks.replace(chat, t.usage, { line })
   elseif t.end_block then
@@ -255,7 +171,7 @@ function render.permission(chat, ev)
   if not entry.asked and not entry.block and ev.outcome ~= "rejected" then
     return -- allowed by the policy without asking (edits in the worktree): the tool call says enough
   end
-  entry.block = upsert(chat, entry.block, permission_lines(ev, entry.asked),
+  entry.block = upsert(chat, entry.block, fmt.permission_lines(ev, entry.asked),
     entry.asked and "AgentBridgeChatPermission" or "AgentBridgeChatEnd")
   chat.permissions[id] = entry
 end
@@ -275,29 +191,70 @@ function render.pendingChanged(chat, ev)
   end
 end
 
+local function end_hl(t, ev)
+  return (t.rewound and "AgentBridgeChatRewound") or (ev.error and "AgentBridgeChatError") or "AgentBridgeChatEnd"
+end
+
 function render.turnEnded(chat, ev)
   local t = turn_state(chat, ev.turnId)
-  local status = ev.status or "ended"
-  if ev.stopReason and ev.stopReason ~= "end_turn" then
-    status = status .. ", " .. ev.stopReason
+  t.end_ev = ev
+  t.end_block = blocks.append(chat, fmt.end_lines(t, ev), { hl = end_hl(t, ev) })
+end
+
+--- Marks a turn of the chat as rewound (its end line says so); false when it already was.
+function M.mark_rewound(chat, turn_id)
+  local t = turn_state(chat, turn_id)
+  if t.rewound then
+    return false
   end
-  local lines = {}
-  if ev.error then
-    for _, l in ipairs(vim.split(ev.error, "\n", { plain = true })) do
-      table.insert(lines, "✗ " .. l)
-    end
+  t.rewound = true
+  if t.end_block and t.end_ev then
+    blocks.replace(chat, t.end_block, fmt.end_lines(t, t.end_ev), end_hl(t, t.end_ev))
   end
-  local tail = "── " .. status
-  if t.pending and (t.pending.hunks or 0) > 0 then
-    tail = tail .. string.format(" · %d pending change%s in %d file%s (:AgentPending)", t.pending.hunks,
-      t.pending.hunks == 1 and "" or "s", t.pending.files or 0, t.pending.files == 1 and "" or "s")
+  return true
+end
+
+-- agentBridge.rewind undid turns (from this window or another): mark them, and say what it did.
+function render.rewound(chat, ev)
+  local ids = type(ev.turnIds) == "table" and ev.turnIds or {}
+  for _, id in ipairs(ids) do
+    M.mark_rewound(chat, id)
   end
-  table.insert(lines, tail .. " ──")
-  t.end_block = blocks.append(chat, lines, { hl = ev.error and "AgentBridgeChatError" or "AgentBridgeChatEnd" })
+  local named = chat.turns[ev.turnId or ""]
+  local from = named and named.prompt and named.prompt ~= "" and string.format(' from "%s"', named.prompt) or ""
+  local files = type(ev.files) == "table" and #ev.files or 0
+  local line = string.format("⟲ Rewound %s%s: the agent's changes to %s undone", fmt.plural(#ids, "turn"), from,
+    fmt.plural(files, "file"))
+  blocks.append(chat, { line }, { hl = "AgentBridgeChatRewound" })
+end
+
+-- The worktree took in the user's own changes before a turn.
+function render.synced(chat, ev)
+  local files = type(ev.files) == "table" and #ev.files or 0
+  local line = "↻ caught up with your changes to " .. fmt.plural(files, "file")
+  if type(ev.conflicts) == "number" and ev.conflicts > 0 then
+    line = line .. " · " .. fmt.plural(ev.conflicts, "conflict") .. " with the agent's changes (:AgentPending)"
+  end
+  blocks.append(chat, { line }, { hl = "AgentBridgeChatSynced" })
 end
 
 -- Buffers and windows ----------------------------------------------------------------------------------------
 
+--- The title line of a chat.
+function M.header(chat, session)
+  local client = vim.lsp.get_client_by_id(session.client_id)
+  local root = client and client.root_dir or ""
+  blocks.append(chat, { "# Agent session " .. short(session.id) .. (root ~= "" and ("  " .. root) or "") },
+    { hl = "AgentBridgeChatUser" })
+end
+
+--- Forgets what a chat drew (before the conversation is drawn again).
+function M.reset(chat)
+  blocks.clear(chat)
+  chat.tools, chat.turns, chat.permissions = {}, {}, {}
+end
+
+--- A session's chat, created (and drawn from the bridge's history) when there is none.
 ---@param session agent_bridge.Session
 ---@return agent_bridge.ChatState
 function M.get(session)
@@ -316,11 +273,10 @@ function M.get(session)
   vim.b[buf].agent_bridge_session = session.id
   chat = { buf = buf, blocks = {}, tools = {}, turns = {}, permissions = {} }
   M.chats[session.id] = chat
-  local client = vim.lsp.get_client_by_id(session.client_id)
-  local root = client and client.root_dir or ""
-  blocks.append(chat, { "# Agent session " .. short(session.id) .. (root ~= "" and ("  " .. root) or "") },
-    { hl = "AgentBridgeChatUser" })
+  M.header(chat, session)
   vim.keymap.set("n", "q", "<cmd>silent! close<cr>", { buffer = buf, desc = "Close the chat window" })
+  -- The session may have turns this Neovim never saw (an earlier Neovim's, another editor's).
+  require("agent_bridge.chat_history").load(session, chat)
   return chat
 end
 
@@ -360,11 +316,17 @@ function M.window(session_id)
   return nil
 end
 
---- Shows a session's chat (opening a window if needed). `opts.focus`: move the cursor there.
+--- Shows a session's chat (opening a window if needed). `opts.focus`: move the cursor there; `opts.redraw`:
+--- draw an existing chat again from the bridge's history (a chat just created is drawn from it anyway).
 ---@param session agent_bridge.Session
+---@param opts? { focus?: boolean, redraw?: boolean }
 function M.open(session, opts)
   opts = opts or {}
+  local existed = M.chats[session.id] ~= nil and vim.api.nvim_buf_is_valid(M.chats[session.id].buf)
   local chat = M.get(session)
+  if existed and opts.redraw then
+    require("agent_bridge.chat_history").load(session, chat)
+  end
   local win = M.window(session.id)
   if not win then
     local prev = vim.api.nvim_get_current_win()
@@ -401,7 +363,13 @@ end
 
 --- A line of our own in the chat (e.g. a prompt that failed to start).
 function M.note(session, text, hl)
-  blocks.append(M.get(session), vim.split(text, "\n", { plain = true }), { hl = hl or "AgentBridgeChatEnd" })
+  local chat = M.get(session)
+  if chat.loading then
+    return table.insert(chat.loading, { fn = function()
+      M.note(session, text, hl)
+    end })
+  end
+  blocks.append(chat, vim.split(text, "\n", { plain = true }), { hl = hl or "AgentBridgeChatEnd" })
 end
 
 --- One `agentBridge/event` for `session`.
@@ -411,6 +379,19 @@ function M.on_event(session, ev)
     return
   end
   local chat = M.get(session)
+  if chat.loading then
+    table.insert(chat.loading, { ev = ev }) -- drawn after the history, unless the history holds it
+    return
+  end
+  M.draw_event(session, chat, ev)
+end
+
+--- Draws one event into a chat (a failure is reported, never raised into the LSP handler).
+function M.draw_event(session, chat, ev)
+  local fn = render[ev.kind]
+  if not fn then
+    return
+  end
   local ok, err = pcall(fn, chat, ev, session)
   if not ok then
     vim.schedule(function()

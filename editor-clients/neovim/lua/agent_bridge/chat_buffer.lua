@@ -191,6 +191,16 @@ function M.foldtext()
   return string.format("%s (%d line%s): %s", first, n, n == 1 and "" or "s", body)
 end
 
+--- Empties the buffer and forgets its blocks (before the conversation is drawn again from the history).
+function M.clear(chat)
+  chat.blocks, chat.tail, chat.folds = {}, nil, nil
+  M.modify(chat, function(buf)
+    vim.api.nvim_buf_clear_namespace(buf, ns, 0, -1)
+    vim.api.nvim_buf_clear_namespace(buf, hl_ns, 0, -1)
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, {})
+  end)
+end
+
 --- Inserts a new block of `lines` just above `before` (another block).
 function M.insert_before(chat, before, lines, hl)
   local row = M.row(chat, before)

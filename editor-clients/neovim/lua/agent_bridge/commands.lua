@@ -169,6 +169,16 @@ function M.create()
     desc = "Show or hide the session's chat",
   })
 
+  cmd("AgentRewind", function(o)
+    require("agent_bridge.rewind").rewind({ turn = o.args })
+  end, {
+    nargs = "?",
+    complete = function(lead)
+      return require("agent_bridge.rewind").complete(lead)
+    end,
+    desc = "Undo the agent's changes of a turn and of every later one (no argument: pick the turn)",
+  })
+
   cmd("AgentPending", function()
     require("agent_bridge.review").pending()
   end, { nargs = 0, desc = "Pending agent changes in the quickfix list" })

@@ -36,6 +36,8 @@ M.defaults = {
     -- Mark pending hunks' lines in the sign column.
     signs = true,
     sign_text = "┃",
+    -- The sign of a conflict hunk (you and the agent changed the same lines); drawn in DiagnosticWarn colours.
+    conflict_sign_text = "┇",
     -- Show "agent: summary" at the end of a hunk's first line.
     virtual_text = true,
     -- Hide the bridge's own hint-diagnostic signs when the plugin draws its signs.

@@ -82,6 +82,11 @@ function M.reject(opts)
   require("agent_bridge.review").reject(opts)
 end
 
+--- Undoes the agent's changes of a turn and every later one: { turn?, session?, on_done? } (no turn: a picker).
+function M.rewind(opts)
+  require("agent_bridge.rewind").rewind(opts)
+end
+
 function M.pending(opts)
   require("agent_bridge.review").pending(opts)
 end

@@ -90,7 +90,7 @@ function M.sessions(opts)
         local s = sessions.ensure(id, c.id)
         if action.id == "switch" then
           sessions.set_current(c.id, id)
-          chat.open(s)
+          chat.open(s, { redraw = true })
         elseif action.id == "chat" then
           chat.open(s, { focus = true })
         elseif action.id == "cancel" then

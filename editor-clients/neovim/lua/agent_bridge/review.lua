@@ -1,5 +1,6 @@
 -- Reviewing agents' changes: pending hunks drawn in buffers (signs + end-of-line text, from the bridge's hint
--- diagnostics, which follow your edits), apply/reject of the hunk under the cursor or the whole file (or of
+-- diagnostics, which follow your edits; conflict hunks, where you and the agent changed the same lines, drawn
+-- apart from the bridge's warning diagnostics), apply/reject of the hunk under the cursor or the whole file (or of
 -- entries of the quickfix list), and the quickfix list of pending hunks. The diff view is in diff.lua.
 local client_mod = require("agent_bridge.client")
 local config = require("agent_bridge.config")
@@ -12,14 +13,17 @@ local SOURCE = "agent-bridge"
 local function set_hl()
   vim.api.nvim_set_hl(0, "AgentBridgeHunkSign", { link = "DiffChange", default = true })
   vim.api.nvim_set_hl(0, "AgentBridgeHunkText", { link = "DiagnosticHint", default = true })
+  vim.api.nvim_set_hl(0, "AgentBridgeHunkConflictSign", { link = "DiagnosticWarn", default = true })
+  vim.api.nvim_set_hl(0, "AgentBridgeHunkConflictText", { link = "DiagnosticWarn", default = true })
 end
 
----@class agent_bridge.Hunk
+---@class (exact) agent_bridge.Hunk
 ---@field lnum integer      first line (0-based)
 ---@field last integer      last line (0-based, inclusive)
 ---@field session_id string
 ---@field hunk_id string
 ---@field label string      "agent: summary"
+---@field conflict boolean  you and the agent both changed these lines: applying puts the agent's version
 
 --- Pending hunks shown in a buffer, from the bridge's hint diagnostics (positions follow the user's edits).
 ---@param bufnr integer
@@ -33,13 +37,15 @@ function M.hunks(bufnr)
       if last > d.lnum and (d.end_col or 0) == 0 then
         last = last - 1
       end
-      local agent, summary = (d.message or ""):match("^Pending agent change from (.-): (.-)%. Use a code action")
+      local agent, summary = (d.message or ""):match("agent change from (.-): (.-)%. Use a code action")
       table.insert(out, {
         lnum = d.lnum,
         last = math.max(last, d.lnum),
         session_id = data.sessionId,
         hunk_id = data.hunkId,
         label = agent and (agent .. ": " .. summary) or d.message,
+        -- The bridge publishes conflict hunks as warnings (the others as hints).
+        conflict = data.conflict == true or d.severity == vim.diagnostic.severity.WARN,
       })
     end
   end
@@ -66,11 +72,12 @@ function M.render(bufnr)
     for row = first, last do
       local mark = { priority = 20 }
       if opts.signs then
-        mark.sign_text = opts.sign_text
-        mark.sign_hl_group = "AgentBridgeHunkSign"
+        mark.sign_text = h.conflict and opts.conflict_sign_text or opts.sign_text
+        mark.sign_hl_group = h.conflict and "AgentBridgeHunkConflictSign" or "AgentBridgeHunkSign"
       end
       if row == first and opts.virtual_text then
-        mark.virt_text = { { "  " .. h.label, "AgentBridgeHunkText" } }
+        mark.virt_text = h.conflict and { { "  conflict: " .. h.label, "AgentBridgeHunkConflictText" } }
+          or { { "  " .. h.label, "AgentBridgeHunkText" } }
         mark.virt_text_pos = "eol"
       end
       vim.api.nvim_buf_set_extmark(bufnr, M.ns, row, 0, mark)
@@ -306,7 +313,17 @@ local function first_line(text)
   return nil
 end
 
-local function describe(file, hunk)
+--- The quickfix text of a pending hunk: its first changed line (a conflict says so, and why).
+function M.describe(file, hunk)
+  local what = M.describe_change(file, hunk)
+  if hunk.conflict == true then
+    local reason = type(hunk.conflictReason) == "string" and hunk.conflictReason or ""
+    return "conflict" .. (reason ~= "" and (" (" .. reason .. ")") or "") .. ": " .. what
+  end
+  return what
+end
+
+function M.describe_change(file, hunk)
   if file.change == "create" then
     return "new file"
   elseif file.change == "delete" then
@@ -335,6 +352,30 @@ local function current_line_of(uri, hunk)
   return (hunk.range and hunk.range.start and hunk.range.start.line or 0) + 1
 end
 
+--- The quickfix items of agentBridge.pending's answer.
+function M.quickfix_items(res)
+  local items, sessions = {}, {}
+  for _, f in ipairs(res or {}) do
+    sessions[f.sessionId] = true
+  end
+  local several = vim.tbl_count(sessions) > 1
+  for _, f in ipairs(res or {}) do
+    for _, h in ipairs(f.hunks or {}) do
+      local text = string.format("[%s%s] %s", h.agent or "?", several and (" " .. f.sessionId:sub(1, 8)) or "",
+        M.describe(f, h))
+      table.insert(items, {
+        filename = vim.uri_to_fname(f.uri),
+        lnum = current_line_of(f.uri, h),
+        col = 1,
+        text = text,
+        type = h.conflict == true and "W" or "I",
+        user_data = { sessionId = f.sessionId, hunkId = h.hunkId, uri = f.uri },
+      })
+    end
+  end
+  return items
+end
+
 --- :AgentPending — every pending hunk of the workspace's sessions in the quickfix list.
 function M.pending(opts)
   opts = opts or {}
@@ -342,32 +383,11 @@ function M.pending(opts)
   if not c then
     return client_mod.notify("no agent-bridge for this buffer (is it inside a git repository?)", vim.log.levels.WARN)
   end
-  if not c then
-    return
-  end
   client_mod.exec(c, "agentBridge.pending", {}, function(err, res)
     if err then
       return client_mod.notify(err, vim.log.levels.ERROR)
     end
-    local items, sessions = {}, {}
-    for _, f in ipairs(res or {}) do
-      sessions[f.sessionId] = true
-    end
-    local several = vim.tbl_count(sessions) > 1
-    for _, f in ipairs(res or {}) do
-      for _, h in ipairs(f.hunks or {}) do
-        local text = string.format("[%s%s] %s", h.agent or "?", several and (" " .. f.sessionId:sub(1, 8)) or "",
-          describe(f, h))
-        table.insert(items, {
-          filename = vim.uri_to_fname(f.uri),
-          lnum = current_line_of(f.uri, h),
-          col = 1,
-          text = text,
-          type = "I",
-          user_data = { sessionId = f.sessionId, hunkId = h.hunkId, uri = f.uri },
-        })
-      end
-    end
+    local items = M.quickfix_items(res)
     -- Refreshing our own list replaces it; otherwise a new list goes on the quickfix stack.
     local action = vim.fn.getqflist({ title = 1 }).title == QF_TITLE and "r" or " "
     vim.fn.setqflist({}, action, { title = QF_TITLE, items = items })
