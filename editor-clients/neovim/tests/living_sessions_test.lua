@@ -177,15 +177,16 @@ return function(t, client)
   vim.fn.writefile({ "a = 1", "b = 2", "c = 3", "d = 4" }, path)
   vim.cmd.edit(vim.fn.fnameescape(path))
   local buf = vim.api.nvim_get_current_buf()
-  local function diag(line, hunk, severity, conflict)
+  local function diag(line, hunk, severity, message)
     return { range = { start = { line = line, character = 0 }, ["end"] = { line = line + 1, character = 0 } },
-      severity = severity, source = "agent-bridge", code = hunk,
-      message = "Pending agent change from scripted: change 1 line. Use a code action to apply or reject it.",
-      data = { sessionId = SID, hunkId = hunk, conflict = conflict } }
+      severity = severity, source = "agent-bridge", code = hunk, message = message,
+      data = { sessionId = SID, hunkId = hunk } }
   end
   vim.lsp.handlers["textDocument/publishDiagnostics"](nil, { uri = vim.uri_from_bufnr(buf), diagnostics = {
-    diag(0, "h-plain", vim.lsp.protocol.DiagnosticSeverity.Hint, nil),
-    diag(2, "h-conflict", vim.lsp.protocol.DiagnosticSeverity.Warning, true),
+    diag(0, "h-plain", vim.lsp.protocol.DiagnosticSeverity.Hint,
+      "Pending agent change from scripted: change 1 line. Use a code action to apply or reject it."),
+    diag(2, "h-conflict", vim.lsp.protocol.DiagnosticSeverity.Warning,
+      "Pending agent change from scripted collides with your edit: you changed these lines too; it is kept."),
   } }, { client_id = client.id, method = "textDocument/publishDiagnostics" })
   local marks
   wait("conflict signs", function()
@@ -196,7 +197,7 @@ return function(t, client)
   check("conflict hunk recognized", #hunks == 2 and not hunks[1].conflict and hunks[2].conflict, hunks)
   check("conflict hunk has its own sign and colours", marks[2][4].sign_hl_group == "AgentBridgeHunkConflictSign"
     and vim.trim(marks[2][4].sign_text) == "┇" and marks[1][4].sign_hl_group == "AgentBridgeHunkSign", marks)
-  check("conflict hunk labelled as a conflict", marks[2][4].virt_text[1][1] == "  conflict: scripted: change 1 line"
+  check("conflict hunk labelled as a conflict", marks[2][4].virt_text[1][1] == "  conflict: scripted: you changed these lines too"
     and marks[2][4].virt_text[1][2] == "AgentBridgeHunkConflictText"
     and not marks[1][4].virt_text[1][1]:find("conflict", 1, true), marks)
   check("conflict colours link to DiagnosticWarn",
@@ -206,7 +207,7 @@ return function(t, client)
       { hunkId = "h-plain", agent = "scripted", oldText = "a = 1\n", newText = "a = 10\n", conflict = false,
         range = { start = { line = 0, character = 0 }, ["end"] = { line = 1, character = 0 } } },
       { hunkId = "h-conflict", agent = "scripted", oldText = "c = 30\n", newText = "c = 300\n", conflict = true,
-        conflictReason = "you changed these lines too",
+        conflictReason = "you changed these lines too (apply it by itself to take it)",
         range = { start = { line = 2, character = 0 }, ["end"] = { line = 3, character = 0 } } },
     } } }
   end

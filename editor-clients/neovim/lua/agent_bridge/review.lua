@@ -17,6 +17,12 @@ local function set_hl()
   vim.api.nvim_set_hl(0, "AgentBridgeHunkConflictText", { link = "DiagnosticWarn", default = true })
 end
 
+-- A conflict's reason as a label: its first clause ("you and the agent both changed these lines; this is the
+-- agent's version, ..." → the part before ";"); the diagnostic's float has it whole.
+local function short_reason(reason)
+  return vim.trim(reason:match("^(.-)[;(]") or reason)
+end
+
 ---@class (exact) agent_bridge.Hunk
 ---@field lnum integer      first line (0-based)
 ---@field last integer      last line (0-based, inclusive)
@@ -37,7 +43,12 @@ function M.hunks(bufnr)
       if last > d.lnum and (d.end_col or 0) == 0 then
         last = last - 1
       end
-      local agent, summary = (d.message or ""):match("agent change from (.-): (.-)%. Use a code action")
+      local msg = d.message or ""
+      local agent, summary = msg:match("^Pending agent change from (.-): (.-)%. Use a code action")
+      if not agent then
+        agent, summary = msg:match("^Pending agent change from (.-) collides with your edit: (.-)%.?$")
+        summary = summary and short_reason(summary)
+      end
       table.insert(out, {
         lnum = d.lnum,
         last = math.max(last, d.lnum),
@@ -317,7 +328,7 @@ end
 function M.describe(file, hunk)
   local what = M.describe_change(file, hunk)
   if hunk.conflict == true then
-    local reason = type(hunk.conflictReason) == "string" and hunk.conflictReason or ""
+    local reason = type(hunk.conflictReason) == "string" and short_reason(hunk.conflictReason) or ""
     return "conflict" .. (reason ~= "" and (" (" .. reason .. ")") or "") .. ": " .. what
   end
   return what
