@@ -324,17 +324,7 @@ local function first_line(text)
   return nil
 end
 
---- The quickfix text of a pending hunk: its first changed line (a conflict says so, and why).
-function M.describe(file, hunk)
-  local what = M.describe_change(file, hunk)
-  if hunk.conflict == true then
-    local reason = type(hunk.conflictReason) == "string" and short_reason(hunk.conflictReason) or ""
-    return "conflict" .. (reason ~= "" and (" (" .. reason .. ")") or "") .. ": " .. what
-  end
-  return what
-end
-
-function M.describe_change(file, hunk)
+local function describe_change(file, hunk)
   if file.change == "create" then
     return "new file"
   elseif file.change == "delete" then
@@ -349,6 +339,16 @@ function M.describe_change(file, hunk)
     return "+ " .. new
   end
   return old and ("- " .. old) or "change"
+end
+
+--- The quickfix text of a pending hunk: its first changed line (a conflict says so, and why).
+function M.describe(file, hunk)
+  local what = describe_change(file, hunk)
+  if hunk.conflict == true then
+    local reason = type(hunk.conflictReason) == "string" and short_reason(hunk.conflictReason) or ""
+    return "conflict" .. (reason ~= "" and (" (" .. reason .. ")") or "") .. ": " .. what
+  end
+  return what
 end
 
 local function current_line_of(uri, hunk)
