@@ -11,9 +11,14 @@ const RENDER_DELAY_MS = 50;
 export interface ChatActions {
   prompt(text: string): Promise<void>;
   cancel(): Promise<void>;
+  rewind(turnId: string): Promise<void>;
 }
 
-type FromWebview = { type: "prompt"; text: string } | { type: "cancel" } | { type: "ready" };
+type FromWebview =
+  | { type: "prompt"; text: string }
+  | { type: "cancel" }
+  | { type: "ready" }
+  | { type: "rewind"; turnId: string };
 
 export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private view?: vscode.WebviewView;
@@ -70,6 +75,8 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       void this.actions.prompt(msg.text);
     } else if (msg.type === "cancel") {
       void this.actions.cancel();
+    } else if (msg.type === "rewind" && typeof msg.turnId === "string") {
+      void this.actions.rewind(msg.turnId);
     } else if (msg.type === "ready") {
       this.render();
     }

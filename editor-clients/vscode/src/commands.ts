@@ -6,6 +6,7 @@ import type { PromptArgs } from "./core/protocol";
 import type { BridgeState } from "./core/state";
 import type { Transcripts } from "./core/transcript";
 import type { ChatView } from "./chat";
+import type { Conversation } from "./conversation";
 import type { PendingTree } from "./pendingTree";
 import type { Review, ReviewArg } from "./review";
 import type { ServerSupervisor } from "./server";
@@ -22,6 +23,7 @@ export interface CommandDeps {
   tree: PendingTree;
   review: Review;
   server: ServerSupervisor;
+  conversation: Conversation;
   output: vscode.LogOutputChannel;
 }
 
@@ -47,6 +49,8 @@ export class Commands {
       r("agentBridge.ui.switchSession", () => this.switchSession()),
       r("agentBridge.ui.closeSession", (node?: PendingNode) => this.closeSession(node?.sessionId)),
       r("agentBridge.ui.chooseAgent", () => this.chooseAgent()),
+      // Named apart from the server's `agentBridge.rewind`, which the language client registers as a command.
+      r("agentBridge.ui.rewind", (turnId?: string) => this.d.conversation.rewind(typeof turnId === "string" ? turnId : undefined)),
       r("agentBridge.ui.applyHunk", (arg?: ReviewArg) => review.apply("hunk", arg)),
       r("agentBridge.ui.rejectHunk", (arg?: ReviewArg) => review.reject("hunk", arg)),
       r("agentBridge.ui.applyFile", (arg?: ReviewArg) => review.apply("file", arg)),

@@ -30,7 +30,8 @@ export class EventRouter {
     if (this.transcripts.apply(event)) {
       this.sinks.transcriptChanged(event.sessionId);
     }
-    if (event.kind === "pendingChanged" || event.kind === "turnEnded") {
+    // A rewind and a catch-up recompute the pending hunks (a catch-up may turn some into conflicts).
+    if (event.kind === "pendingChanged" || event.kind === "turnEnded" || event.kind === "rewound" || event.kind === "synced") {
       this.sinks.pendingChanged(event.sessionId);
     }
     this.notify(event);

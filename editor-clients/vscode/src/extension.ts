@@ -2,6 +2,8 @@
 import * as vscode from "vscode";
 import { ChatView, CHAT_VIEW_ID } from "./chat";
 import { Commands, CHOSEN_AGENT_KEY, CURRENT_SESSION_KEY } from "./commands";
+import { ConflictDecorations } from "./conflicts";
+import { Conversation } from "./conversation";
 import { AGENT_SCHEME } from "./core/agentUri";
 import { BridgeApi } from "./core/api";
 import { RESTART_SECTIONS } from "./core/settings";
@@ -29,13 +31,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const docs = new AgentDocuments(api);
   const tree = new PendingTree(api, state, () => server.running, output);
   const review = new Review(api, state, tree, docs);
+  const showError = (error: unknown): void => {
+    void vscode.window.showErrorMessage(`Agent Bridge: ${error instanceof Error ? error.message : String(error)}`);
+  };
   const chat: ChatView = new ChatView(state, transcripts, {
-    prompt: (text): Promise<void> => commands.prompt(text).catch((error: unknown) => {
-      void vscode.window.showErrorMessage(`Agent Bridge: ${error instanceof Error ? error.message : String(error)}`);
-    }),
+    prompt: (text): Promise<void> => commands.prompt(text).catch(showError),
     cancel: (): Promise<void> => commands.cancel(),
+    rewind: (turnId): Promise<void> => conversation.rewind(turnId).catch(showError),
   });
-  const commands: Commands = new Commands({ context, api, state, transcripts, chat, tree, review, server, output });
+  const conversation = new Conversation({
+    api, state, transcripts, output,
+    changed: (sessionId) => chat.transcriptChanged(sessionId),
+    pendingChanged: (sessionId) => {
+      void tree.refresh();
+      docs.refresh(sessionId);
+    },
+  });
+  const commands: Commands = new Commands({ context, api, state, transcripts, chat, tree, review, server, conversation, output });
   const router = new EventRouter(state, transcripts, {
     transcriptChanged: (sessionId) => chat.transcriptChanged(sessionId),
     pendingChanged: (sessionId) => {
@@ -52,12 +64,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     docs,
     tree,
     chat,
+    conversation,
+    new ConflictDecorations(tree),
     new StatusItem(state),
     vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, chat, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.window.createTreeView(PENDING_VIEW_ID, { treeDataProvider: tree, showCollapseAll: true }),
     vscode.workspace.registerTextDocumentContentProvider(AGENT_SCHEME, docs),
     ...commands.register(),
-    server.onReady(() => void tree.refresh()),
+    server.onReady(() => {
+      void tree.refresh();
+      void conversation.serverReady();
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (RESTART_SECTIONS.some((s) => e.affectsConfiguration(s))) {
         output.info("settings changed: restarting the server");

@@ -12,6 +12,9 @@ const REFRESH_DELAY_MS = 100;
 export class PendingTree implements vscode.TreeDataProvider<PendingNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<PendingNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
+  private readonly loaded = new vscode.EventEmitter<void>();
+  /** Fires after each refresh that got the server's pending files (`files` is new). */
+  readonly onDidLoad = this.loaded.event;
   private roots: SessionNode[] = [];
   private timer?: ReturnType<typeof setTimeout>;
   private chain: Promise<void> = Promise.resolve();
@@ -52,6 +55,7 @@ export class PendingTree implements vscode.TreeDataProvider<PendingNode>, vscode
       const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
       this.roots = buildPendingTree(sessions, files, roots, this.state.currentSessionId);
       this.changed.fire(undefined);
+      this.loaded.fire();
     } catch (error) {
       this.output.warn(`refreshing pending changes: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -86,6 +90,7 @@ export class PendingTree implements vscode.TreeDataProvider<PendingNode>, vscode
       clearTimeout(this.timer);
     }
     this.changed.dispose();
+    this.loaded.dispose();
   }
 }
 
@@ -113,9 +118,16 @@ function hunkItem(node: HunkNode): vscode.TreeItem {
   const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
   item.id = `hunk:${node.sessionId}:${node.uri}:${node.hunkId}`;
   item.description = node.description;
-  item.tooltip = `${node.label} (hunk ${node.hunkId})`;
   item.contextValue = "hunk";
-  item.iconPath = new vscode.ThemeIcon("diff");
+  if (node.conflict) {
+    // Applying the file or the session skips a conflict hunk; applying it alone puts the agent's lines over yours.
+    item.tooltip = `${node.label}: conflict (hunk ${node.hunkId})${node.conflictReason ? `\n${node.conflictReason}` : ""}` +
+      "\nApply this change to replace your lines with the agent's; Apply File/All skip it.";
+    item.iconPath = new vscode.ThemeIcon("warning", new vscode.ThemeColor("list.warningForeground"));
+  } else {
+    item.tooltip = `${node.label} (hunk ${node.hunkId})`;
+    item.iconPath = new vscode.ThemeIcon("diff");
+  }
   const line = node.range.start.line;
   item.command = {
     title: "Go to Change",

@@ -4,8 +4,8 @@
  * both run this same code. Pure: no VS Code import.
  */
 import type {
-  AgentInfo, ApplyResult, DiffResult, HunkSelection, PendingFile, PromptArgs, PromptResult, RejectResult,
-  SessionInfo, TurnResult,
+  AgentInfo, ApplyResult, DiffResult, HistoryEntry, HunkSelection, PendingFile, PromptArgs, PromptResult,
+  RejectResult, RewindResult, SessionInfo, TurnResult,
 } from "./protocol";
 import { ServerCommands } from "./protocol";
 
@@ -53,6 +53,15 @@ export class BridgeApi {
 
   diff(sessionId: string, uri: string): Promise<DiffResult> {
     return this.call<DiffResult>(ServerCommands.diff, { sessionId, uri });
+  }
+
+  history(sessionId: string): Promise<HistoryEntry[]> {
+    return this.call<HistoryEntry[]>(ServerCommands.history, { sessionId });
+  }
+
+  /** Undoes the agent changes of `turnId` and every later turn of the session (what the user applied stays). */
+  rewind(sessionId: string, turnId: string): Promise<RewindResult> {
+    return this.call<RewindResult>(ServerCommands.rewind, { sessionId, turnId });
   }
 
   private async call<T>(command: string, arg: object): Promise<T> {

@@ -3,7 +3,8 @@
  * Pure (no VS Code); everything from the agent is escaped.
  */
 import type { PlanEntry, ToolCallFields, Usage } from "./protocol";
-import type { Entry, SessionTranscript, TurnView } from "./transcript";
+import type { Entry } from "./entries";
+import type { SessionTranscript, TurnView } from "./transcript";
 
 export function escapeHtml(text: string): string {
   return text
@@ -102,23 +103,31 @@ function renderEntry(entry: Entry): string {
   }
 }
 
+export const REWIND_LABEL = "Rewind to before this turn";
+
 export function renderTurn(turn: TurnView): string {
   const usage = formatUsage(turn.usage);
   const status =
-    turn.status === "running"
-      ? `<span class="turn-status running">running…</span>`
-      : `<span class="turn-status ${turn.status}">${turn.status}${
+    turn.status === "running" || turn.status === "queued"
+      ? `<span class="turn-status ${turn.status}">${turn.status}…</span>`
+      : `<span class="turn-status ${escapeHtml(turn.status)}">${escapeHtml(turn.status)}${
           turn.stopReason && turn.stopReason !== "end_turn" ? ` (${escapeHtml(turn.stopReason)})` : ""
         }</span>`;
   const error = turn.error ? `<div class="error">${escapeHtml(turn.error)}</div>` : "";
+  // A running or queued turn cannot be rewound (the server asks to cancel it first); a rewound one is done.
+  const rewind = turn.rewound
+    ? ` <span class="rewound-marker" title="This turn's changes were undone">rewound</span>`
+    : turn.status === "running" || turn.status === "queued"
+      ? ""
+      : ` <button class="rewind secondary" data-rewind="${escapeHtml(turn.turnId)}" title="Undo the agent's changes of this turn and every later one">${REWIND_LABEL}</button>`;
   return (
-    `<section class="turn" data-turn="${escapeHtml(turn.turnId)}">` +
+    `<section class="turn${turn.rewound ? " rewound" : ""}" data-turn="${escapeHtml(turn.turnId)}">` +
     `<div class="prompt"><span class="who">You</span><div class="prompt-text">${escapeHtml(turn.prompt)}</div></div>` +
     `<div class="answer"><span class="who">${escapeHtml(turn.agent || "agent")}</span>` +
     renderPlan(turn.plan) +
     turn.entries.map(renderEntry).join("") +
     error +
-    `<div class="turn-footer">${status}${usage ? ` <span class="usage">${escapeHtml(usage)}</span>` : ""}</div>` +
+    `<div class="turn-footer">${status}${usage ? ` <span class="usage">${escapeHtml(usage)}</span>` : ""}${rewind}</div>` +
     `</div></section>`
   );
 }
@@ -139,7 +148,7 @@ function nonZero(usage: Usage): Usage {
 export const EMPTY_NEW_SESSION =
   "No conversation yet. Type a prompt below; the agent works in its own git worktree and its edits come back as pending changes for you to review.";
 export const EMPTY_EARLIER_SESSION =
-  "This session's earlier turns are not shown here (they streamed to another window). New prompts continue the session and its agent's conversation.";
+  "No turns of this session to show yet. New prompts continue the session and its agent's conversation.";
 
 export function renderTranscript(
   transcript: SessionTranscript | undefined, usage: { agent: string; usage: Usage }[] = [],
@@ -182,6 +191,9 @@ code { font-family: var(--vscode-editor-font-family); background: var(--vscode-t
 .notice { opacity: .8; font-style: italic; }
 .turn-footer { opacity: .7; font-size: 90%; margin-top: 4px; }
 .turn-status.failed { color: var(--vscode-errorForeground); }
+.turn.rewound .prompt, .turn.rewound .answer > :not(.turn-footer) { opacity: .5; }
+.rewound-marker { color: var(--vscode-editorWarning-foreground); font-weight: bold; }
+button.rewind { padding: 0 6px; margin-left: 6px; font-size: 90%; }
 .pending-summary { padding: 6px 0; font-weight: bold; }
 .session-usage { padding: 2px 0 6px; opacity: .7; font-size: 90%; }
 .empty { padding: 12px 0; opacity: .7; }
@@ -211,6 +223,10 @@ function send() {
 }
 document.getElementById("send").addEventListener("click", send);
 document.getElementById("cancel").addEventListener("click", () => vscode.postMessage({ type: "cancel" }));
+transcript.addEventListener("click", (e) => {
+  const button = e.target instanceof Element ? e.target.closest("button[data-rewind]") : null;
+  if (button) { vscode.postMessage({ type: "rewind", turnId: button.getAttribute("data-rewind") }); }
+});
 prompt.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
 });

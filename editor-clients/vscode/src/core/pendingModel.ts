@@ -15,6 +15,9 @@ export interface HunkNode {
   label: string;
   description: string;
   range: Range;
+  /** You and the agent both changed these lines: applying the file or session skips this hunk. */
+  conflict: boolean;
+  conflictReason?: string;
 }
 
 export interface FileNode {
@@ -140,11 +143,15 @@ function fileNode(file: PendingFile, roots: string[]): FileNode {
     hunkId: h.hunkId,
     agent: h.agent,
     label: `${h.agent}: ${hunkSummary(file, h)}`,
-    description: file.hunks.length === 1 && !file.hunks[0].oldText && !file.hunks[0].newText
-      ? ""
-      : `line ${h.range.start.line + 1}`,
+    description: [
+      h.conflict ? "conflict" : "",
+      file.hunks.length === 1 && !file.hunks[0].oldText && !file.hunks[0].newText ? "" : `line ${h.range.start.line + 1}`,
+    ].filter(Boolean).join(" · "),
     range: h.range,
+    conflict: h.conflict === true,
+    conflictReason: h.conflictReason ?? undefined,
   }));
+  const conflicts = hunks.filter((h) => h.conflict).length;
   const renamedFrom = file.oldUri ? ` from ${relativePath(file.oldUri, roots)}` : "";
   const agents = [...new Set(hunks.map((h) => h.agent))];
   return {
@@ -153,7 +160,12 @@ function fileNode(file: PendingFile, roots: string[]): FileNode {
     uri: file.uri,
     change: file.change,
     label: relativePath(file.uri, roots),
-    description: `${CHANGE_LABELS[file.change]}${renamedFrom} · ${plural(hunks.length, "change")} · ${agents.join(", ")}`,
+    description: [
+      `${CHANGE_LABELS[file.change]}${renamedFrom}`,
+      plural(hunks.length, "change"),
+      conflicts ? plural(conflicts, "conflict") : "",
+      agents.join(", "),
+    ].filter(Boolean).join(" · "),
     hunks,
   };
 }
@@ -189,4 +201,21 @@ export function spanOf(sessionId: string, uri: string, hunkId: string, range: Ra
 export function hunkAtLine(spans: HunkSpan[], line: number, preferSession?: string): HunkSpan | undefined {
   const touching = spans.filter((s) => s.startLine <= line && line <= s.endLine);
   return touching.find((s) => s.sessionId === preferSession) ?? touching[0];
+}
+
+export interface ConflictSpan extends HunkSpan {
+  agent: string;
+  reason?: string;
+}
+
+/** The conflict hunks of one document, for its warning decorations; `live` maps a hunk id to where the
+ * hunk is in the live document now (its diagnostic follows your edits; the pending range does not). */
+export function conflictSpans(files: PendingFile[], uri: string, live: Map<string, Range> = new Map()): ConflictSpan[] {
+  return files
+    .filter((f) => f.uri === uri)
+    .flatMap((f) => f.hunks.filter((h) => h.conflict).map((h) => ({
+      ...spanOf(f.sessionId, f.uri, h.hunkId, live.get(h.hunkId) ?? h.range),
+      agent: h.agent,
+      reason: h.conflictReason ?? undefined,
+    })));
 }

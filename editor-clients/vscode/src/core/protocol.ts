@@ -14,6 +14,8 @@ export const ServerCommands = {
   apply: "agentBridge.apply",
   reject: "agentBridge.reject",
   diff: "agentBridge.diff",
+  history: "agentBridge.history",
+  rewind: "agentBridge.rewind",
 } as const;
 
 export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands];
@@ -97,6 +99,10 @@ export interface PendingHunk {
   range: Range;
   oldText: string;
   newText: string;
+  /** Both you and the agent changed these lines since the agent's turn: `newText` is the agent's version,
+   * `oldText` yours. Applying the file or session skips it; applying this hunk takes the agent's version. */
+  conflict?: boolean;
+  conflictReason?: string;
 }
 
 export interface PendingFile {
@@ -156,6 +162,45 @@ export interface ToolCallFields {
   output?: string;
 }
 
+export type HistoryStatus = "queued" | "running" | TurnStatus;
+
+/** A permission question's final outcome in a turn, as `agentBridge.history` keeps it. */
+export interface PermissionRecord {
+  toolCallId?: string;
+  title?: string;
+  permissionKind?: string;
+  paths?: string[];
+  command?: string;
+  cwd?: string;
+  outcome: string;
+  reason?: string;
+}
+
+/** One turn of `agentBridge.history`, oldest first. The fields after `endedAt` are newer than the rest:
+ * a server without them leaves them out, so they are optional here. */
+export interface HistoryEntry {
+  turnId: string;
+  agent: string;
+  prompt: string;
+  status: HistoryStatus;
+  stopReason?: string | null;
+  error?: string | null;
+  answer?: string | null;
+  queuedAt?: string;
+  startedAt?: string | null;
+  endedAt?: string | null;
+  rewound?: boolean;
+  toolCalls?: ToolCallFields[];
+  plan?: PlanEntry[] | null;
+  usage?: Usage | null;
+  permissions?: PermissionRecord[];
+}
+
+export interface RewindResult {
+  turnsUndone: number;
+  files: string[];
+}
+
 interface EventBase {
   sessionId: string;
   turnId: string | null;
@@ -170,17 +215,7 @@ export type BridgeEvent = EventBase &
     | ({ kind: "toolCall" } & ToolCallFields)
     | { kind: "plan"; entries: PlanEntry[] }
     | ({ kind: "usage" } & Usage)
-    | {
-        kind: "permission";
-        toolCallId?: string;
-        title?: string;
-        permissionKind?: string;
-        paths?: string[];
-        command?: string;
-        cwd?: string;
-        outcome: string;
-        reason?: string;
-      }
+    | ({ kind: "permission" } & PermissionRecord)
     | { kind: "availableCommands"; commands: { name: string; description?: string }[] }
     | { kind: "modeChanged"; modeId: string }
     | { kind: "configChanged"; options: unknown }
@@ -188,6 +223,8 @@ export type BridgeEvent = EventBase &
     | { kind: "notice"; message: string }
     | { kind: "pendingChanged"; files: number; hunks: number }
     | { kind: "turnEnded"; status: TurnStatus; stopReason?: string; error?: string }
+    | { kind: "rewound"; turnIds: string[]; files: string[] }
+    | { kind: "synced"; files: string[]; conflicts: number }
   );
 
 export type EventKind = BridgeEvent["kind"];
@@ -195,6 +232,7 @@ export type EventKind = BridgeEvent["kind"];
 const KINDS: ReadonlySet<string> = new Set<EventKind>([
   "turnStarted", "text", "reasoning", "toolCall", "plan", "usage", "permission", "availableCommands",
   "modeChanged", "configChanged", "sessionInfo", "notice", "pendingChanged", "turnEnded",
+  "rewound", "synced",
 ]);
 
 /** Narrows a notification's params to a known event; unknown kinds (future additions) give undefined. */

@@ -2,33 +2,25 @@
  * The chat transcript: folds the stream of `agentBridge/event` notifications into one view model per
  * session (turns with their text, reasoning, tool calls, permissions, plan and usage). Pure: no VS Code.
  */
-import type { BridgeEvent, PlanEntry, ToolCallFields, TurnStatus, Usage } from "./protocol";
+import type { Entry } from "./entries";
+import { permissionEntry, syncedMessage, toolEntry, usageOf } from "./entries";
+import { mergeHistory } from "./history";
+import type { BridgeEvent, HistoryEntry, HistoryStatus, PermissionRecord, PlanEntry, ToolCallFields, Usage } from "./protocol";
 
-export type Entry =
-  | { type: "text"; text: string }
-  | { type: "reasoning"; text: string }
-  | { type: "tool"; call: ToolCallFields }
-  | {
-      type: "permission";
-      toolCallId?: string;
-      title: string;
-      command?: string;
-      cwd?: string;
-      outcome: string;
-      reason?: string;
-    }
-  | { type: "notice"; message: string };
+export type { Entry } from "./entries";
 
 export interface TurnView {
   turnId: string;
   agent: string;
   prompt: string;
-  status: "running" | TurnStatus;
+  status: HistoryStatus;
   stopReason?: string;
   error?: string;
   entries: Entry[];
   plan: PlanEntry[];
   usage: Usage;
+  /** The turn's changes were undone by a rewind (`agentBridge.rewind`). */
+  rewound: boolean;
 }
 
 export interface SessionTranscript {
@@ -57,6 +49,16 @@ export class Transcripts {
     turn.prompt = turn.prompt || prompt;
   }
 
+  /** Redraws a session from `agentBridge.history` (after a reload, or on switching to it). Turns this window
+   * streamed keep what it saw (reasoning and the order of text and tools are not in the history). */
+  loadHistory(sessionId: string, entries: HistoryEntry[]): void {
+    const session = this.session(sessionId);
+    session.turns = mergeHistory(session.turns, entries);
+    if (session.turns.length > MAX_TURNS) {
+      session.turns.splice(0, session.turns.length - MAX_TURNS);
+    }
+  }
+
   forget(sessionId: string): void {
     this.sessions.delete(sessionId);
   }
@@ -70,6 +72,23 @@ export class Transcripts {
     }
     if (event.kind === "sessionInfo") {
       session.title = event.title;
+      return true;
+    }
+    if (event.kind === "rewound") {
+      // Marks only the turns this window knows; one it never saw has nothing to draw the mark on.
+      const undone = new Set(event.turnIds);
+      for (const turn of session.turns) {
+        turn.rewound ||= undone.has(turn.turnId);
+      }
+      return true;
+    }
+    if (event.kind === "synced") {
+      const message = syncedMessage(event.files.length, event.conflicts);
+      if (event.turnId === null) {
+        session.notices.push(message);
+      } else {
+        this.turn(session, event.turnId).entries.push({ type: "notice", message });
+      }
       return true;
     }
     if (event.turnId === null) {
@@ -86,6 +105,9 @@ export class Transcripts {
     switch (event.kind) {
       case "turnStarted":
         turn.prompt = event.prompt;
+        if (turn.status === "queued") {
+          turn.status = "running";
+        }
         if (event.agent) {
           turn.agent = event.agent;
         }
@@ -131,7 +153,7 @@ export class Transcripts {
   private turn(session: SessionTranscript, turnId: string): TurnView {
     let turn = session.turns.find((t) => t.turnId === turnId);
     if (turn === undefined) {
-      turn = { turnId, agent: "", prompt: "", status: "running", entries: [], plan: [], usage: {} };
+      turn = { turnId, agent: "", prompt: "", status: "running", entries: [], plan: [], usage: {}, rewound: false };
       session.turns.push(turn);
       if (session.turns.length > MAX_TURNS) {
         session.turns.splice(0, session.turns.length - MAX_TURNS);
@@ -139,14 +161,6 @@ export class Transcripts {
     }
     return turn;
   }
-}
-
-const USAGE_FIELDS = [
-  "inputTokens", "outputTokens", "totalTokens", "contextUsed", "contextSize", "cost", "currency",
-] as const;
-
-function usageOf(event: Usage): Usage {
-  return Object.fromEntries(USAGE_FIELDS.filter((f) => event[f] !== undefined).map((f) => [f, event[f]]));
 }
 
 function appendText(turn: TurnView, type: "text" | "reasoning", text: string): void {
@@ -159,33 +173,17 @@ function appendText(turn: TurnView, type: "text" | "reasoning", text: string): v
 }
 
 function upsertTool(turn: TurnView, event: ToolCallFields): void {
-  const call: ToolCallFields = {
-    toolCallId: event.toolCallId,
-    title: event.title,
-    toolKind: event.toolKind,
-    status: event.status,
-    paths: [...(event.paths ?? [])],
-    command: event.command,
-    output: event.output,
-  };
-  const existing = turn.entries.find((e) => e.type === "tool" && e.call.toolCallId === call.toolCallId);
-  if (existing !== undefined && existing.type === "tool") {
-    existing.call = call;
+  const entry = toolEntry(event);
+  const index = turn.entries.findIndex((e) => e.type === "tool" && e.call.toolCallId === event.toolCallId);
+  if (index >= 0) {
+    turn.entries[index] = entry;
   } else {
-    turn.entries.push({ type: "tool", call });
+    turn.entries.push(entry);
   }
 }
 
-function upsertPermission(turn: TurnView, event: Extract<BridgeEvent, { kind: "permission" }>): void {
-  const entry: Entry = {
-    type: "permission",
-    toolCallId: event.toolCallId,
-    title: event.title ?? event.command ?? event.permissionKind ?? "permission",
-    command: event.command,
-    cwd: event.cwd,
-    outcome: event.outcome,
-    reason: event.reason,
-  };
+function upsertPermission(turn: TurnView, event: PermissionRecord): void {
+  const entry = permissionEntry(event);
   const index = event.toolCallId === undefined ? -1 : turn.entries.findIndex(
     (e) => e.type === "permission" && e.toolCallId === event.toolCallId,
   );

@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { sideText } from "../../src/core/agentUri";
+import { renderTranscript } from "../../src/core/chatHtml";
 import { BridgeApi } from "../../src/core/api";
 import { SHOW_DIFF_COMMAND, withDiffLenses } from "../../src/core/lenses";
 import type { LensLike } from "../../src/core/lenses";
@@ -228,6 +229,22 @@ test("cancel ends a running turn as cancelled", { skip }, async () => {
 test("bad arguments fail with a message the extension can show as is", { skip }, async () => {
   await assert.rejects(api.prompt({} as never), /text/);
   await assert.rejects(api.diff("no-such-session", greetUri), /unknown session/);
+});
+
+test("after a reload the history draws every turn of the session again", { skip }, async () => {
+  const history = await api.history(sessionId);
+  const streamed = transcripts.get(sessionId)?.turns ?? [];
+  assert.ok(streamed.length >= 3);
+  assert.deepEqual(history.slice(0, streamed.length).map((h) => h.turnId), streamed.map((t) => t.turnId));
+  const fresh = new Transcripts(); // a reloaded window has seen no event of the session
+  fresh.loadHistory(sessionId, history);
+  const drawn = fresh.get(sessionId)?.turns ?? [];
+  assert.deepEqual(drawn.map((t) => t.turnId), history.map((h) => h.turnId));
+  assert.deepEqual(drawn.slice(0, streamed.length).map((t) => [t.prompt, t.status]), streamed.map((t) => [t.prompt, t.status]));
+  assert.equal(drawn.at(-1)?.status, "cancelled");
+  const first = drawn[0].entries.filter((e) => e.type === "text").map((e) => (e.type === "text" ? e.text : "")).join("");
+  assert.match(first, /hello there/);
+  assert.match(renderTranscript(fresh.get(sessionId)), /hello there/);
 });
 
 test("sessions list the session; closing it removes it", { skip }, async () => {

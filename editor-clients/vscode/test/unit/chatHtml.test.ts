@@ -4,7 +4,7 @@ import { chatPage, escapeHtml, formatUsage, renderAgentText, renderSessionUsage,
 import type { TurnView } from "../../src/core/transcript";
 
 function turn(partial: Partial<TurnView>): TurnView {
-  return { turnId: "t", agent: "qwen", prompt: "p", status: "running", entries: [], plan: [], usage: {}, ...partial };
+  return { turnId: "t", agent: "qwen", prompt: "p", status: "running", entries: [], plan: [], usage: {}, rewound: false, ...partial };
 }
 
 test("everything from the agent is escaped", () => {

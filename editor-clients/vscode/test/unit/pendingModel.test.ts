@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildPendingTree, hunkAtLine, hunkSummary, relativePath, selectionOf, spanOf } from "../../src/core/pendingModel";
+import { buildPendingTree, conflictSpans, hunkAtLine, hunkSummary, relativePath, selectionOf, spanOf } from "../../src/core/pendingModel";
 import type { PendingFile, SessionInfo } from "../../src/core/protocol";
 
 const range = (a: number, b: number, endChar = 0) => ({ start: { line: a, character: 0 }, end: { line: b, character: endChar } });
@@ -75,4 +75,26 @@ test("the hunk under the cursor: ranges ending at column 0 exclude that line; in
   assert.equal(hunkAtLine(spans, 7)?.hunkId, "h2");
   assert.equal(hunkAtLine(spans, 7, "s2")?.hunkId, "h3");
   assert.equal(hunkAtLine(spans, 10)?.hunkId, "h4");
+});
+
+test("a conflict hunk says so in the tree and gets a warning span at its live position", () => {
+  const conflicted: PendingFile[] = [{
+    sessionId: "s1", uri: "file:///repo/c.py", change: "modify",
+    hunks: [
+      { hunkId: "h1", agent: "qwen", turnId: "t1", range: range(2, 4), oldText: "mine\nmine\n", newText: "agent\n", conflict: true, conflictReason: "you changed these lines too" },
+      { hunkId: "h2", agent: "qwen", turnId: "t1", range: range(9, 9), oldText: "", newText: "x\n" },
+    ],
+  }];
+  const [file] = buildPendingTree([], conflicted, ["/repo"])[0].files;
+  assert.equal(file.description, "modified · 2 changes · 1 conflict · qwen");
+  assert.deepEqual(file.hunks.map((h) => [h.description, h.conflict, h.conflictReason]), [
+    ["conflict · line 3", true, "you changed these lines too"],
+    ["line 10", false, undefined],
+  ]);
+  assert.deepEqual(conflictSpans(conflicted, "file:///repo/c.py"), [
+    { sessionId: "s1", uri: "file:///repo/c.py", hunkId: "h1", startLine: 2, endLine: 3, agent: "qwen", reason: "you changed these lines too" },
+  ]);
+  const moved = conflictSpans(conflicted, "file:///repo/c.py", new Map([["h1", range(5, 7)]]));
+  assert.deepEqual([moved[0].startLine, moved[0].endLine], [5, 6]);
+  assert.deepEqual(conflictSpans(conflicted, "file:///repo/other.py"), []);
 });
