@@ -52,6 +52,7 @@ export class Conversation implements vscode.Disposable {
   async load(sessionId: string): Promise<void> {
     try {
       const entries = await this.d.api.history(sessionId);
+      this.d.output.debug(`history of ${sessionId}: ${entries.length} turns`);
       this.d.transcripts.loadHistory(sessionId, entries);
       this.d.changed(sessionId);
     } catch (error) {

@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { after, before } from "node:test";
 import type { Page } from "playwright-core";
 import {
-  chatFrame, findTools, makeRepo, openFile, openQuickFixes, processesWith, runCommand, sendChat, statusItem, Steps,
+  chatFrame, findFiles, findTools, makeRepo, openFile, openQuickFixes, processesWith, runCommand, sendChat, statusItem, Steps,
   TIMEOUT, VsCode, waitForDisk, waitForEditorText,
 } from "./harness";
 
@@ -247,4 +247,47 @@ step("when the bridge dies the extension restarts it, and the session goes on", 
   await prompt.fill("@say back after a restart");
   await prompt.press("Enter");
   await chat.locator(".turn .text", { hasText: "back after a restart" }).waitFor();
+});
+
+/** The second session's worktree file of each turn (found under the state dir once the turn wrote it). */
+const worktreeFile: Record<string, string> = {};
+
+step("after a window reload the chat draws the session's two turns again from its history", async () => {
+  await runCommand(page, "Agent Bridge: New Session");
+  const chat = chatFrame(page);
+  await chat.locator(".empty").waitFor();
+  await sendChat(page, ["@think only the live stream shows this", "@write hello.txt", "hello from the first turn", "@end", "@say first turn done"]);
+  await chat.locator(".turn .text", { hasText: "first turn done" }).waitFor();
+  await chat.locator(".reasoning", { hasText: "only the live stream shows this" }).waitFor({ state: "attached" });
+  await sendChat(page, ["@plan draft | write", "@write notes.txt", "notes from the second turn", "@end", "@usage 70 30", "@say second turn done"]);
+  await chat.locator(".turn .text", { hasText: "second turn done" }).waitFor();
+  await chat.locator(".turn-status.completed").nth(1).waitFor();
+  for (const name of ["hello.txt", "notes.txt"]) {
+    const found = findFiles(path.join(root, "state", "worktrees"), name);
+    assert.equal(found.length, 1, `${name} in one worktree: ${JSON.stringify(found)}`);
+    worktreeFile[name] = found[0];
+  }
+
+  // A new extension host starts: nothing of the chat survives but what the bridge recorded.
+  const reloaded = page.waitForEvent("load", { timeout: 60_000 });
+  await runCommand(page, "Developer: Reload Window");
+  await reloaded;
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+  await statusItem(page, "scripted").waitFor({ timeout: 60_000 });
+  const turns = chatFrame(page).locator(".turn");
+  await turns.nth(1).locator(".text", { hasText: "second turn done" }).waitFor();
+  assert.equal(await turns.count(), 2);
+  const [first, second] = [turns.nth(0), turns.nth(1)];
+  assert.match(await first.locator(".prompt-text").innerText(), /^@think only the live stream/);
+  await first.locator(".text", { hasText: "first turn done" }).waitFor();
+  await first.locator(".tool.status-completed .tool-title", { hasText: "Write hello.txt" }).waitFor();
+  await first.locator(".permission.outcome-allowed", { hasText: "Write hello.txt" }).waitFor();
+  await first.locator(".turn-status.completed").waitFor();
+  // Reasoning is not recorded: its absence shows this chat came from the history, not from a surviving view.
+  assert.equal(await first.locator(".reasoning").count(), 0);
+  assert.match(await second.locator(".prompt-text").innerText(), /^@plan draft/);
+  await second.locator(".tool .tool-title", { hasText: "Write notes.txt" }).waitFor();
+  await second.locator(".plan li", { hasText: "write" }).waitFor();
+  await second.locator(".usage", { hasText: "70 in · 30 out" }).waitFor();
+  assert.equal(await chatFrame(page).locator("button.rewind").count(), 2, "each finished turn offers a rewind");
 });
