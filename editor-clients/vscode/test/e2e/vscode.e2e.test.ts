@@ -4,7 +4,9 @@
  * permission notification, see the pending hunk as "Apply | Reject | Diff" lenses, as quick fixes and in the
  * Pending Changes tree, open the diff editor, apply from the lens, undo and apply again from the palette,
  * save, check the file in the editor and on disk, apply a second change with the quick fix keys (Ctrl+. Enter:
- * Apply must be the first, focused entry), then kill the bridge and see the extension restart it.
+ * Apply must be the first, focused entry), then kill the bridge and see the extension restart it. Last, a new
+ * session of two turns: reload the window and see the chat drawn again from the history, then rewind the
+ * second turn from its button in the chat and see its file leave the worktree.
  *
  * Needs code-server, Chromium, the bridge (.venv) and the packaged .vsix: scripts/test-vscode.sh provides
  * them (CODE_SERVER, CHROMIUM, AGENT_BRIDGE, VSIX). Missing tools skip, unless AGENT_BRIDGE_REQUIRE_E2E is set.
@@ -290,4 +292,32 @@ step("after a window reload the chat draws the session's two turns again from it
   await second.locator(".plan li", { hasText: "write" }).waitFor();
   await second.locator(".usage", { hasText: "70 in · 30 out" }).waitFor();
   assert.equal(await chatFrame(page).locator("button.rewind").count(), 2, "each finished turn offers a rewind");
+});
+
+step("Rewind to before the second turn undoes its change in the worktree; the first turn's stays", async () => {
+  const chat = chatFrame(page);
+  const second = chat.locator(".turn").nth(1);
+  await second.locator("button.rewind").click();
+  const dialog = page.locator(".monaco-dialog-box");
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Rewind to before "@plan draft \| write"\?[^]*changes of 1 turn \(this turn\)/);
+  await dialog.locator(".monaco-button", { hasText: /^Rewind$/ }).click();
+  await second.locator(".rewound-marker").waitFor();
+  await page.locator(".notification-toast", { hasText: "Rewound 1 turn" }).waitFor();
+  for (const deadline = Date.now() + TIMEOUT; fs.existsSync(worktreeFile["notes.txt"]) && Date.now() < deadline;) {
+    await page.waitForTimeout(100);
+  }
+  assert.equal(fs.existsSync(worktreeFile["notes.txt"]), false, "the second turn's file left the worktree");
+  assert.equal(fs.readFileSync(worktreeFile["hello.txt"], "utf8"), "hello from the first turn\n");
+  await page.locator(".pane-body .monaco-list-row", { hasText: "notes.txt" }).waitFor({ state: "detached" });
+  await page.locator(".pane-body .monaco-list-row", { hasText: "hello.txt" }).first().waitFor();
+  assert.equal(await chat.locator(".turn").nth(0).locator(".rewound-marker").count(), 0);
+  assert.equal(await second.locator("button.rewind").count(), 0, "a rewound turn offers no rewind");
+
+  // The palette command offers only the turns not undone yet.
+  await runCommand(page, "Agent Bridge: Rewind Session to Before a Turn");
+  const rows = page.locator(".quick-input-list .monaco-list-row");
+  await rows.filter({ hasText: "@think only the live stream" }).waitFor();
+  assert.equal(await rows.count(), 1, JSON.stringify(await rows.allInnerTexts()));
+  await page.keyboard.press("Escape");
 });

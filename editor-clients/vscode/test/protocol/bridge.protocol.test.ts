@@ -247,6 +247,28 @@ test("after a reload the history draws every turn of the session again", { skip 
   assert.match(renderTranscript(fresh.get(sessionId)), /hello there/);
 });
 
+test("rewind undoes the named turn and the later ones in the worktree, marks them and says so to every window", { skip }, async () => {
+  const kept = await promptAndWait("@write kept.txt\nkept\n@end");
+  const first = await promptAndWait("@write undone.txt\nundone\n@end");
+  const second = await promptAndWait("@write also-undone.txt\nalso\n@end");
+  await client.until("three pending files", () => client.events.some((e) => e.kind === "pendingChanged" && e.files === 3));
+  const result = await api.rewind(sessionId, first.turnId);
+  assert.equal(result.turnsUndone, 2);
+  assert.deepEqual(result.files.map((u) => path.basename(u)).sort(), ["also-undone.txt", "undone.txt"]);
+  const event = await client.until("rewound", () => client.events.find((e) => e.kind === "rewound"));
+  assert.ok(event.kind === "rewound");
+  assert.deepEqual([...event.turnIds].sort(), [first.turnId, second.turnId].sort());
+  transcripts.apply(event);
+  const turns = transcripts.get(sessionId)?.turns ?? [];
+  assert.deepEqual(turns.filter((t) => t.rewound).map((t) => t.turnId), [first.turnId, second.turnId]);
+  assert.deepEqual((await api.pending(sessionId)).map((f) => path.basename(f.uri)), ["kept.txt"]);
+  const history = await api.history(sessionId);
+  assert.deepEqual(history.filter((h) => h.rewound).map((h) => h.turnId), [first.turnId, second.turnId]);
+  assert.equal(history.find((h) => h.turnId === kept.turnId)?.rewound, false);
+  assert.deepEqual(await api.rewind(sessionId, second.turnId), { turnsUndone: 0, files: [] });
+  await assert.rejects(api.rewind(sessionId, "no-such-turn"), /turn/);
+});
+
 test("sessions list the session; closing it removes it", { skip }, async () => {
   const sessions = await api.sessions();
   const mine = sessions.find((s) => s.sessionId === sessionId);
