@@ -52,8 +52,10 @@ export class ConflictDecorations implements vscode.Disposable {
     const last = Math.max(editor.document.lineCount - 1, 0);
     const clamp = (line: number): number => Math.min(Math.max(line, 0), last);
     editor.setDecorations(this.lines, spans.map((s) => new vscode.Range(clamp(s.startLine), 0, clamp(s.endLine), 0)));
+    // The label goes after the end of the hunk's first line, clear of your text.
+    const endOf = (line: number): vscode.Position => editor.document.lineAt(clamp(line)).range.end;
     editor.setDecorations(this.label, spans.map((s): vscode.DecorationOptions => ({
-      range: new vscode.Range(clamp(s.startLine), 0, clamp(s.startLine), 0),
+      range: new vscode.Range(endOf(s.startLine), endOf(s.startLine)),
       hoverMessage: hover(s),
       renderOptions: { after: { contentText: `⚠ conflict: you and ${s.agent} both changed these lines` } },
     })));

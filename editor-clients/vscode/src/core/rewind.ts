@@ -37,6 +37,6 @@ export function rewindSummary(result: RewindResult, name: (uri: string) => strin
   const shown = files.length > 5 ? [...files.slice(0, 5), `${files.length - 5} more`] : files;
   const changed = files.length === 0
     ? "no files changed"
-    : `${files.length} file${files.length === 1 ? "" : "s"} restored: ${shown.join(", ")}`;
+    : `${files.length} file${files.length === 1 ? "" : "s"} put back: ${shown.join(", ")}`;
   return `Rewound ${turns(result.turnsUndone)}; ${changed}.`;
 }

@@ -6,7 +6,8 @@
  * save, check the file in the editor and on disk, apply a second change with the quick fix keys (Ctrl+. Enter:
  * Apply must be the first, focused entry), then kill the bridge and see the extension restart it. Last, a new
  * session of two turns: reload the window and see the chat drawn again from the history, then rewind the
- * second turn from its button in the chat and see its file leave the worktree.
+ * second turn from its button in the chat and see its file leave the worktree; retitle README.md on disk while
+ * the agent has retitled it too, and see the next turn bring it back as a conflict (chat line, tree, lens).
  *
  * Needs code-server, Chromium, the bridge (.venv) and the packaged .vsix: scripts/test-vscode.sh provides
  * them (CODE_SERVER, CHROMIUM, AGENT_BRIDGE, VSIX). Missing tools skip, unless AGENT_BRIDGE_REQUIRE_E2E is set.
@@ -320,4 +321,24 @@ step("Rewind to before the second turn undoes its change in the worktree; the fi
   await rows.filter({ hasText: "@think only the live stream" }).waitFor();
   assert.equal(await rows.count(), 1, JSON.stringify(await rows.allInnerTexts()));
   await page.keyboard.press("Escape");
+});
+
+step("lines both you and the agent changed come back as a conflict: chat line, tree warning, lens", async () => {
+  const chat = chatFrame(page);
+  await sendChat(page, ["@write README.md", "# the agent's title", "@end", "@say retitled"]);
+  await chat.locator(".turn .text", { hasText: "retitled" }).waitFor();
+  const tree = page.locator(".pane-body .monaco-list-row");
+  await tree.filter({ hasText: "README.md" }).first().waitFor();
+  // You retitle it too, on disk, before the next turn: the worktree catches up with you when it starts.
+  fs.writeFileSync(path.join(repo, "README.md"), "# your title\n");
+  await sendChat(page, ["@say caught up"]);
+  await chat.locator(".turn .text", { hasText: "caught up" }).waitFor();
+  await chat.locator(".turn .notice", { hasText: "Caught up with your changes to 1 file; 1 conflict to review" }).waitFor();
+  const row = tree.filter({ hasText: "conflict · line 1" });
+  await row.waitFor();
+  await row.locator(".codicon-warning").waitFor();
+  assert.match(await row.innerText(), /scripted: replace 1 line with 1/);
+  await openFile(page, "README.md");
+  await waitForEditorText(page, "# your title\n");
+  await page.locator(".editor-instance .codelens-decoration a", { hasText: /conflict/ }).first().waitFor();
 });

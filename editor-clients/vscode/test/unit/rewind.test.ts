@@ -29,13 +29,13 @@ test("the confirmation names the turn and how many turns are undone", () => {
   assert.match(rewindQuestion(turn("t2"), 1), /changes of 1 turn \(this turn\)\./);
 });
 
-test("the outcome lists the restored files", () => {
+test("the outcome lists the files put back", () => {
   const name = (uri: string): string => uri.replace("file:///w/", "");
-  assert.equal(rewindSummary({ turnsUndone: 2, files: ["file:///w/a.py"] }, name), "Rewound 2 turns; 1 file restored: a.py.");
+  assert.equal(rewindSummary({ turnsUndone: 2, files: ["file:///w/a.py"] }, name), "Rewound 2 turns; 1 file put back: a.py.");
   assert.equal(rewindSummary({ turnsUndone: 1, files: [] }, name), "Rewound 1 turn; no files changed.");
   assert.equal(rewindSummary({ turnsUndone: 0, files: [] }, name), "Nothing to rewind: those turns were already undone.");
   const many = Array.from({ length: 7 }, (_, i) => `file:///w/f${i}`);
-  assert.match(rewindSummary({ turnsUndone: 1, files: many }, name), /7 files restored: f0, f1, f2, f3, f4, 2 more\./);
+  assert.match(rewindSummary({ turnsUndone: 1, files: many }, name), /7 files put back: f0, f1, f2, f3, f4, 2 more\./);
 });
 
 test("the chat page sends the rewind button's turn to the extension", () => {
