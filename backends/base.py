@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from backends.events import AgentEvent, TurnOutcome
 
@@ -43,7 +43,39 @@ class ResourcePart:
     mime_type: str = "text/plain"
 
 
-PromptPart = TextPart | ResourcePart
+@dataclass(frozen=True)
+class ResourceLinkPart:
+    """A file given as a link only, for agents that cannot take embedded resources (they read it themselves)."""
+
+    uri: str
+    name: str
+    mime_type: str | None = None
+
+
+PromptPart = TextPart | ResourcePart | ResourceLinkPart
+
+
+class SteeringError(BackendError):
+    """A mode or option the agent does not offer, or an agent that offers no way to set it."""
+
+
+@dataclass(frozen=True)
+class ModeInfo:
+    id: str
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """What an agent session offers to steer it, as it last reported (its session/new or load answer, then its
+    updates). `config_options` are ACP's SessionConfigOption objects as JSON with camelCase keys."""
+
+    modes: tuple[ModeInfo, ...] = ()
+    current_mode_id: str | None = None
+    config_options: tuple[dict[str, Any], ...] = ()
+    commands: tuple[dict[str, Any], ...] = ()  # {name, description, input?}
+    embedded_context: bool = False  # prompts may embed resources; else files go as resource links
 
 
 @dataclass(frozen=True)
@@ -122,6 +154,18 @@ class AgentBackend(Protocol):
 
     async def cancel(self) -> None:
         """Ask the running turn to stop; the agent itself stays warm."""
+        ...
+
+    def state(self) -> AgentState:
+        """Modes, config options and commands the started session offers now."""
+        ...
+
+    async def set_mode(self, mode_id: str) -> None:
+        """Switch the session's mode (ACP session/set_mode). SteeringError if it is not offered."""
+        ...
+
+    async def set_option(self, option_id: str, value: str | bool) -> None:
+        """Set one config option (ACP session/set_config_option). SteeringError if it is not offered."""
         ...
 
     async def close(self) -> None:

@@ -21,6 +21,7 @@ from backends.acp.terminals import TerminalManager
 from backends.base import (
     AgentCrashed,
     AgentStartError,
+    AgentState,
     BackendError,
     BackendHost,
     OptionKind,
@@ -30,6 +31,7 @@ from backends.base import (
     PromptPart,
     ResourcePart,
     StartInfo,
+    SteeringError,
     TextPart,
     choose_option,
     command_line,
@@ -391,6 +393,16 @@ class AcpBackend:
         except (ConnectionError, RuntimeError) as exc:
             raise AgentCrashed(self._crash_message(f"lost its connection ({exc})")) from exc
         return TurnOutcome(stop_reason=response.stop_reason, usage=map_usage(response.usage))
+
+    # Steering: placeholders until the backend reports and sets modes and options.
+    def state(self) -> AgentState:
+        return AgentState()
+
+    async def set_mode(self, mode_id: str) -> None:
+        raise SteeringError("this agent's modes cannot be set yet")
+
+    async def set_option(self, option_id: str, value: str | bool) -> None:
+        raise SteeringError("this agent's options cannot be set yet")
 
     async def cancel(self) -> None:
         self._client.cancel_permissions()

@@ -19,10 +19,12 @@ from typing import Any
 from backends.base import (
     AgentCrashed,
     AgentStartError,
+    AgentState,
     BackendError,
     BackendHost,
     PromptPart,
     StartInfo,
+    SteeringError,
     choose_option,
 )
 from backends.events import TurnOutcome
@@ -240,6 +242,16 @@ class OpencodeBackend:
         status = response.json() if response.status_code == 200 else {}
         entry = status.get(self.session_id) if isinstance(status, dict) else None
         return isinstance(entry, dict) and entry.get("type") not in (None, "idle")
+
+    # Steering: placeholders until the backend reports and sets modes and options.
+    def state(self) -> AgentState:
+        return AgentState()
+
+    async def set_mode(self, mode_id: str) -> None:
+        raise SteeringError("this agent's modes cannot be set yet")
+
+    async def set_option(self, option_id: str, value: str | bool) -> None:
+        raise SteeringError("this agent's options cannot be set yet")
 
     async def cancel(self) -> None:
         turn = self._turn
