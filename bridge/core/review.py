@@ -14,7 +14,7 @@ from pathlib import Path
 from bridge import protocol as wire
 from bridge.core.plans import DocLookup, EditorCaps, Expectation, FilePlan, SendEdit, Target, UndoWatch, plan_file
 from bridge.errors import BridgeError, PlanConflict
-from bridge.git import pending
+from bridge.git import pending, sync
 from bridge.git.hunks import FileChange, Hunk, hunks_of
 from bridge.git.run import Worktree
 from bridge.store import HunkRow, Store
@@ -223,7 +223,7 @@ class Review:
                 ids = [h.hunk_id for h in hunks] if hunks is not None else None
                 await asyncio.to_thread(
                     pending.revert_in_worktree, self.tree, self.base_commit, change, ids,
-                    f"Reject {len(ids) if ids else 'all'} hunk(s) of {change.path}",
+                    f"Reject {len(ids) if ids else 'all'} hunk(s) of {change.path}\n\n{sync.REJECTION_TRAILER}",
                 )
                 keys.extend((change.path, h.hunk_id) for h in (hunks if hunks is not None else hunks_of(change)))
             await self._store.set_hunk_status(self.id, keys, "rejected")

@@ -26,6 +26,8 @@ Lines = tuple[int, int]
 _BATCH = 500
 _REGULAR = ("100644", "100755")
 _HUNK_HEADER = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
+# Marks the worktree commits that revert what the user rejected, so a rewind can keep them rejected.
+REJECTION_TRAILER = "Agent-Bridge-Rejection: yes"
 # How much of the user's own diff is worth quoting to the agent; past this, only the file names.
 NOTE_PATCH_LIMIT = 4000
 
@@ -209,6 +211,18 @@ def rewind(tree: Worktree, base: str, base_before: str, head_before: str) -> Mov
     commit_all(tree, "agent-bridge: the agent's work before rewinding")
     current = head(tree)
     merged = merge_onto(tree, base_before, head_before, base)
-    changed = tuple(changed_paths(tree, current, merged.tree))
-    move_worktree(tree, merged.tree, "agent-bridge: rewind the agent's turns")
-    return Moved(base, changed, merged.conflicts)
+    target, conflicts = merged.tree, dict(merged.conflicts)
+    # What the user rejected since then stays rejected: those reverts are carried onto the result.
+    for rejection in _rejections(tree, head_before, current):
+        carried = merge_onto(tree, f"{rejection}^", rejection, target)
+        target = carried.tree
+        conflicts.update(carried.conflicts)
+    changed = tuple(changed_paths(tree, current, target))
+    move_worktree(tree, target, "agent-bridge: rewind the agent's turns")
+    return Moved(base, changed, conflicts)
+
+
+def _rejections(tree: Worktree, since: str, until: str) -> list[str]:
+    """The rejection commits on the worktree's branch between two commits, oldest first."""
+    listed = out(tree, "rev-list", "--reverse", "--fixed-strings", f"--grep={REJECTION_TRAILER}", f"{since}..{until}")
+    return listed.split()

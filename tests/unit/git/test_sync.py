@@ -130,3 +130,19 @@ def test_catching_up_never_writes_through_a_symlink_the_agent_planted(repo: Path
         pass
     assert list(outside.iterdir()) == []
     assert (repo / "pkg" / "mod.py").read_text() == "user v2\n"
+
+
+def test_rewind_keeps_what_the_user_rejected_since(repo: Path, tmp_path: Path) -> None:
+    tree, base = session(repo, tmp_path)
+    write(tree.path / "two.txt", lines("two", 10).replace("two 1", "AGENT 1").replace("two 8", "AGENT 8"))
+    commit_all(tree, "turn 1")
+    start = (base, head(tree))  # turn 2 starts with both hunks pending
+    write(tree.path / "b.txt", "turn two\n")
+    commit_all(tree, "turn 2")
+    # The user rejects the first hunk of turn 1 (reverted in the worktree, as Review.reject does).
+    write(tree.path / "two.txt", lines("two", 10).replace("two 8", "AGENT 8"))
+    commit_all(tree, f"Reject 1 hunk(s) of two.txt\n\n{sync.REJECTION_TRAILER}")
+    rewound = sync.rewind(tree, base, *start)
+    assert not (tree.path / "b.txt").exists()
+    assert (tree.path / "two.txt").read_text() == lines("two", 10).replace("two 8", "AGENT 8")
+    assert sorted(rewound.changed) == ["b.txt"]
