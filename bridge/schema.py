@@ -121,4 +121,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX agent_notes_by_agent ON agent_notes(session_id, agent, reported);
     """,
+    # 6: what the user chose to steer each agent of a session (JSON {mode?, options: {id: value}, model?}), put
+    # back whenever that agent starts again (after an eviction, a crash or a restart of the bridge).
+    """
+    ALTER TABLE agent_sessions ADD COLUMN steering TEXT NOT NULL DEFAULT '{}';
+    """,
 )

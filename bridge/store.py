@@ -47,6 +47,7 @@ class AgentSessionRow:
     input_tokens: int
     output_tokens: int
     cost: float
+    steering: str = "{}"  # JSON: the user's choices of mode and options for this agent (bridge.core.steering)
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ class Store:
     async def agent_sessions(self, session_id: str) -> list[AgentSessionRow]:
         rows = await self._fetchall(
             """SELECT session_id, agent, backend, agent_session_id, status, config_hash, input_tokens,
-                   output_tokens, cost FROM agent_sessions WHERE session_id = ? ORDER BY agent""",
+                   output_tokens, cost, steering FROM agent_sessions WHERE session_id = ? ORDER BY agent""",
             (session_id,),
         )
         return [AgentSessionRow(*row) for row in rows]
@@ -276,6 +277,12 @@ class Store:
     async def agent_session(self, session_id: str, agent: str) -> AgentSessionRow | None:
         rows = [r for r in await self.agent_sessions(session_id) if r.agent == agent]
         return rows[0] if rows else None
+
+    async def set_steering(self, session_id: str, agent: str, steering: str) -> None:
+        await self._write(
+            "UPDATE agent_sessions SET steering = ?, updated_at = ? WHERE session_id = ? AND agent = ?",
+            (steering, time.time(), session_id, agent),
+        )
 
     # Turns
     async def add_turn(self, turn_id: str, session_id: str, agent: str, prompt: str) -> None:

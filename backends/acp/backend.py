@@ -17,6 +17,7 @@ from acp.core import ClientSideConnection
 
 from backends import lifeline
 from backends.acp.mapping import ToolCallMerger, map_update, map_usage, permission_request
+from backends.acp.steering import SteeringState
 from backends.acp.terminals import TerminalManager
 from backends.base import (
     AgentCrashed,
@@ -37,7 +38,7 @@ from backends.base import (
     command_line,
     normalize_command,
 )
-from backends.events import TurnOutcome
+from backends.events import ConfigChanged, ModeChanged, TurnOutcome
 from backends.logs import DEFAULT_CAP, CappedLog
 from backends.logs import tail as log_tail
 
@@ -69,7 +70,7 @@ class _Client:
         self._backend = backend
         self._host = backend.host
         # Each incoming message runs in its own task; a lock keeps updates in the order they were sent.
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
         self._permission_tasks: set[asyncio.Task[Any]] = set()
         # Commands the user allowed in a permission question, each good for one terminal running exactly it.
         self._granted: list[str] = []
@@ -78,14 +79,15 @@ class _Client:
         return None
 
     async def session_update(self, session_id: str, update: Any, **_: Any) -> None:
-        async with self._lock:
+        async with self.lock:
+            self._backend.steering.on_update(update)
             for event in map_update(update, self._backend.tools):
                 await self._host.on_event(event)
 
     async def request_permission(
         self, session_id: str, tool_call: schema.ToolCallUpdate, options: list[schema.PermissionOption], **_: Any
     ) -> schema.RequestPermissionResponse:
-        async with self._lock:
+        async with self.lock:
             known = self._backend.tools.get(tool_call.tool_call_id)
             request = permission_request(tool_call, options, known, self._backend.tools.cwd)
             # Some agents announce an edit only here (no tool_call before): make it visible all the same.
@@ -254,6 +256,7 @@ class AcpBackend:
         self.host = host
         self.stderr_path = stderr_path
         self.tools = ToolCallMerger(str(host.cwd))
+        self.steering = SteeringState()
         self.terminals = TerminalManager()
         self._client = _Client(self)
         self._stack: AsyncExitStack | None = None
@@ -335,16 +338,18 @@ class AcpBackend:
             ),
             "exited during initialize",
         )
+        self.steering.on_initialize(init)
         caps = init.agent_capabilities
         self.load_session_supported = bool(caps and caps.load_session)
         note = None
         if resume_id:
             if self.load_session_supported:
                 try:
-                    await self._guard(
+                    loaded = await self._guard(
                         conn.load_session(cwd=str(self.host.cwd), session_id=resume_id, mcp_servers=[]),
                         "exited while loading its session",
                     )
+                    self.steering.on_session(loaded)
                     self._session_id = resume_id
                     return StartInfo(resume_id, resumed=True, pid=process.pid)
                 except acp.RequestError as exc:
@@ -354,6 +359,7 @@ class AcpBackend:
         session = await self._guard(
             conn.new_session(cwd=str(self.host.cwd), mcp_servers=[]), "exited while creating its session"
         )
+        self.steering.on_session(session)
         self._session_id = session.session_id
         return StartInfo(session.session_id, resumed=False, note=note, pid=process.pid)
 
@@ -394,15 +400,46 @@ class AcpBackend:
             raise AgentCrashed(self._crash_message(f"lost its connection ({exc})")) from exc
         return TurnOutcome(stop_reason=response.stop_reason, usage=map_usage(response.usage))
 
-    # Steering: placeholders until the backend reports and sets modes and options.
+    # Steering
     def state(self) -> AgentState:
-        return AgentState()
+        return self.steering.state()
 
     async def set_mode(self, mode_id: str) -> None:
-        raise SteeringError("this agent's modes cannot be set yet")
+        option = self.steering.check_mode(mode_id, self.command[0])
+        if option is not None:  # the agent offers its modes only as a config option
+            await self.set_option(str(option["id"]), mode_id)
+            return
+        conn, session_id = self._steerable()
+        await self._steer(conn.set_session_mode(session_id=session_id, mode_id=mode_id), f"mode {mode_id!r}")
+        async with self._client.lock:  # after any update the agent sent meanwhile, in order
+            if self.steering.current_mode_id != mode_id:  # agents need not announce a change the client made
+                self.steering.current_mode_id = mode_id
+                await self.host.on_event(ModeChanged(mode_id))
 
     async def set_option(self, option_id: str, value: str | bool) -> None:
-        raise SteeringError("this agent's options cannot be set yet")
+        self.steering.check_option(option_id, value, self.command[0])
+        conn, session_id = self._steerable()
+        response = await self._steer(
+            conn.set_config_option(config_id=option_id, session_id=session_id, value=value),
+            f"{option_id!r} = {value!r}",
+        )
+        async with self._client.lock:
+            # The answer carries every option with its value now (one may depend on another).
+            self.steering.set_options(response.config_options)
+            await self.host.on_event(ConfigChanged(self.steering.options))
+
+    def _steerable(self) -> tuple[ClientSideConnection, str]:
+        if self._conn is None or self._session_id is None or not self.alive:
+            raise AgentCrashed(self._crash_message("is not running"))
+        return self._conn, self._session_id
+
+    async def _steer(self, call: Any, what: str) -> Any:
+        try:
+            return await self._guard(call, f"exited while setting {what}")
+        except acp.RequestError as exc:
+            raise SteeringError(f"{self.command[0]} refused {what}: {exc} {exc.data or ''}".strip()) from exc
+        except (ConnectionError, RuntimeError) as exc:
+            raise AgentCrashed(self._crash_message(f"lost its connection ({exc})")) from exc
 
     async def cancel(self) -> None:
         self._client.cancel_permissions()

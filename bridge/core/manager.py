@@ -13,7 +13,7 @@ from pathlib import Path
 from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
 from bridge import protocol as wire
 from bridge.config import AgentConfig, Registry
-from bridge.core import living, queries
+from bridge.core import living, queries, steering
 from bridge.core.events import wire_usage
 from bridge.core.host import TurnHost
 from bridge.core.plans import DocLookup
@@ -80,6 +80,8 @@ class SessionManager:
         self._watchdog = registry.settings.turn_watchdog
         self.sessions: dict[str, Session] = {}
         self._hosts: dict[Key, TurnHost] = {}
+        self._starting: dict[Key, asyncio.Lock] = {}  # one start at a time per agent (a turn, agentState)
+        self._steering = steering.Steering(store, self.pool, self._backend, self._agent)
         self._janitor: asyncio.Task[None] | None = None
 
     # Configuration
@@ -281,6 +283,10 @@ class SessionManager:
         return wire.PromptResult(live.id, turn_id)
 
     async def _backend(self, live: Session, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
+        async with self._starting.setdefault((live.id, agent.name), asyncio.Lock()):
+            return await self._warm_backend(live, agent)
+
+    async def _warm_backend(self, live: Session, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
         key: Key = (live.id, agent.name)
         backend = self.pool.get(key)
         host = self._hosts.get(key)
@@ -315,6 +321,8 @@ class SessionManager:
             live.row.id, agent.name, self.factory.kind(agent), info.agent_session_id, "idle", agent.config_hash()
         )
         self.pool.add(key, backend)
+        saved = previous.steering if previous is not None else "{}"
+        await steering.reapply(backend, host, self.store, live.row.id, agent.name, saved)
         await self._evict()
         return backend, host
 
@@ -414,6 +422,31 @@ class SessionManager:
         """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""
         return self.session(session_id).cancel()
 
+    # Steering (bridge.core.steering)
+    async def agent_state(self, session_id: str, agent: str | None, workspace: str | None) -> wire.AgentStateResult:
+        return await self._steering.state(self.session(session_id, workspace), agent)
+
+    async def set_mode(self, session_id: str, agent: str | None, mode_id: str, workspace: str | None
+                       ) -> wire.AgentStateResult:
+        return await self._steering.set_mode(self.session(session_id, workspace), agent, mode_id)
+
+    async def set_option(self, session_id: str, agent: str | None, option_id: str, value: str | bool,
+                         workspace: str | None) -> wire.AgentStateResult:
+        return await self._steering.set_option(self.session(session_id, workspace), agent, option_id, value)
+
+    async def _agent(self, live: Session, name: str | None) -> AgentConfig:
+        """The configured agent `name` (None: the default) for a session, asking about the repository's file
+        as a prompt to it would."""
+        config = self.config(live.row.workspace)
+        loaded = config.loaded
+        registry = await config.trust.registry_for(loaded, config.registry, name)
+        if loaded is config.loaded:
+            self._use(config, registry)
+        try:
+            return registry.get(name)
+        except KeyError as exc:
+            raise BridgeError(str(exc.args[0])) from None
+
     # Queries
     async def describe_sessions(self, workspace: str | None = None) -> list[wire.SessionSummary]:
         return [await queries.summary(live, self.store, self.pool) for live in self.sessions_of(workspace)]
@@ -432,6 +465,7 @@ class SessionManager:
         await live.stop("the session was closed")
         for key in self.pool.keys(session_id):
             self._hosts.pop(key, None)
+            self._starting.pop(key, None)
         await self._stop_agents(self.pool.keys(session_id))
         keep = await live.remove_worktree()
         editor = self._editors(live.row.workspace)

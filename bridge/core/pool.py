@@ -65,6 +65,12 @@ class AgentPool:
             slot.busy = busy
             slot.last_used = time.monotonic()
 
+    def touch(self, key: Key) -> None:
+        """Just used (steered): not the first to be stopped as idle."""
+        slot = self._slots.get(key)
+        if slot is not None:
+            slot.last_used = time.monotonic()
+
     def is_busy(self, key: Key) -> bool:
         slot = self._slots.get(key)
         return bool(slot and slot.busy)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from bridge import protocol as wire
 from bridge.config import Registry
+from bridge.core import steering
 from bridge.core.pool import AgentPool
 from bridge.core.ports import BackendFactory
 from bridge.core.session import Session
@@ -30,8 +31,14 @@ async def summary(live: Session, store: Store, pool: AgentPool) -> wire.SessionS
             status = "busy"
         elif status == "idle" and pool.get((live.row.id, row.agent)) is None:
             status = "stopped"
-        agents.append(wire.AgentStatus(row.agent, status, wire.AgentUsage(row.input_tokens, row.output_tokens,
-                                                                            row.cost)))
+        # A running agent's mode and model as it reports them; a stopped one's as the user chose them.
+        backend = pool.get((live.row.id, row.agent))
+        choice = steering.load(row.steering)
+        mode, model = (choice.mode, choice.model)
+        if backend is not None and backend.alive:
+            mode, model = steering.shown(backend.state())
+        usage = wire.AgentUsage(row.input_tokens, row.output_tokens, row.cost)
+        agents.append(wire.AgentStatus(row.agent, status, usage, mode, model))
     return wire.SessionSummary(
         live.id, live.row.title, agents, live.hunk_count(), iso(live.row.created_at), live.row.workspace,
         live.worktree.path, live.current is not None, live.queued,

@@ -89,3 +89,16 @@ def register_commands(server: BridgeServer) -> None:
     async def diff(ls: BridgeServer, args: wire.FileArgs) -> wire.FileVersions:
         live = await ls.session(args.session_id)
         return await asyncio.to_thread(live.file_versions, args.uri)
+
+    @command(server, wire.AGENT_STATE, wire.AgentStateArgs)
+    async def agent_state(ls: BridgeServer, args: wire.AgentStateArgs) -> wire.AgentStateResult:
+        return await (await ls.core()).agent_state(args.session_id, args.agent, ls.workspace_key())
+
+    @command(server, wire.SET_MODE, wire.SetModeArgs)
+    async def set_mode(ls: BridgeServer, args: wire.SetModeArgs) -> wire.AgentStateResult:
+        return await (await ls.core()).set_mode(args.session_id, args.agent, args.mode_id, ls.workspace_key())
+
+    @command(server, wire.SET_OPTION, wire.SetOptionArgs)
+    async def set_option(ls: BridgeServer, args: wire.SetOptionArgs) -> wire.AgentStateResult:
+        core = await ls.core()
+        return await core.set_option(args.session_id, args.agent, args.option_id, args.value, ls.workspace_key())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import Any, NewType
 
 import attrs
 
@@ -19,6 +19,9 @@ REJECT = "agentBridge.reject"
 DIFF = "agentBridge.diff"
 HISTORY = "agentBridge.history"
 REWIND = "agentBridge.rewind"
+AGENT_STATE = "agentBridge.agentState"
+SET_MODE = "agentBridge.setMode"
+SET_OPTION = "agentBridge.setOption"
 
 EVENT_NOTIFICATION = "agentBridge/event"
 
@@ -27,6 +30,7 @@ NonEmptyStr = NewType("NonEmptyStr", str)
 FileUri = NewType("FileUri", str)
 NonNegativeInt = NewType("NonNegativeInt", int)
 PositiveSeconds = NewType("PositiveSeconds", float)
+OptionValue = str | bool  # a select option's value id, or a boolean option's value (checked in convert.py)
 
 
 class FieldError(ValueError):
@@ -114,6 +118,27 @@ class FileArgs:
     uri: FileUri
 
 
+@attrs.frozen
+class AgentStateArgs:
+    session_id: NonEmptyStr
+    agent: NonEmptyStr | None = None
+
+
+@attrs.frozen
+class SetModeArgs:
+    session_id: NonEmptyStr
+    mode_id: NonEmptyStr
+    agent: NonEmptyStr | None = None
+
+
+@attrs.frozen
+class SetOptionArgs:
+    session_id: NonEmptyStr
+    option_id: NonEmptyStr
+    value: OptionValue
+    agent: NonEmptyStr | None = None
+
+
 # Command results
 @attrs.frozen
 class PromptResult:
@@ -183,6 +208,31 @@ class AgentStatus:
     agent: str
     status: str  # busy | active | idle | stopped | crashed
     usage: AgentUsage
+    mode: str | None = None  # the current mode's id
+    model: str | None = None  # the current value of the agent's model option
+
+
+@attrs.frozen
+class ModeInfo:
+    id: str
+    name: str
+    description: str | None = None
+
+
+@attrs.frozen
+class Modes:
+    current_mode_id: str | None
+    available_modes: list[ModeInfo]
+
+
+@attrs.frozen
+class AgentStateResult:
+    """`agentBridge.agentState`, `setMode`, `setOption`: what the agent offers to steer it, and its choices now."""
+
+    agent: str
+    modes: Modes | None  # null: the agent offers no modes
+    config_options: list[dict[str, Any]]  # ACP SessionConfigOption objects as the agent sent them (camelCase)
+    commands: list[dict[str, Any]]  # {name, description, input?}
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ from bridge.protocol.commands import (
     FileUri,
     NonEmptyStr,
     NonNegativeInt,
+    OptionValue,
     Position,
     PositiveSeconds,
     Range,
@@ -43,6 +44,7 @@ def _is_int(value: Any) -> bool:
 
 MISSING: dict[Any, str] = {
     NonEmptyStr: "is required",
+    OptionValue: "is required (a string or a boolean)",
     FileUri: "is required",
     NonNegativeInt: "must be a non-negative integer",
     Position: "must be an object {line, character}",
@@ -69,6 +71,15 @@ def _structure_uri(value: Any, _: Any) -> str:
 
 
 converter.register_structure_hook(FileUri, _structure_uri)
+
+
+def _structure_option_value(value: Any, _: Any) -> str | bool:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
+        return value
+    raise FieldError(f"must be a non-empty string or a boolean, got {value!r}")
+
+
+converter.register_structure_hook_func(lambda t: t == OptionValue, _structure_option_value)
 
 
 def _object_hook(cls: type, shape: str) -> None:

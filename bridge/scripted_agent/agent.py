@@ -27,6 +27,7 @@ import acp
 from acp.schema import (
     AgentCapabilities,
     ClientCapabilities,
+    ConfigOptionUpdate,
     CurrentModeUpdate,
     Implementation,
     InitializeResponse,
@@ -35,6 +36,7 @@ from acp.schema import (
     PromptCapabilities,
     PromptResponse,
     SessionModeState,
+    SetSessionConfigOptionResponse,
     SetSessionModeResponse,
     StopReason,
 )
@@ -43,6 +45,7 @@ from bridge.scripted_agent.script import (
     AGENT_NAME,
     AGENT_VERSION,
     HELP_TEXT,
+    MODELS,
     MODES,
     SESSION_ID_RE,
     STOP_REASONS,
@@ -55,9 +58,11 @@ from bridge.scripted_agent.script import (
     _TurnCancelled,
     _TurnStop,
     _write_stderr,
+    config_options,
     echo_text,
     parse_directives,
     prompt_text,
+    state_text,
 )
 from bridge.scripted_agent.steps import Steps
 
@@ -103,7 +108,9 @@ class ScriptedAgent(Steps):
         _log({"method": "session/new", "sessionId": session.session_id, "cwd": cwd})
         self._sessions[session.session_id] = session
         self._persist(session)
-        return NewSessionResponse(session_id=session.session_id, modes=self._modes(session))
+        return NewSessionResponse(
+            session_id=session.session_id, modes=self._modes(session), config_options=config_options(session)
+        )
 
     async def load_session(
         self,
@@ -126,7 +133,7 @@ class ScriptedAgent(Steps):
             elif entry["text"]:
                 await self.conn.session_update(session_id, acp.update_agent_message_text(entry["text"]))
         self._persist(session)
-        return LoadSessionResponse(modes=self._modes(session))
+        return LoadSessionResponse(modes=self._modes(session), config_options=config_options(session))
 
     async def set_session_mode(self, session_id: str, mode_id: str, **kwargs: Any) -> SetSessionModeResponse:
         _log({"method": "session/set_mode", "sessionId": session_id, "modeId": mode_id})
@@ -134,7 +141,30 @@ class ScriptedAgent(Steps):
         if mode_id not in {m.id for m in MODES}:
             raise acp.RequestError.invalid_params({"modeId": mode_id, "details": "unknown mode"})
         session.mode = mode_id
+        self._persist(session)
+        # Like real agents, announce the change too (clients may show it from the update alone).
+        await self.conn.session_update(
+            session_id, CurrentModeUpdate(session_update="current_mode_update", current_mode_id=mode_id)
+        )
         return SetSessionModeResponse()
+
+    async def set_config_option(
+        self, config_id: str, session_id: str, value: str | bool, **kwargs: Any
+    ) -> SetSessionConfigOptionResponse:
+        _log({"method": "session/set_config_option", "sessionId": session_id, "configId": config_id, "value": value})
+        session = self._session(session_id)
+        if config_id == "model" and isinstance(value, str) and value in {m.value for m in MODELS}:
+            session.model = value
+        elif config_id == "thinking" and isinstance(value, bool):
+            session.thinking = value
+        else:
+            raise acp.RequestError.invalid_params({"configId": config_id, "value": value, "details": "not offered"})
+        self._persist(session)
+        options = config_options(session)
+        await self.conn.session_update(
+            session_id, ConfigOptionUpdate(session_update="config_option_update", config_options=options)
+        )
+        return SetSessionConfigOptionResponse(config_options=options)
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         _log({"method": "session/cancel", "sessionId": session_id})
@@ -187,6 +217,8 @@ class ScriptedAgent(Steps):
             "sessionId": session.session_id,
             "cwd": session.cwd,
             "mode": session.mode,
+            "model": session.model,
+            "thinking": session.thinking,
             "history": session.history,
         }
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -205,6 +237,8 @@ class ScriptedAgent(Steps):
             cwd=data["cwd"],
             history=list(data.get("history", [])),
             mode=data.get("mode", "default"),
+            model=data.get("model", "fast"),
+            thinking=bool(data.get("thinking", False)),
         )
 
     # ----- the turn ----------------------------------------------------------------------------
@@ -282,6 +316,8 @@ class ScriptedAgent(Steps):
                     await self._say(session, turn, f"bad @stderr argument: {d.arg!r}\n")
             case "echo-prompt":
                 await self._say(session, turn, echo_text(prompt) + "\n", by_line=True)
+            case "echo-state":
+                await self._say(session, turn, state_text(session) + "\n")
             case "commands":
                 await self.conn.session_update(sid, _commands_update())
             case "mode":

@@ -23,6 +23,9 @@ from acp.schema import (
     PermissionOption,
     PermissionOptionKind,
     ResourceContentBlock,
+    SessionConfigOptionBoolean,
+    SessionConfigOptionSelect,
+    SessionConfigSelectOption,
     SessionMode,
     StopReason,
     TerminalToolCallContent,
@@ -70,6 +73,7 @@ KNOWN_DIRECTIVES = BLOCK_DIRECTIVES | frozenset(
         "stop",
         "stderr",
         "echo-prompt",
+        "echo-state",
         "commands",
         "mode",
         "duplicate-tool-call",
@@ -80,6 +84,13 @@ MODES = (
     SessionMode(id="default", name="Default", description="Ask before every edit and command"),
     SessionMode(id="plan", name="Plan", description="Only plan, never edit"),
 )
+# Config options, as agents offer models and switches (ACP session/set_config_option).
+MODELS = (
+    SessionConfigSelectOption(value="fast", name="Fast", description="Answers at once"),
+    SessionConfigSelectOption(value="deep", name="Deep", description="Thinks it over"),
+)
+MODEL_OPTION = "model"
+THINKING_OPTION = "thinking"
 
 # Deliberately allow_always first (like qwen) so that clients have to choose by kind, not position;
 # the ids are opaque on purpose too.
@@ -110,6 +121,7 @@ I only follow directive lines (lines starting with @) in your prompt, in order.
   @crash                 die mid-turn
   @stderr N              write N bytes to stderr
   @echo-prompt           repeat the prompt I received
+  @echo-state            say my mode and options (mode=... model=... thinking=...)
   @commands / @mode NAME publish slash commands / switch mode
   @duplicate-tool-call   send the same tool call twice
   @slow-exit SECONDS     once my input ends, take that long to exit (ignoring SIGTERM)
@@ -146,6 +158,8 @@ class Session:
     cwd: str
     history: list[dict[str, str]] = field(default_factory=list)
     mode: str = "default"
+    model: str = "fast"
+    thinking: bool = False
     # Kinds the user answered allow_always for: like qwen switching to auto-edit, we stop asking.
     always_allowed: set[str] = field(default_factory=set)
     turn: Turn | None = None
@@ -241,6 +255,24 @@ def _commands_update() -> AvailableCommandsUpdate:
             ),
         ],
     )
+
+
+def config_options(session: Session) -> list[SessionConfigOptionSelect | SessionConfigOptionBoolean]:
+    """The session's config options with their current values (ACP sends all of them every time)."""
+    return [
+        SessionConfigOptionSelect(
+            id=MODEL_OPTION, name="Model", category="model", type="select", current_value=session.model,
+            options=list(MODELS),
+        ),
+        SessionConfigOptionBoolean(
+            id=THINKING_OPTION, name="Thinking", description="Show my reasoning", type="boolean",
+            current_value=session.thinking,
+        ),
+    ]
+
+
+def state_text(session: Session) -> str:
+    return f"mode={session.mode} model={session.model} thinking={str(session.thinking).lower()}"
 
 
 def _new_call_id() -> str:
