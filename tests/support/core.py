@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from backends.base import AgentCrashed, BackendHost, PromptPart, StartInfo, TextPart
+from backends.base import AgentCrashed, AgentState, BackendHost, PromptPart, StartInfo, SteeringError, TextPart
 from backends.events import TextDelta, TurnOutcome, Usage
 from bridge import protocol as wire
 from bridge.config import AgentConfig, BridgeSettings, Registry
@@ -54,9 +54,11 @@ def hang_until_cancelled() -> Step:
 class FakeBackend:
     """An AgentBackend that runs the next scripted step for each prompt and records what it was sent."""
 
-    def __init__(self, host: BackendHost, steps: list[Step]) -> None:
+    def __init__(self, host: BackendHost, steps: list[Step], offers: AgentState | None = None) -> None:
         self.host = host
         self.steps = steps
+        self.offers = offers or AgentState()  # what it offers to steer it, as it starts
+        self.steered: list[tuple[str, str | bool]] = []  # (mode or option id, value) set, in order
         self.prompts: list[str] = []
         self.closed = False
         self.crashed = False
@@ -93,6 +95,22 @@ class FakeBackend:
     async def close(self) -> None:
         self.closed = True
 
+    def state(self) -> AgentState:
+        return self.offers
+
+    async def set_mode(self, mode_id: str) -> None:
+        if mode_id not in {m.id for m in self.offers.modes}:
+            raise SteeringError(f"no mode {mode_id!r}")
+        self.steered.append(("mode", mode_id))
+        self.offers = replace(self.offers, current_mode_id=mode_id)
+
+    async def set_option(self, option_id: str, value: str | bool) -> None:
+        if option_id not in {o["id"] for o in self.offers.config_options}:
+            raise SteeringError(f"no option {option_id!r}")
+        self.steered.append((option_id, value))
+        options = tuple({**o, "currentValue": value} if o["id"] == option_id else o for o in self.offers.config_options)
+        self.offers = replace(self.offers, config_options=options)
+
 
 @dataclass
 class FakeFactory:
@@ -100,9 +118,10 @@ class FakeFactory:
 
     steps: list[Step] = field(default_factory=list)
     created: list[FakeBackend] = field(default_factory=list)
+    offers: AgentState = field(default_factory=AgentState)  # what each new backend offers to steer it
 
     def create(self, agent: AgentConfig, host: BackendHost, session_id: str) -> FakeBackend:
-        backend = FakeBackend(host, self.steps)
+        backend = FakeBackend(host, self.steps, self.offers)
         self.created.append(backend)
         return backend
 
