@@ -76,7 +76,7 @@ async def test_what_is_not_offered_is_a_clear_error(editor: Editor) -> None:
     sid, _, _ = await editor.run("@say hi")
     cases: list[tuple[str, dict[str, Any], str]] = [
         ("agentBridge.setMode", {"modeId": "yolo"}, "offers no mode 'yolo' (its modes: default, plan)"),
-        ("agentBridge.setOption", {"optionId": "model", "value": "huge"}, "has no value 'huge' (its values: fast, deep)"),
+        ("agentBridge.setOption", {"optionId": "model", "value": "huge"}, "no value 'huge' (its values: fast, deep)"),
         ("agentBridge.setOption", {"optionId": "thinking", "value": "yes"}, "takes true or false"),
         ("agentBridge.setOption", {"optionId": "color", "value": "red"}, "offers no option 'color'"),
         ("agentBridge.setOption", {"optionId": "model", "value": 3}, "'value' must be a non-empty string or a boolean"),

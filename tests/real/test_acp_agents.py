@@ -353,3 +353,77 @@ def test_missing_agent_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match=REQUIRE_ENV):
         require_agent("qwen")
+
+
+# Steering: modes and models switched through the bridge, observed in what the LLM receives.
+PLAN_REMINDER = "Plan mode is active"
+HAIKU = "fake-haiku"  # what claude's "haiku" model option resolves to here (ANTHROPIC_DEFAULT_HAIKU_MODEL)
+
+
+def main_requests(llm: ScriptedLLM) -> list[Any]:
+    """The agent's model calls with tools: its turns' steps (title or summary calls carry none)."""
+    return [r for r in llm.model_requests() if r.body.get("tools")]
+
+
+async def steered_turn(editor: Editor, llm: ScriptedLLM, sid: str | None, text: str) -> tuple[str, list[Any]]:
+    """Run a turn; the session id and the requests it made to the LLM."""
+    llm.clear()
+    sid, _, _ = await run_turn(editor, text, "claude", sid)
+    sent = main_requests(llm)
+    assert sent, diagnostics(editor)
+    return sid, sent
+
+
+async def test_claude_mode_and_model_are_switched_and_survive_a_bridge_restart(tmp_path: Path) -> None:
+    cmd = require_agent("claude-agent-acp")
+    repo = make_repo(tmp_path / "project", {FILE: ORIGINAL})
+    home = tmp_path / "agent-home"
+    with ScriptedLLM() as llm:
+        env = agent_env("claude-agent-acp", llm.base_url, home) | {"ANTHROPIC_DEFAULT_HAIKU_MODEL": HAIKU}
+        # ANTHROPIC_MODEL would pin the model whatever the session chooses; the default resolves to fake-model.
+        del env["ANTHROPIC_MODEL"]
+        options = {"agents": {"claude": {"protocol": "acp", "command": cmd, "env": env}}, "defaultAgent": "claude"}
+        state_dir, log = tmp_path / "state", tmp_path / "agent.log"
+        editor = await start_editor(repo, state_dir, log, init_options=options)
+        try:
+            sid, sent = await steered_turn(editor, llm, None, "@say first")
+            assert all(PLAN_REMINDER not in json.dumps(r.body["messages"]) for r in sent)
+            assert {r.body["model"] for r in sent} == {"fake-model"}
+
+            state = await editor.cmd("agentBridge.agentState", {"sessionId": sid})
+            assert state["agent"] == "claude" and state["modes"]["currentModeId"] == "default"
+            assert {"default", "acceptEdits", "plan"} <= {m["id"] for m in state["modes"]["availableModes"]}
+            model = next(o for o in state["configOptions"] if o.get("category") == "model")
+            assert "haiku" in [v["value"] for v in model["options"]]
+            assert state["commands"], "claude-agent-acp publishes its slash commands"
+
+            state = await editor.cmd("agentBridge.setOption", {"sessionId": sid, "optionId": model["id"],
+                                                               "value": "haiku"})
+            assert next(o for o in state["configOptions"] if o["id"] == model["id"])["currentValue"] == "haiku"
+            _, sent = await steered_turn(editor, llm, sid, "@say second")
+            assert {r.body["model"] for r in sent} == {HAIKU}
+
+            # (In plan mode claude answers with its sonnet model when haiku is chosen: the model is not checked.)
+            state = await editor.cmd("agentBridge.setMode", {"sessionId": sid, "modeId": "plan"})
+            assert state["modes"]["currentModeId"] == "plan"
+            await editor.wait_event(lambda e: e["kind"] == "modeChanged" and e["modeId"] == "plan")
+            _, sent = await steered_turn(editor, llm, sid, "@say third")
+            assert all(PLAN_REMINDER in json.dumps(r.body["messages"]) for r in sent), diagnostics(editor)
+            agent = (await editor.cmd("agentBridge.sessions", {}))[0]["agents"][0]
+            assert (agent["mode"], agent["model"]) == ("plan", "haiku")
+        finally:
+            await editor.client.shutdown_session()
+
+        # A new bridge resumes claude's session (session/load) and puts the choice back on the new process.
+        editor = await start_editor(repo, state_dir, log, init_options=options)
+        try:
+            _, sent = await steered_turn(editor, llm, sid, "@say fourth")
+            assert PLAN_REMINDER in json.dumps(sent[-1].body["messages"]), diagnostics(editor)
+            state = await editor.cmd("agentBridge.agentState", {"sessionId": sid})
+            assert state["modes"]["currentModeId"] == "plan"
+            assert next(o for o in state["configOptions"] if o["id"] == model["id"])["currentValue"] == "haiku"
+            await editor.cmd("agentBridge.setMode", {"sessionId": sid, "modeId": "default"})
+            _, sent = await steered_turn(editor, llm, sid, "@say fifth")
+            assert {r.body["model"] for r in sent} == {HAIKU}  # the model chosen before the restart
+        finally:
+            await editor.client.shutdown_session()
