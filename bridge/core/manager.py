@@ -6,11 +6,11 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from backends.base import AgentBackend, BackendError, PromptPart, ResourcePart, TextPart
+from backends.base import BackendError, PromptPart, ResourcePart, TextPart
 from bridge import protocol as wire
 from bridge.config import AgentConfig, Registry
 from bridge.core import living, queries, steering
@@ -24,8 +24,9 @@ from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
 from bridge.core.trust import TrustGate
 from bridge.core.turns import Turn, TurnResult, run_turn
+from bridge.core.warm import WarmAgents
 from bridge.errors import BridgeError, GitError, InvalidArguments, NotAGitRepository, UnknownSession, UnknownTurn
-from bridge.git import linked, pending, worktrees
+from bridge.git import linked, worktrees
 from bridge.git.reaper import reap_orphans
 from bridge.git.run import Worktree
 from bridge.store import SessionRow, Store, WorktreeRow
@@ -76,12 +77,10 @@ class SessionManager:
         self._configs: dict[str, WorkspaceConfig] = {}
         self.factory = factory
         self.pool = AgentPool(registry.settings.max_live_agents, registry.settings.idle_timeout)
-        self._answer_cap = registry.settings.max_stored_answer
+        self.agents = WarmAgents(store, factory, self.pool, editor, self._editors, registry.settings.max_stored_answer)
         self._watchdog = registry.settings.turn_watchdog
         self.sessions: dict[str, Session] = {}
-        self._hosts: dict[Key, TurnHost] = {}
-        self._starting: dict[Key, asyncio.Lock] = {}  # one start at a time per agent (a turn, agentState)
-        self._steering = steering.Steering(store, self.pool, self._backend, self._agent)
+        self._steering = steering.Steering(store, self.pool, self.agents.backend, self._agent)
         self._janitor: asyncio.Task[None] | None = None
 
     # Configuration
@@ -152,22 +151,14 @@ class SessionManager:
             else:
                 kept = f"; its unreviewed work is kept at {reaped.archived_at}" if reaped.archived_at else ""
                 self.editor.log(f"removed orphaned worktree {reaped.path}{kept}")
-        self._janitor = asyncio.create_task(self._evict_loop())
+        self._janitor = asyncio.create_task(self.agents.evict_forever())
 
     async def shutdown(self) -> None:
         if self._janitor is not None:
             self._janitor.cancel()
         await asyncio.gather(*(live.stop("the bridge is shutting down") for live in self.sessions.values()))
-        await self._stop_agents(self.pool.keys())
+        await self.agents.stop(self.pool.keys())
         await self.factory.close()
-
-    async def _stop_agents(self, keys: Iterable[Key]) -> None:
-        """Stop these warm agents, concurrently; one that fails to close is logged, never raised."""
-        stopping = [(key, backend) for key in list(keys) if (backend := self.pool.pop(key)) is not None]
-        results = await asyncio.gather(*(backend.close() for _, backend in stopping), return_exceptions=True)
-        for (key, _), result in zip(stopping, results, strict=True):
-            if isinstance(result, Exception):
-                log.warning("agent %s of session %s did not stop cleanly: %s", key[1], key[0], result)
 
     def reconfigure(self, registry: Registry, workspace: str | None = None) -> None:
         """New configuration: later turns use it; a warm agent whose configuration changed is restarted at its
@@ -181,10 +172,8 @@ class SessionManager:
         config.registry = registry
         self.pool.max_live = registry.settings.max_live_agents
         self.pool.idle_timeout = registry.settings.idle_timeout
-        self._answer_cap = registry.settings.max_stored_answer
+        self.agents.set_answer_cap(registry.settings.max_stored_answer)
         self._watchdog = registry.settings.turn_watchdog
-        for host in self._hosts.values():
-            host.answer_cap = registry.settings.max_stored_answer
 
     def _session(self, row: SessionRow, wt: WorktreeRow, tree: Worktree) -> Session:
         cwd = agent_cwd(Path(wt.path), Path(row.repo_root), Path(row.workspace))
@@ -282,50 +271,6 @@ class SessionManager:
         live.enqueue(turn)
         return wire.PromptResult(live.id, turn_id)
 
-    async def _backend(self, live: Session, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
-        async with self._starting.setdefault((live.id, agent.name), asyncio.Lock()):
-            return await self._warm_backend(live, agent)
-
-    async def _warm_backend(self, live: Session, agent: AgentConfig) -> tuple[AgentBackend, TurnHost]:
-        key: Key = (live.id, agent.name)
-        backend = self.pool.get(key)
-        host = self._hosts.get(key)
-        if backend is not None and backend.alive and host is not None and host.agent == agent:
-            return backend, host
-        if backend is not None:
-            await self._stop_agents([key])
-
-        async def unreviewed() -> frozenset[str]:  # what the agent changed that the user has not reviewed
-            changes = await asyncio.to_thread(pending.pending_changes, live.tree, live.base_commit)
-            return frozenset(p for change in changes for p in (change.path, change.old_path) if p)
-
-        host = TurnHost(
-            live.id, live.path, live.cwd, agent, self._editors(live.row.workspace), self.store, self._answer_cap,
-            live.row.workspace, unreviewed,
-        )
-        self._hosts[key] = host
-        backend = self.factory.create(agent, host, live.row.id)
-        previous = await self.store.agent_session(live.row.id, agent.name)
-        resume_id = None
-        if (
-            previous is not None
-            and previous.agent_session_id
-            and previous.status not in ("crashed",)
-            and previous.config_hash == agent.config_hash()
-        ):
-            resume_id = previous.agent_session_id
-        info = await backend.start(resume_id)
-        if info.note:
-            host.notice(info.note)
-        await self.store.upsert_agent_session(
-            live.row.id, agent.name, self.factory.kind(agent), info.agent_session_id, "idle", agent.config_hash()
-        )
-        self.pool.add(key, backend)
-        saved = previous.steering if previous is not None else "{}"
-        await steering.reapply(backend, host, self.store, live.row.id, agent.name, saved)
-        await self._evict()
-        return backend, host
-
     async def _run(self, live: Session, turn: Turn) -> TurnResult:
         key: Key = (live.row.id, turn.agent.name)
         await self.store.start_turn(turn.id)
@@ -334,7 +279,7 @@ class SessionManager:
         await editor.progress_begin(turn.id, f"{turn.agent.name}: {title_for(turn.prompt, 40)}")
         await living.before_turn(live, turn, self.store, editor)
         try:
-            backend, host = await self._backend(live, turn.agent)
+            backend, host = await self.agents.backend(live, turn.agent)
         except (BackendError, BridgeError) as exc:
             return await self._finish(live, turn, TurnResult("failed", error=str(exc)), None)
         if turn.cancel.is_set():
@@ -353,7 +298,7 @@ class SessionManager:
         if result.crashed:
             # The worktree keeps what the agent wrote; the next turn starts a fresh process.
             await self.store.set_agent_status(live.row.id, turn.agent.name, "crashed")
-            await self._stop_agents([key])
+            await self.agents.stop([key])
         else:
             await self.store.set_agent_status(live.row.id, turn.agent.name, "idle")
         if result.usage is not None:
@@ -410,7 +355,7 @@ class SessionManager:
         """The session's turns, oldest first, with what the agent did (a running turn's: what its host saw so far)."""
         if session_id not in self.sessions and await self.store.session(session_id) is None:
             raise UnknownSession(session_id)
-        live = dict(kept for h in self._hosts.values() if h.session_id == session_id and (kept := h.recorded()))
+        live = dict(kept for h in self.agents.hosts() if h.session_id == session_id and (kept := h.recorded()))
         return queries.history(await self.store.turns(session_id), live)
 
     async def rewind(self, session_id: str, turn_id: str, workspace: str | None = None) -> wire.RewindResult:
@@ -463,10 +408,7 @@ class SessionManager:
                 raise UnknownSession(session_id)
             return False
         await live.stop("the session was closed")
-        for key in self.pool.keys(session_id):
-            self._hosts.pop(key, None)
-            self._starting.pop(key, None)
-        await self._stop_agents(self.pool.keys(session_id))
+        await self.agents.forget(session_id)
         keep = await live.remove_worktree()
         editor = self._editors(live.row.workspace)
         if keep:
@@ -475,20 +417,3 @@ class SessionManager:
         del self.sessions[session_id]
         editor.pending_changed(session_id)
         return True
-
-    # Eviction
-    async def _evict(self) -> None:
-        keys = self.pool.to_evict()
-        for key in keys:
-            self.editor.log(f"stopping idle agent {key[1]} of session {key[0]}")
-        await self._stop_agents(keys)
-        for key in keys:
-            await self.store.set_agent_status(key[0], key[1], "idle")
-
-    async def _evict_loop(self) -> None:
-        while True:
-            await asyncio.sleep(min(30.0, max(self.pool.idle_timeout / 4, 0.5)))
-            try:
-                await self._evict()
-            except Exception:  # the janitor outlives any one failure; it is logged
-                log.exception("evicting idle agents failed")
