@@ -24,10 +24,9 @@ from backends.base import (
     BackendHost,
     PromptPart,
     StartInfo,
-    SteeringError,
     choose_option,
 )
-from backends.events import TurnOutcome
+from backends.events import AvailableCommands, ConfigChanged, ModeChanged, TurnOutcome
 from backends.opencode.events import (
     Mapped,
     OpencodeMapper,
@@ -37,6 +36,7 @@ from backends.opencode.events import (
     reconcile_events,
 )
 from backends.opencode.server import OpencodeServer
+from backends.opencode.steering import Steering
 from backends.opencode.stream import StreamItem, Subscription
 from backends.opencode.wire import (
     SESSION_PERMISSIONS,
@@ -101,7 +101,7 @@ class OpencodeBackend:
         self.guard = TurnGuard()
         self.session_id: str | None = None
         self.mapper: OpencodeMapper | None = None
-        self._model_ref: dict[str, str] | None = None
+        self.steering = Steering()
         self._generation = 0
         self._sub: Subscription | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -132,21 +132,37 @@ class OpencodeBackend:
         await self.server.ensure()
         self._generation = self.server.generation
         try:
-            if self.model is not None:
-                self._model_ref = await self._resolve_model(self.model)
+            if self.model is not None and self.steering.chosen_model is None:
+                self.steering.chosen_model = await self._resolve_model(self.model)
             session_id, resumed, note = await self._open_session(resume_id)
+            await self.steering.load(self._get_json, self.server.default_model)
         except (BackendError, ModelError) as exc:
             raise AgentStartError(str(exc)) from exc
         self.session_id = session_id
         self.mapper = OpencodeMapper(session_id, self.directory)
         self._sub = self.server.hub.subscribe(self.directory, session_id)
         self._consumer = asyncio.create_task(self._consume(self._sub), name=f"opencode {session_id}")
+        if self.steering.commands:  # as an ACP agent announces its commands once its session is open
+            await self.host.on_event(AvailableCommands(self.steering.commands))
         return StartInfo(session_id, resumed=resumed, note=note, pid=self.server.pid)
 
-    async def _resolve_model(self, spec: str) -> dict[str, str]:
+    async def _resolve_model(self, spec: str) -> str:
         models = await self.server.load_models() or []
         provider, model = resolve_model(spec, self.server.default_model, models)
-        return {"providerID": provider, "modelID": model}
+        return f"{provider}/{model}"
+
+    async def _get_json(self, path: str) -> Any:
+        """A GET's JSON body, or None if opencode refused it: a catalog it cannot list is simply empty."""
+        try:
+            response = await self._call("GET", path)
+            return response.json() if response.status_code == 200 else None
+        except ValueError:
+            return None
+        except AgentCrashed:
+            raise
+        except BackendError as exc:
+            log.info("opencode session %s: could not read %s: %s", self.session_id, path, exc)
+            return None
 
     async def _open_session(self, resume_id: str | None) -> tuple[str, bool, str | None]:
         note = None
@@ -175,9 +191,8 @@ class OpencodeBackend:
                 raise BackendError(f"could not open opencode's event stream within {CONNECT_TIMEOUT:g} s")
             if turn.cancel_requested:  # cancelled before it reached opencode
                 return TurnOutcome(stop_reason="cancelled")
-            body: dict[str, Any] = {"messageID": turn.message_id, "parts": to_opencode_parts(parts)}
-            if self._model_ref is not None:
-                body["model"] = self._model_ref
+            body: dict[str, Any] = {"messageID": turn.message_id, "parts": to_opencode_parts(parts),
+                                    **self.steering.prompt_fields()}
             response = await self._call("POST", f"/session/{self.session_id}/prompt_async", json=body)
             if response.status_code >= 400:
                 raise BackendError(f"opencode refused the prompt: {_error_text(response)}")
@@ -243,15 +258,20 @@ class OpencodeBackend:
         entry = status.get(self.session_id) if isinstance(status, dict) else None
         return isinstance(entry, dict) and entry.get("type") not in (None, "idle")
 
-    # Steering: placeholders until the backend reports and sets modes and options.
+    # Steering: the agent and model the next prompts name (a running turn keeps the ones it started with).
     def state(self) -> AgentState:
-        return AgentState()
+        return self.steering.state()
 
     async def set_mode(self, mode_id: str) -> None:
-        raise SteeringError("this agent's modes cannot be set yet")
+        model = self.steering.current_model
+        if self.steering.set_mode(mode_id):
+            await self.host.on_event(ModeChanged(mode_id))
+        if self.steering.current_model != model:  # the new agent pins a model of its own
+            await self.host.on_event(ConfigChanged(self.steering.options()))
 
     async def set_option(self, option_id: str, value: str | bool) -> None:
-        raise SteeringError("this agent's options cannot be set yet")
+        if self.steering.set_option(option_id, value):
+            await self.host.on_event(ConfigChanged(self.steering.options()))
 
     async def cancel(self) -> None:
         turn = self._turn

@@ -16,9 +16,11 @@ fails the turn · ``hang`` never ends (until aborted) · ``drop`` closes the dir
 ones until the turn ends (its events are lost) · ``silent`` the rest of the turn emits no events ·
 ``crash`` exits the process with a message on stderr.
 
+Agents (``GET /agent``) and slash commands (``GET /command``) are fixed lists shaped like opencode's.
+
 Test controls (authenticated): ``POST /_fake/emit {directory, event}``, ``POST /_fake/open {gate}``,
-``POST /_fake/drop {directory}``, ``GET /_fake/requests``. ``FAKE_OPENCODE_MODE`` = ``exit`` (fail at start),
-``no-ready-line``, ``wrong-password``, ``ignore-term``.
+``POST /_fake/drop {directory}``, ``GET /_fake/requests`` (each with its JSON body). ``FAKE_OPENCODE_MODE`` =
+``exit`` (fail at start), ``no-ready-line``, ``wrong-password``, ``ignore-term``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 CHUNK = 3  # characters per streamed delta
+
+# `GET /agent` as opencode 1.18 lists its agents (trimmed): primary ones, a sub-agent, a hidden internal one,
+# and one whose config pins a model.
+AGENTS: list[dict[str, Any]] = [
+    {"name": "build", "description": "The default agent.", "mode": "primary", "native": True},
+    {"name": "explore", "description": "Fast codebase explorer.", "mode": "subagent", "native": True},
+    {"name": "plan", "description": "Plan mode. Disallows all edit tools.", "mode": "primary", "native": True},
+    {"name": "title", "mode": "primary", "native": True, "hidden": True},
+    {"name": "docs", "description": "Writes docs.", "mode": "all",
+     "model": {"providerID": "alt", "modelID": "alt-model"}},
+]
+COMMANDS: list[dict[str, Any]] = [
+    {"name": "init", "description": "guided AGENTS.md setup", "source": "command", "template": "...",
+     "hints": ["$ARGUMENTS"]},
+    {"name": "review", "description": "review changes", "source": "command", "template": "...", "subtask": True},
+]
 
 
 def new_id(prefix: str) -> str:
@@ -220,6 +238,10 @@ class Fake:
                                        {"id": "alt", "models": {"alt-model": {}}}], "default": {"fake": "fake-model"}}
         if path == "/config":
             return 200, {"model": os.environ.get("FAKE_OPENCODE_DEFAULT_MODEL", "fake/fake-model")}
+        if path == "/agent":
+            return 200, AGENTS
+        if path == "/command":
+            return 200, COMMANDS
         if path == "/session" and method == "POST":
             session = Session(new_id("ses"), d)
             self.sessions[session.id] = session
@@ -306,13 +328,15 @@ class Fake:
                 url = urlsplit(target)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 ok = self.authorized(headers)
+                body = json.loads(raw) if raw else None
                 if url.path != "/_fake/requests":
-                    self.requests.append({"method": method, "path": url.path, "query": query, "authorized": ok})
+                    self.requests.append({"method": method, "path": url.path, "query": query, "authorized": ok,
+                                          "body": body})
                 if not ok:
                     writer.write(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n")
                     await writer.drain()
                     continue
-                status, payload = await self.route(method, url.path, query, json.loads(raw) if raw else None, writer)
+                status, payload = await self.route(method, url.path, query, body, writer)
                 if status < 0:
                     break
                 data = b"" if status == 204 else json.dumps(payload).encode()

@@ -377,7 +377,7 @@ async def test_models_and_factory(tmp_path: Path) -> None:
         backend = factory.create(agent, host, "s1")
         assert isinstance(backend, OpencodeBackend)
         await backend.start()
-        assert backend._model_ref == {"providerID": "fake", "modelID": "other-model"}  # the configured provider
+        assert backend.state().config_options[0]["currentValue"] == "fake/other-model"  # the configured provider
         await backend.prompt(prompt("say ok"))
         server = factory.server_for(agent)
         assert await server.load_models() == ["alt/alt-model", "fake/fake-model", "fake/other-model"]

@@ -1,0 +1,165 @@
+"""What steers an opencode session: its primary agents (the bridge's modes), its models (one `model` option)
+and its slash commands, read from the server once per session start, and the choices the bridge sends with
+every prompt.
+
+opencode keeps no per-session agent and falls back to the session's LAST model when a prompt names none, so
+the bridge names both on every prompt: what it reports is then exactly what the next turn uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import AgentState, ModeInfo, SteeringError
+from backends.opencode.wire import as_dict, as_list, as_str
+
+MODEL_OPTION = "model"
+PRIMARY = ("primary", "all")  # agents a user prompts directly; `subagent`s only run through the task tool
+DEFAULT_AGENT = "build"  # opencode's own default when its config names none
+
+Get = Callable[[str], Awaitable[Any]]  # GET path -> the JSON body, or None when the server refused
+
+
+def primary_agents(data: Any) -> tuple[ModeInfo, ...]:
+    """The agents of `GET /agent` a prompt may name: primary ones, minus opencode's hidden internals
+    (title, summary, compaction)."""
+    modes: list[ModeInfo] = []
+    for agent in as_list(data):
+        agent = as_dict(agent)
+        name = as_str(agent.get("name"))
+        if name is None or agent.get("hidden") or agent.get("mode", "all") not in PRIMARY:
+            continue
+        modes.append(ModeInfo(name, name[:1].upper() + name[1:], as_str(agent.get("description"))))
+    return tuple(modes)
+
+
+def agent_models(data: Any) -> dict[str, str]:
+    """`provider/model` for each agent whose config pins a model."""
+    out: dict[str, str] = {}
+    for agent in as_list(data):
+        agent = as_dict(agent)
+        model = as_dict(agent.get("model"))
+        name, provider, model_id = as_str(agent.get("name")), as_str(model.get("providerID")), as_str(
+            model.get("modelID"))
+        if name and provider and model_id:
+            out[name] = f"{provider}/{model_id}"
+    return out
+
+
+def model_choices(data: Any) -> list[dict[str, str]]:
+    """ACP select options for every model of `GET /config/providers`, named as opencode names them."""
+    choices: list[dict[str, str]] = []
+    for provider in as_list(as_dict(data).get("providers")):
+        provider = as_dict(provider)
+        provider_id = as_str(provider.get("id"))
+        if provider_id is None:
+            continue
+        provider_name = as_str(provider.get("name")) or provider_id
+        for model_id, model in as_dict(provider.get("models")).items():
+            name = as_str(as_dict(model).get("name")) or model_id
+            choices.append({"value": f"{provider_id}/{model_id}", "name": name, "description": provider_name})
+    return sorted(choices, key=lambda c: c["value"])
+
+
+def slash_commands(data: Any) -> tuple[dict[str, Any], ...]:
+    """`GET /command` as ACP's available commands (`{name, description}`)."""
+    out: list[dict[str, Any]] = []
+    for command in as_list(data):
+        command = as_dict(command)
+        if (name := as_str(command.get("name"))) is not None:
+            out.append({"name": name, "description": as_str(command.get("description")) or ""})
+    return tuple(out)
+
+
+def model_ref(spec: str) -> dict[str, str]:
+    provider, _, model = spec.partition("/")
+    return {"providerID": provider, "modelID": model}
+
+
+@dataclass
+class Steering:
+    """The session's catalog (agents, models, commands) and the bridge's current choice of agent and model."""
+
+    modes: tuple[ModeInfo, ...] = ()
+    models: list[dict[str, str]] = field(default_factory=list)
+    commands: tuple[dict[str, Any], ...] = ()
+    agent_models: dict[str, str] = field(default_factory=dict)
+    config_model: str | None = None  # opencode's configured default (`model` in its config)
+    mode: str | None = None
+    chosen_model: str | None = None  # set by the agent's `model` setting or setOption; else the default applies
+
+    async def load(self, get: Get, server_default_model: str | None) -> None:
+        """Read the catalog (for the session's directory: a project's own opencode config counts)."""
+        agents_data, providers_data, commands_data, config_data = await asyncio.gather(
+            get("/agent"), get("/config/providers"), get("/command"), get("/config"))
+        self.modes = primary_agents(agents_data)
+        self.agent_models = agent_models(agents_data)
+        self.models = model_choices(providers_data)
+        self.commands = slash_commands(commands_data)
+        configured = as_dict(config_data)
+        self.config_model = as_str(configured.get("model")) or server_default_model
+        ids = [m.id for m in self.modes]
+        if self.mode not in ids:  # a choice made before a restart stays if the agent still exists
+            wanted = as_str(configured.get("default_agent"))
+            self.mode = wanted if wanted in ids else DEFAULT_AGENT if DEFAULT_AGENT in ids else (
+                ids[0] if ids else None)
+
+    @property
+    def current_model(self) -> str | None:
+        """The model the next prompt uses: the bridge's choice, else the agent's own, else opencode's default."""
+        return self.chosen_model or (self.agent_models.get(self.mode) if self.mode else None) or self.config_model
+
+    def options(self) -> tuple[dict[str, Any], ...]:
+        current = self.current_model
+        if current is None and not self.models:
+            return ()
+        choices = list(self.models)
+        if current is not None and all(c["value"] != current for c in choices):
+            # A model opencode reaches without listing it (written as provider/model in a config) stays shown.
+            choices.insert(0, {"value": current, "name": current})
+        return ({
+            "id": MODEL_OPTION, "name": "Model", "description": "The model opencode prompts",
+            "category": "model", "type": "select",
+            "currentValue": current if current is not None else choices[0]["value"], "options": choices,
+        },)
+
+    def state(self) -> AgentState:
+        # Prompts carry selections as text (see wire.to_opencode_parts), so resources are never sent as links.
+        return AgentState(modes=self.modes, current_mode_id=self.mode, config_options=self.options(),
+                          commands=self.commands, embedded_context=True)
+
+    def prompt_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if self.mode is not None:
+            fields["agent"] = self.mode
+        if (current := self.current_model) is not None:
+            fields["model"] = model_ref(current)
+        return fields
+
+    def set_mode(self, mode_id: str) -> bool:
+        """Choose the agent for the next prompts; True if that changed the choice."""
+        ids = [m.id for m in self.modes]
+        if not ids:
+            raise SteeringError("opencode listed no agents to choose from")
+        if mode_id not in ids:
+            raise SteeringError(f"opencode has no primary agent {mode_id!r}; it offers: {', '.join(ids)}")
+        changed = mode_id != self.mode
+        self.mode = mode_id
+        return changed
+
+    def set_option(self, option_id: str, value: str | bool) -> bool:
+        """Choose the model for the next prompts; True if that changed the model they use."""
+        if option_id != MODEL_OPTION:
+            raise SteeringError(f"opencode has no option {option_id!r}; it offers: {MODEL_OPTION}")
+        values = [c["value"] for c in self.options()[0]["options"]] if self.options() else []
+        if not values:
+            raise SteeringError("opencode listed no models to choose from")
+        if not isinstance(value, str) or value not in values:
+            raise SteeringError(f"opencode offers no model {value!r}; models are written provider/model, "
+                                f"e.g. {values[0]}")
+        before = self.current_model
+        self.chosen_model = value
+        return value != before
