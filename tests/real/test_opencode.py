@@ -4,7 +4,7 @@ The editor drives the bridge over LSP; the bridge starts one opencode server and
 Covered: two turns reuse one server and one opencode session; an edit opencode writes straight to disk comes
 back as a pending hunk and applies; a command asks the user through the bridge's policy; two sessions in two
 worktrees prompted at the same time both complete with their own text; abort, then prompting again settles
-correctly.
+correctly; opencode's agents and models switched through the backend reach the model's requests.
 
 A missing binary skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
 """
@@ -20,6 +20,10 @@ from typing import Any
 
 import pytest
 
+from backends.base import SteeringError, TextPart
+from backends.events import ConfigChanged, ModeChanged
+from backends.opencode.backend import OpencodeBackend
+from backends.opencode.server import OpencodeServer
 from tests.real.test_acp_agents import (
     agent_processes,
     bridge_pid,
@@ -31,7 +35,8 @@ from tests.real.test_acp_agents import (
 )
 from tests.support.lsp_harness import Editor, make_repo, start_editor
 from tests.support.real_agents import OPENCODE_MODEL, agent_env
-from tests.support.scripted_llm import ScriptedLLM
+from tests.support.scripted_llm import Conversation, ScriptedLLM
+from tests.unit.backends.test_opencode_backend import Host
 
 pytestmark = [pytest.mark.real_agent, pytest.mark.timeout(240)]
 
@@ -194,3 +199,69 @@ async def test_real_opencode_session_resumes_after_a_bridge_restart(tmp_path: Pa
             assert bodies and all("remember the number 42" in b for b in bodies), "the history was lost"
         finally:
             await editor.client.shutdown_session()
+
+
+def two_model_env(llm: ScriptedLLM, home: Path) -> dict[str, str]:
+    """The offline opencode environment with a second model at the same scripted provider."""
+    env = agent_env("opencode", llm.base_url, home)
+    config = json.loads(env["OPENCODE_CONFIG_CONTENT"])
+    provider = OPENCODE_MODEL.split("/")[0]
+    config["provider"][provider]["models"][OTHER_MODEL.split("/")[1]] = {
+        "name": "Other Model", "tool_call": True, "limit": {"context": 128000, "output": 8192}}
+    return env | {"OPENCODE_CONFIG_CONTENT": json.dumps(config)}
+
+
+OTHER_MODEL = "fake/other-model"
+PLAN_REMINDER = "Plan mode ACTIVE"  # what opencode's plan agent adds to the prompt it sends the model
+
+
+def driving_request(llm: ScriptedLLM, marker: str) -> Conversation:
+    """The model request of the turn whose prompt holds `marker` (not the title request, which has no tools)."""
+    found = [r.conversation for r in llm.model_requests()
+             if r.conversation is not None and r.conversation.tools and marker in r.conversation.turns[-1].text]
+    assert found, f"no model request for {marker!r}"
+    return found[0]
+
+
+async def test_real_opencode_agent_and_model_are_switched(tmp_path: Path) -> None:
+    """opencode's agents (build, plan) and models, chosen through the backend, reach the model requests."""
+    cmd = require_agent("opencode")
+    project = make_repo(tmp_path / "project", {FILE: ORIGINAL})
+    with ScriptedLLM() as llm:
+        server = OpencodeServer(tuple(cmd), two_model_env(llm, tmp_path / "agent-home"), tmp_path / "server",
+                                tmp_path / "server.log")
+        host = Host(project)
+        backend = OpencodeBackend(server, host)
+        try:
+            await backend.start()
+            state = backend.state()
+            assert {"build", "plan"} <= {m.id for m in state.modes}, state.modes
+            assert not {"explore", "general", "title"} & {m.id for m in state.modes}  # sub-agents, internals
+            assert state.current_mode_id == "build"
+            (option,) = state.config_options
+            assert option["category"] == "model" and option["currentValue"] == OPENCODE_MODEL
+            assert {OPENCODE_MODEL, OTHER_MODEL} <= {o["value"] for o in option["options"]}
+            assert "init" in {c["name"] for c in state.commands}
+            with pytest.raises(SteeringError, match="no primary agent 'explore'"):
+                await backend.set_mode("explore")
+
+            await backend.prompt([TextPart(script("@say as built"))])
+            first = driving_request(llm, "@say as built")
+            assert first.model == "fake-model" and PLAN_REMINDER not in first.turns[-1].text
+
+            await backend.set_mode("plan")
+            await backend.set_option("model", OTHER_MODEL)
+            assert host.events[-2:] == [ModeChanged("plan"), ConfigChanged(backend.state().config_options)]
+            await backend.prompt([TextPart(script("@say as planned"))])
+            planned = driving_request(llm, "@say as planned")
+            assert planned.model == "other-model" and PLAN_REMINDER in planned.turns[-1].text, planned.turns[-1]
+
+            # Back to build: the plan reminder is gone, the chosen model stays.
+            await backend.set_mode("build")
+            await backend.prompt([TextPart(script("@say built again"))])
+            again = driving_request(llm, "@say built again")
+            assert again.model == "other-model" and PLAN_REMINDER not in again.turns[-1].text
+            assert "as builtas plannedbuilt again" == host.text()
+        finally:
+            await backend.close()
+            await server.close()
