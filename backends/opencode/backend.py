@@ -191,11 +191,14 @@ class OpencodeBackend:
                 raise BackendError(f"could not open opencode's event stream within {CONNECT_TIMEOUT:g} s")
             if turn.cancel_requested:  # cancelled before it reached opencode
                 return TurnOutcome(stop_reason="cancelled")
-            body: dict[str, Any] = {"messageID": turn.message_id, "parts": to_opencode_parts(parts),
-                                    **self.steering.prompt_fields()}
-            response = await self._call("POST", f"/session/{self.session_id}/prompt_async", json=body)
-            if response.status_code >= 400:
-                raise BackendError(f"opencode refused the prompt: {_error_text(response)}")
+            if (command := self.steering.command_call(parts)) is not None:
+                self._command(turn, *command)
+            else:
+                body: dict[str, Any] = {"messageID": turn.message_id, "parts": to_opencode_parts(parts),
+                                        **self.steering.prompt_fields()}
+                response = await self._call("POST", f"/session/{self.session_id}/prompt_async", json=body)
+                if response.status_code >= 400:
+                    raise BackendError(f"opencode refused the prompt: {_error_text(response)}")
             turn.last_activity = time.monotonic()
             settle = await self._wait(turn)
         finally:
@@ -205,6 +208,28 @@ class OpencodeBackend:
             raise BackendError(settle.error or "opencode failed the turn")
         usage = self.mapper.usage if self.mapper.usage.total_tokens or self.mapper.usage.cost else None
         return TurnOutcome(stop_reason=settle.stop_reason, usage=usage)
+
+    def _command(self, turn: _Turn, name: str, arguments: str) -> None:
+        """Run a slash command as the turn. opencode answers that request only when the turn has ended, so it
+        runs beside the turn, which the event stream settles as any other; a refusal fails the turn."""
+        body = {"messageID": turn.message_id, "command": name, "arguments": arguments,
+                **self.steering.command_fields()}
+
+        async def run() -> None:
+            try:
+                response = await self.server.request("POST", f"/session/{self.session_id}/command", self.directory,
+                                                     json=body, timeout=None)
+            except BackendError as exc:
+                error: BaseException | None = exc
+            else:
+                error = None if response.status_code < 400 else BackendError(
+                    f"opencode refused the command /{name}: {_error_text(response)}")
+            if error is not None and not turn.cancel_requested and not turn.done.done():
+                turn.done.set_exception(error)
+
+        task = asyncio.create_task(run(), name=f"opencode /{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _raise_if_dead(self) -> None:
         if not self.server.running or self.server.generation != self._generation:

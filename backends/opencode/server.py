@@ -237,15 +237,17 @@ class OpencodeServer:
             await client.aclose()
 
     async def request(
-        self, method: str, path: str, directory: str, json: Any = None, params: Mapping[str, Any] | None = None
+        self, method: str, path: str, directory: str, json: Any = None, params: Mapping[str, Any] | None = None,
+        timeout: float | None = REQUEST_TIMEOUT,
     ) -> httpx.Response:
-        """One authenticated call scoped to `directory`. Raises AgentCrashed when the server is gone."""
+        """One authenticated call scoped to `directory`. Raises AgentCrashed when the server is gone.
+        `timeout` None: a call that lasts as long as a turn (the turn's own watchdog bounds it)."""
         client = self._client
         if client is None or not self.running:
             raise AgentCrashed(self.exit_message or "the opencode server is not running")
         try:
             response = await client.request(method, path, params={"directory": directory, **(params or {})},
-                                            json=json)
+                                            json=json, timeout=timeout)
         except httpx.TransportError as exc:
             # A broken connection is often the first sign of a dying server: give its exit a moment to show.
             process = self._process

@@ -9,16 +9,18 @@ the bridge names both on every prompt: what it reports is then exactly what the 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import AgentState, ModeInfo, SteeringError
-from backends.opencode.wire import as_dict, as_list, as_str
+from backends.base import AgentState, ModeInfo, PromptPart, SteeringError, TextPart
+from backends.opencode.wire import as_dict, as_list, as_str, to_opencode_parts
 
 MODEL_OPTION = "model"
 PRIMARY = ("primary", "all")  # agents a user prompts directly; `subagent`s only run through the task tool
 DEFAULT_AGENT = "build"  # opencode's own default when its config names none
+_SLASH = re.compile(r"/(\S+)(?:\s+(.*))?\Z", re.DOTALL)  # `/name`, then its arguments (any lines)
 
 Get = Callable[[str], Awaitable[Any]]  # GET path -> the JSON body, or None when the server refused
 
@@ -138,6 +140,31 @@ class Steering:
         if (current := self.current_model) is not None:
             fields["model"] = model_ref(current)
         return fields
+
+    def command_fields(self) -> dict[str, Any]:
+        """The same choices as `POST /session/{id}/command` takes them (its model is one `provider/model`)."""
+        fields: dict[str, Any] = {}
+        if self.mode is not None:
+            fields["agent"] = self.mode
+        if (current := self.current_model) is not None:
+            fields["model"] = current
+        return fields
+
+    def command_call(self, parts: list[PromptPart]) -> tuple[str, str] | None:
+        """(command, arguments) when the user's text is `/name args` for a command opencode listed: opencode
+        expands those itself (`POST /session/{id}/command`); sent as a plain prompt the model would only read
+        the text. That endpoint takes nothing but the arguments, so the prompt's other parts (the bridge's notes
+        before it, a selection after it) follow them, as the plain prompt would have carried them."""
+        command = next((p for p in parts if isinstance(p, TextPart) and _SLASH.match(p.text.strip())), None)
+        if command is None:
+            return None
+        match = _SLASH.match(command.text.strip())
+        assert match is not None
+        name = match.group(1)
+        if name not in {c["name"] for c in self.commands}:
+            return None
+        rest = [p["text"] for p in to_opencode_parts([p for p in parts if p is not command]) if "text" in p]
+        return name, "\n\n".join([match.group(2) or "", *rest]).strip()
 
     def set_mode(self, mode_id: str) -> bool:
         """Choose the agent for the next prompts; True if that changed the choice."""

@@ -4,7 +4,8 @@ The editor drives the bridge over LSP; the bridge starts one opencode server and
 Covered: two turns reuse one server and one opencode session; an edit opencode writes straight to disk comes
 back as a pending hunk and applies; a command asks the user through the bridge's policy; two sessions in two
 worktrees prompted at the same time both complete with their own text; abort, then prompting again settles
-correctly; opencode's agents and models switched through the backend reach the model's requests.
+correctly; opencode's agents and models switched through the backend reach the model's requests, and a
+slash command runs as opencode's own.
 
 A missing binary skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
 """
@@ -224,7 +225,8 @@ def driving_request(llm: ScriptedLLM, marker: str) -> Conversation:
 
 
 async def test_real_opencode_agent_and_model_are_switched(tmp_path: Path) -> None:
-    """opencode's agents (build, plan) and models, chosen through the backend, reach the model requests."""
+    """opencode's agents (build, plan) and models, chosen through the backend, reach the model requests; its
+    slash commands run as opencode's commands."""
     cmd = require_agent("opencode")
     project = make_repo(tmp_path / "project", {FILE: ORIGINAL})
     with ScriptedLLM() as llm:
@@ -262,6 +264,12 @@ async def test_real_opencode_agent_and_model_are_switched(tmp_path: Path) -> Non
             again = driving_request(llm, "@say built again")
             assert again.model == "other-model" and PLAN_REMINDER not in again.turns[-1].text
             assert "as builtas plannedbuilt again" == host.text()
+
+            # A slash command opencode lists is expanded by opencode (its template reaches the model).
+            await backend.prompt([TextPart("/init @say initialized")])
+            command = driving_request(llm, "@say initialized")
+            assert "AGENTS.md" in command.turns[-1].text and command.model == "other-model", command.turns[-1]
+            assert host.text().endswith("initialized")
         finally:
             await backend.close()
             await server.close()

@@ -16,7 +16,8 @@ fails the turn · ``hang`` never ends (until aborted) · ``drop`` closes the dir
 ones until the turn ends (its events are lost) · ``silent`` the rest of the turn emits no events ·
 ``crash`` exits the process with a message on stderr.
 
-Agents (``GET /agent``) and slash commands (``GET /command``) are fixed lists shaped like opencode's.
+Agents (``GET /agent``) and slash commands (``GET /command``) are fixed lists shaped like opencode's; a
+command (``POST /session/{id}/command``) runs its arguments as the script and answers when the turn has ended.
 
 Test controls (authenticated): ``POST /_fake/emit {directory, event}``, ``POST /_fake/open {gate}``,
 ``POST /_fake/drop {directory}``, ``GET /_fake/requests`` (each with its JSON body). ``FAKE_OPENCODE_MODE`` =
@@ -54,6 +55,7 @@ COMMANDS: list[dict[str, Any]] = [
     {"name": "init", "description": "guided AGENTS.md setup", "source": "command", "template": "...",
      "hints": ["$ARGUMENTS"]},
     {"name": "review", "description": "review changes", "source": "command", "template": "...", "subtask": True},
+    {"name": "broken", "description": "listed, but opencode fails to run it", "source": "mcp"},
 ]
 
 
@@ -269,6 +271,16 @@ class Fake:
                 message_id = body.get("messageID") or new_id("msg")
                 session.task = asyncio.create_task(self.run_turn(session, message_id, text))
                 return 204, None
+            if parts[2] == "command":
+                # Like opencode: the command's template with its arguments becomes the user message, and the
+                # answer comes once the turn has ended. Here the arguments are the turn's script.
+                if body["command"] not in {c["name"] for c in COMMANDS if c["name"] != "broken"}:
+                    return 500, {"name": "UnknownError", "data": {"message": "Unexpected server error."}}
+                message_id = body.get("messageID") or new_id("msg")
+                session.task = asyncio.create_task(self.run_turn(session, message_id, body["arguments"]))
+                with contextlib.suppress(asyncio.CancelledError):
+                    await session.task
+                return 200, {"info": session.messages[-1]["info"], "parts": session.messages[-1]["parts"]}
             if parts[2] == "abort":
                 if session.task is not None and not session.task.done():
                     session.task.cancel()

@@ -7,16 +7,17 @@ The catalog functions are checked on payloads shaped like real opencode 1.18's; 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backends.base import ModeInfo, SteeringError
+from backends.base import BackendError, ModeInfo, ResourcePart, SteeringError, TextPart
 from backends.events import AvailableCommands, ConfigChanged, ModeChanged
 from backends.opencode.server import OpencodeServer
 from backends.opencode.steering import Steering, agent_models, model_choices, primary_agents, slash_commands
-from tests.unit.backends.test_opencode_backend import Host, control, prompt, server, started, worktree
+from tests.unit.backends.test_opencode_backend import Host, control, prompt, server, started, wait_for, worktree
 
 pytestmark = pytest.mark.timeout(60)
 __all__ = ["server"]  # the fixture, shared with the backend's own tests
@@ -121,7 +122,7 @@ async def test_state_before_the_first_prompt(server: OpencodeServer, tmp_path: P
         "id": "model", "name": "Model", "description": "The model opencode prompts", "category": "model",
         "type": "select", "currentValue": "fake/fake-model"}
     assert [o["value"] for o in option["options"]] == ["alt/alt-model", "fake/fake-model", "fake/other-model"]
-    assert [c["name"] for c in state.commands] == ["init", "review"]
+    assert [c["name"] for c in state.commands] == ["init", "review", "broken"]
     assert state.embedded_context
     assert host.events == [AvailableCommands(state.commands)]  # announced once the session is open
     await backend.close()
@@ -204,3 +205,56 @@ async def test_what_opencode_does_not_offer_is_refused(server: OpencodeServer, t
     assert (await prompt_bodies(server))[0]["agent"] == "build"
     await backend.close()
 
+
+
+# Slash commands
+
+
+def test_a_slash_command_is_recognized_only_for_what_opencode_lists() -> None:
+    steering = Steering(commands=({"name": "init", "description": ""}, {"name": "review", "description": ""}))
+    assert steering.command_call([TextPart("/init")]) == ("init", "")
+    assert steering.command_call([TextPart("  /review HEAD~1\nand more  ")]) == ("review", "HEAD~1\nand more")
+    # The bridge's notes before it and a selection after it ride along with the arguments.
+    parts = [TextPart("(note)"), TextPart("/review this"), ResourcePart("file:///wt/a.py", "x = 1")]
+    assert steering.command_call(parts) == ("review", 'this\n\n(note)\n\n<file uri="file:///wt/a.py">\nx = 1\n</file>')
+    assert steering.command_call([TextPart("/usr/bin is odd")]) is None  # not a command opencode offers
+    assert steering.command_call([TextPart("please /init")]) is None
+    assert steering.command_call([]) is None
+
+
+async def test_a_slash_command_runs_as_opencodes_command(server: OpencodeServer, tmp_path: Path) -> None:
+    host = Host(worktree(tmp_path))
+    backend = await started(server, host)
+    await backend.set_mode("plan")
+    outcome = await backend.prompt(prompt("/review say reviewed"))
+    assert outcome.stop_reason == "end_turn" and host.text() == "reviewed"
+    requests = await control(server, "requests")
+    (command,) = [r["body"] for r in requests if r["method"] == "POST" and r["path"].endswith("/command")]
+    assert {k: v for k, v in command.items() if k != "messageID"} == {
+        "command": "review", "arguments": "say reviewed", "agent": "plan", "model": "fake/fake-model"}
+    assert command["messageID"].startswith("msg_")
+    assert not [r for r in requests if r["path"].endswith("/prompt_async")]
+    # Something that only looks like a command is an ordinary prompt.
+    await backend.prompt(prompt("/nothing", "say plain"))
+    assert host.text() == "reviewedplain"
+    assert [b["parts"][0]["text"] for b in await prompt_bodies(server)] == ["/nothing\nsay plain"]
+    with pytest.raises(BackendError, match="opencode refused the command /broken: Unexpected server error"):
+        await backend.prompt(prompt("/broken"))
+    assert (await backend.prompt(prompt("say next"))).stop_reason == "end_turn"
+    await backend.close()
+
+
+async def test_a_slash_command_turn_can_be_cancelled(server: OpencodeServer, tmp_path: Path) -> None:
+    host = Host(worktree(tmp_path))
+    backend = await started(server, host, abort_grace=0.5)
+    turn = asyncio.ensure_future(backend.prompt(prompt("/init say started", "hang")))
+
+    async def running() -> bool:
+        return host.text() == "started"
+
+    await wait_for(running, "the command's turn to stream")
+    await backend.cancel()
+    assert (await turn).stop_reason == "cancelled"
+    assert (await backend.prompt(prompt("say after"))).stop_reason == "end_turn"
+    assert host.text() == "startedafter"
+    await backend.close()
