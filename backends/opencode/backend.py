@@ -102,6 +102,7 @@ class OpencodeBackend:
         self.session_id: str | None = None
         self.mapper: OpencodeMapper | None = None
         self.steering = Steering()
+        self._rules: list[dict[str, str]] | None = None  # the agent's restrictions the session has, None: unknown
         self._generation = 0
         self._sub: Subscription | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -139,6 +140,7 @@ class OpencodeBackend:
         except (BackendError, ModelError) as exc:
             raise AgentStartError(str(exc)) from exc
         self.session_id = session_id
+        self._rules = None if resumed else []  # a resumed session may carry an earlier run's restrictions
         self.mapper = OpencodeMapper(session_id, self.directory)
         self._sub = self.server.hub.subscribe(self.directory, session_id)
         self._consumer = asyncio.create_task(self._consume(self._sub), name=f"opencode {session_id}")
@@ -191,6 +193,7 @@ class OpencodeBackend:
                 raise BackendError(f"could not open opencode's event stream within {CONNECT_TIMEOUT:g} s")
             if turn.cancel_requested:  # cancelled before it reached opencode
                 return TurnOutcome(stop_reason="cancelled")
+            await self._apply_rules()
             if (command := self.steering.command_call(parts)) is not None:
                 self._command(turn, *command)
             else:
@@ -208,6 +211,19 @@ class OpencodeBackend:
             raise BackendError(settle.error or "opencode failed the turn")
         usage = self.mapper.usage if self.mapper.usage.total_tokens or self.mapper.usage.cost else None
         return TurnOutcome(stop_reason=settle.stop_reason, usage=usage)
+
+    async def _apply_rules(self) -> None:
+        """Give the session the permission rules of the chosen agent before its turn (PATCH appends; opencode
+        takes the last matching rule, so the bridge's rules again, then the agent's restrictions, decide)."""
+        rules = self.steering.mode_rules()
+        if rules == self._rules:
+            return
+        response = await self._call("PATCH", f"/session/{self.session_id}",
+                                    json={"permission": [*SESSION_PERMISSIONS, *rules]})
+        if response.status_code >= 400:
+            raise BackendError(f"opencode refused the permission rules of agent {self.steering.mode}: "
+                               f"{_error_text(response)}")
+        self._rules = rules
 
     def _command(self, turn: _Turn, name: str, arguments: str) -> None:
         """Run a slash command as the turn. opencode answers that request only when the turn has ended, so it

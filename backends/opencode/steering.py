@@ -51,6 +51,42 @@ def agent_models(data: Any) -> dict[str, str]:
     return out
 
 
+Rule = tuple[str, str, str]  # (permission, pattern, action), as opencode's rulesets list them
+
+
+def agent_rules(data: Any) -> dict[str, list[Rule]]:
+    """Each agent's permission ruleset from `GET /agent` (opencode's defaults, the agent's own rules, then the
+    configured ones, the bridge's included)."""
+    out: dict[str, list[Rule]] = {}
+    for agent in as_list(data):
+        agent = as_dict(agent)
+        if (name := as_str(agent.get("name"))) is None:
+            continue
+        rules = [as_dict(r) for r in as_list(agent.get("permission"))]
+        out[name] = [(str(r.get("permission")), str(r.get("pattern")), str(r.get("action"))) for r in rules
+                     if r.get("permission") and r.get("pattern") and r.get("action")]
+    return out
+
+
+def restrictions(rules: list[Rule], baseline: list[Rule]) -> list[dict[str, str]]:
+    """The denials an agent adds to opencode's default agent (plan: no edits but its plan files, no general
+    task), each followed by its own exceptions, as session rules.
+
+    The bridge's permission config comes after every agent's own rules, so its `edit: allow` would undo plan's
+    `edit: deny`; restated after the bridge's session rules (opencode takes the last matching rule) the agent's
+    denials hold again. Only denials: the bridge's asks stay in force whatever the agent would allow.
+    """
+    known = set(baseline)
+    out: list[Rule] = []
+    for index, (permission, pattern, action) in enumerate(rules):
+        if action != "deny" or permission == "*" or (permission, pattern, action) in known:
+            continue  # a deny of everything would silence the bridge's asks as well: opencode's own agents have none
+        out.append((permission, pattern, action))
+        out.extend(rule for rule in rules[index + 1:] if rule[0] == permission and rule[1] != pattern
+                   and rule[2] != "deny" and rule not in known)
+    return [{"permission": p, "pattern": pat, "action": a} for p, pat, a in dict.fromkeys(out)]
+
+
 def model_choices(data: Any) -> list[dict[str, str]]:
     """ACP select options for every model of `GET /config/providers`, named as opencode names them."""
     choices: list[dict[str, str]] = []
@@ -89,6 +125,7 @@ class Steering:
     models: list[dict[str, str]] = field(default_factory=list)
     commands: tuple[dict[str, Any], ...] = ()
     agent_models: dict[str, str] = field(default_factory=dict)
+    rules: dict[str, list[Rule]] = field(default_factory=dict)
     config_model: str | None = None  # opencode's configured default (`model` in its config)
     mode: str | None = None
     chosen_model: str | None = None  # set by the agent's `model` setting or setOption; else the default applies
@@ -99,6 +136,7 @@ class Steering:
             get("/agent"), get("/config/providers"), get("/command"), get("/config"))
         self.modes = primary_agents(agents_data)
         self.agent_models = agent_models(agents_data)
+        self.rules = agent_rules(agents_data)
         self.models = model_choices(providers_data)
         self.commands = slash_commands(commands_data)
         configured = as_dict(config_data)
@@ -140,6 +178,13 @@ class Steering:
         if (current := self.current_model) is not None:
             fields["model"] = model_ref(current)
         return fields
+
+    def mode_rules(self) -> list[dict[str, str]]:
+        """Session rules the current agent needs after the bridge's own (see `restrictions`). Without opencode's
+        default agent to compare with, an agent's own rules cannot be told from configured ones: none."""
+        if self.mode is None or self.mode == DEFAULT_AGENT or DEFAULT_AGENT not in self.rules:
+            return []
+        return restrictions(self.rules.get(self.mode, []), self.rules[DEFAULT_AGENT])
 
     def command_fields(self) -> dict[str, Any]:
         """The same choices as `POST /session/{id}/command` takes them (its model is one `provider/model`)."""

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from backends.base import SteeringError, TextPart
-from backends.events import ConfigChanged, ModeChanged
+from backends.events import ConfigChanged, ModeChanged, ToolCall
 from backends.opencode.backend import OpencodeBackend
 from backends.opencode.server import OpencodeServer
 from tests.real.test_acp_agents import (
@@ -225,8 +225,8 @@ def driving_request(llm: ScriptedLLM, marker: str) -> Conversation:
 
 
 async def test_real_opencode_agent_and_model_are_switched(tmp_path: Path) -> None:
-    """opencode's agents (build, plan) and models, chosen through the backend, reach the model requests; its
-    slash commands run as opencode's commands."""
+    """opencode's agents (build, plan) and models, chosen through the backend, reach the model requests (and
+    plan really cannot edit); its slash commands run as opencode's commands."""
     cmd = require_agent("opencode")
     project = make_repo(tmp_path / "project", {FILE: ORIGINAL})
     with ScriptedLLM() as llm:
@@ -247,16 +247,20 @@ async def test_real_opencode_agent_and_model_are_switched(tmp_path: Path) -> Non
             with pytest.raises(SteeringError, match="no primary agent 'explore'"):
                 await backend.set_mode("explore")
 
-            await backend.prompt([TextPart(script("@say as built"))])
+            await backend.prompt([TextPart(script(*write_directive("built.txt", "yes"), "@say as built"))])
             first = driving_request(llm, "@say as built")
             assert first.model == "fake-model" and PLAN_REMINDER not in first.turns[-1].text
 
             await backend.set_mode("plan")
             await backend.set_option("model", OTHER_MODEL)
             assert host.events[-2:] == [ModeChanged("plan"), ConfigChanged(backend.state().config_options)]
-            await backend.prompt([TextPart(script("@say as planned"))])
+            await backend.prompt([TextPart(script(*write_directive("planned.txt", "no"), "@say as planned"))])
             planned = driving_request(llm, "@say as planned")
             assert planned.model == "other-model" and PLAN_REMINDER in planned.turns[-1].text, planned.turns[-1]
+            # plan's own denial holds against the bridge's `edit: allow`: its write failed, nothing was written.
+            assert (project / "built.txt").read_text() == "yes\n" and not (project / "planned.txt").exists()
+            writes = {e.tool_call_id: e.status for e in host.events if isinstance(e, ToolCall) and e.kind == "edit"}
+            assert list(writes.values()) == ["completed", "failed"], writes
 
             # Back to build: the plan reminder is gone, the chosen model stays.
             await backend.set_mode("build")

@@ -41,12 +41,21 @@ from urllib.parse import parse_qs, urlsplit
 
 CHUNK = 3  # characters per streamed delta
 
-# `GET /agent` as opencode 1.18 lists its agents (trimmed): primary ones, a sub-agent, a hidden internal one,
-# and one whose config pins a model.
+# `GET /agent` as opencode 1.18 lists its agents (trimmed): primary ones (plan denies edits), a sub-agent, a
+# hidden internal one, and one whose config pins a model.
+def _rules(*rules: tuple[str, str, str]) -> list[dict[str, str]]:
+    # opencode's defaults, the agent's own rules, then the configured ones (here: the bridge's edit allow)
+    own = [("*", "*", "allow"), ("question", "*", "deny"), *rules, ("*", "*", "ask"), ("edit", "*", "allow")]
+    return [{"permission": p, "pattern": pattern, "action": a} for p, pattern, a in own]
+
+
 AGENTS: list[dict[str, Any]] = [
-    {"name": "build", "description": "The default agent.", "mode": "primary", "native": True},
+    {"name": "build", "description": "The default agent.", "mode": "primary", "native": True,
+     "permission": _rules(("plan_enter", "*", "allow"))},
     {"name": "explore", "description": "Fast codebase explorer.", "mode": "subagent", "native": True},
-    {"name": "plan", "description": "Plan mode. Disallows all edit tools.", "mode": "primary", "native": True},
+    {"name": "plan", "description": "Plan mode. Disallows all edit tools.", "mode": "primary", "native": True,
+     "permission": _rules(("task", "general", "deny"), ("edit", "*", "deny"),
+                          ("edit", ".opencode/plans/*.md", "allow"))},
     {"name": "title", "mode": "primary", "native": True, "hidden": True},
     {"name": "docs", "description": "Writes docs.", "mode": "all",
      "model": {"providerID": "alt", "modelID": "alt-model"}},

@@ -16,7 +16,15 @@ import pytest
 from backends.base import BackendError, ModeInfo, ResourcePart, SteeringError, TextPart
 from backends.events import AvailableCommands, ConfigChanged, ModeChanged
 from backends.opencode.server import OpencodeServer
-from backends.opencode.steering import Steering, agent_models, model_choices, primary_agents, slash_commands
+from backends.opencode.steering import (
+    Steering,
+    agent_models,
+    model_choices,
+    primary_agents,
+    restrictions,
+    slash_commands,
+)
+from backends.opencode.wire import SESSION_PERMISSIONS
 from tests.unit.backends.test_opencode_backend import Host, control, prompt, server, started, wait_for, worktree
 
 pytestmark = pytest.mark.timeout(60)
@@ -258,3 +266,51 @@ async def test_a_slash_command_turn_can_be_cancelled(server: OpencodeServer, tmp
     assert (await backend.prompt(prompt("say after"))).stop_reason == "end_turn"
     assert host.text() == "startedafter"
     await backend.close()
+
+
+# The chosen agent's own denials
+
+
+def test_an_agents_own_denials_are_restated_after_the_bridges_rules() -> None:
+    build = [("*", "*", "allow"), ("question", "*", "deny"), ("plan_enter", "*", "deny"), ("plan_enter", "*", "allow"),
+             ("*", "*", "ask"), ("edit", "*", "allow"), ("question", "*", "deny")]
+    plan = [("*", "*", "allow"), ("question", "*", "deny"), ("plan_enter", "*", "deny"), ("plan_exit", "*", "allow"),
+            ("task", "general", "deny"), ("edit", "*", "deny"), ("edit", ".opencode/plans/*.md", "allow"),
+            ("*", "*", "ask"), ("edit", "*", "allow"), ("question", "*", "deny")]
+    assert restrictions(plan, build) == [
+        {"permission": "task", "pattern": "general", "action": "deny"},
+        {"permission": "edit", "pattern": "*", "action": "deny"},
+        {"permission": "edit", "pattern": ".opencode/plans/*.md", "action": "allow"},
+    ]
+    assert restrictions(build, build) == []
+    # A deny of everything is not restated: it would silence the bridge's asks too.
+    assert restrictions([("*", "*", "deny"), ("read", "*", "allow")], build) == []
+
+
+async def test_plan_gets_its_denials_back_and_build_loses_them(server: OpencodeServer, tmp_path: Path) -> None:
+    host = Host(worktree(tmp_path))
+    backend = await started(server, host)
+
+    async def patches() -> list[Any]:
+        return [r["body"]["permission"] for r in await control(server, "requests") if r["method"] == "PATCH"]
+
+    await backend.prompt(prompt("say built"))
+    assert await patches() == []  # a new session was created with the bridge's rules
+    await backend.set_mode("plan")
+    await backend.prompt(prompt("say planned"))
+    await backend.prompt(prompt("/review say reviewed"))  # a command turn has them too, and nothing changed
+    await backend.set_mode("build")
+    await backend.prompt(prompt("say built again"))
+    assert await patches() == [
+        [*SESSION_PERMISSIONS, {"permission": "task", "pattern": "general", "action": "deny"},
+         {"permission": "edit", "pattern": "*", "action": "deny"},
+         {"permission": "edit", "pattern": ".opencode/plans/*.md", "action": "allow"}],
+        SESSION_PERMISSIONS,
+    ]
+    session_id = backend.session_id
+    await backend.close()
+    # A resumed session may carry an earlier run's restrictions: its first turn states the rules again.
+    resumed = await started(server, Host(worktree(tmp_path)), resume=session_id)
+    await resumed.prompt(prompt("say resumed"))
+    assert (await patches())[-1] == SESSION_PERMISSIONS
+    await resumed.close()
