@@ -4,8 +4,8 @@ The editor drives the bridge over LSP; the bridge starts one opencode server and
 Covered: two turns reuse one server and one opencode session; an edit opencode writes straight to disk comes
 back as a pending hunk and applies; a command asks the user through the bridge's policy; two sessions in two
 worktrees prompted at the same time both complete with their own text; abort, then prompting again settles
-correctly; opencode's agents and models switched through the backend reach the model's requests, and a
-slash command runs as opencode's own.
+correctly; opencode's agents and models switched through the backend and over LSP (kept across a bridge
+restart) reach the model's requests, and a slash command runs as opencode's own.
 
 A missing binary skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
 """
@@ -277,3 +277,53 @@ async def test_real_opencode_agent_and_model_are_switched(tmp_path: Path) -> Non
         finally:
             await backend.close()
             await server.close()
+
+
+async def test_real_opencode_steered_over_lsp_and_the_choice_survives_a_restart(tmp_path: Path) -> None:
+    """agentState / setMode / setOption on the real opencode through the bridge; a new bridge process puts the
+    choice back on its new opencode server, and the model is asked for what was chosen."""
+    cmd = require_agent("opencode")
+    repo = make_repo(tmp_path / "project", {FILE: ORIGINAL})
+    state_dir = tmp_path / "state"
+    with ScriptedLLM() as llm:
+        init_options = {"agents": {"opencode": {"protocol": "opencode", "command": cmd,
+                                                "env": two_model_env(llm, tmp_path / "agent-home")}}}
+        editor = await start_editor(repo, state_dir, tmp_path / "agent.log", init_options=init_options)
+        try:
+            sid, _, result = await run(editor, script("@say first"))
+            assert result["status"] == "completed", f"{result}\n{diagnostics(editor)}"
+            state = await editor.cmd("agentBridge.agentState", {"sessionId": sid})
+            assert state["agent"] == "opencode" and state["modes"]["currentModeId"] == "build"
+            assert {"build", "plan"} <= {m["id"] for m in state["modes"]["availableModes"]}
+            assert state["configOptions"][0]["currentValue"] == OPENCODE_MODEL
+            assert "init" in {c["name"] for c in state["commands"]}
+            error = await editor.cmd_error("agentBridge.setMode", {"sessionId": sid, "modeId": "explore"})
+            assert "no primary agent 'explore'" in str(error)
+            await editor.cmd("agentBridge.setMode", {"sessionId": sid, "modeId": "plan"})
+            state = await editor.cmd("agentBridge.setOption",
+                                     {"sessionId": sid, "optionId": "model", "value": OTHER_MODEL})
+            assert state["modes"]["currentModeId"] == "plan"
+            assert state["configOptions"][0]["currentValue"] == OTHER_MODEL
+            agent = (await editor.cmd("agentBridge.sessions", {}))[0]["agents"][0]
+            assert (agent["mode"], agent["model"]) == ("plan", OTHER_MODEL)
+            assert [e["modeId"] for e in editor.events if e["kind"] == "modeChanged"] == ["plan"]
+            _, _, result = await run(editor, script("@say planned"), sessionId=sid)
+            assert result["status"] == "completed", f"{result}\n{diagnostics(editor)}"
+            planned = driving_request(llm, "@say planned")
+            assert planned.model == "other-model" and PLAN_REMINDER in planned.turns[-1].text
+        finally:
+            await editor.client.shutdown_session()
+
+        editor = await start_editor(repo, state_dir, tmp_path / "agent.log", init_options=init_options)
+        try:
+            agent = (await editor.cmd("agentBridge.sessions", {}))[0]["agents"][0]
+            assert (agent["mode"], agent["model"]) == ("plan", OTHER_MODEL)
+            _, tid, result = await run(editor, script(*write_directive("late.txt", "no"), "@say still planning"),
+                                       sessionId=sid)
+            assert result["status"] == "completed", f"{result}\n{diagnostics(editor)}"
+            resumed = driving_request(llm, "@say still planning")
+            assert resumed.model == "other-model" and PLAN_REMINDER in resumed.turns[-1].text
+            assert "still planning" in editor.text_of(tid)
+            assert await editor.pending(sid) == []  # plan's denial holds on the resumed session: nothing written
+        finally:
+            await editor.client.shutdown_session()
