@@ -41,7 +41,7 @@ from backends.opencode.stream import StreamItem, Subscription
 from backends.opencode.wire import (
     SESSION_PERMISSIONS,
     ModelError,
-    as_dict,
+    error_text,
     new_message_id,
     permission_request,
     reply_for,
@@ -65,17 +65,6 @@ class _Turn:
     active: bool = False  # has shown activity of its own
     retry: str | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # the waiter's deadlines changed (a cancel)
-
-
-def _error_text(response: Any) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return str(response.text)[:500]
-    if isinstance(data, dict):
-        inner = as_dict(data.get("data"))
-        return str(inner.get("message") or data.get("message") or data.get("name") or data)[:500]
-    return str(data)[:500]
 
 
 class OpencodeBackend:
@@ -102,7 +91,6 @@ class OpencodeBackend:
         self.session_id: str | None = None
         self.mapper: OpencodeMapper | None = None
         self.steering = Steering()
-        self._rules: list[dict[str, str]] | None = None  # the agent's restrictions the session has, None: unknown
         self._generation = 0
         self._sub: Subscription | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -140,7 +128,7 @@ class OpencodeBackend:
         except (BackendError, ModelError) as exc:
             raise AgentStartError(str(exc)) from exc
         self.session_id = session_id
-        self._rules = None if resumed else []  # a resumed session may carry an earlier run's restrictions
+        self.steering.applied = None if resumed else []  # a resumed session may carry an earlier run's rules
         self.mapper = OpencodeMapper(session_id, self.directory)
         self._sub = self.server.hub.subscribe(self.directory, session_id)
         self._consumer = asyncio.create_task(self._consume(self._sub), name=f"opencode {session_id}")
@@ -172,11 +160,11 @@ class OpencodeBackend:
             response = await self._call("GET", f"/session/{resume_id}")
             if response.status_code == 200:
                 return resume_id, True, None
-            note = (f"could not resume the agent's earlier opencode session ({_error_text(response)}); "
+            note = (f"could not resume the agent's earlier opencode session ({error_text(response)}); "
                     "started a new one")
         response = await self._call("POST", "/session", json={"permission": SESSION_PERMISSIONS})
         if response.status_code != 200:
-            raise BackendError(f"opencode could not create a session: {_error_text(response)}")
+            raise BackendError(f"opencode could not create a session: {error_text(response)}")
         return str(response.json()["id"]), False, note
 
     # Turns
@@ -193,7 +181,7 @@ class OpencodeBackend:
                 raise BackendError(f"could not open opencode's event stream within {CONNECT_TIMEOUT:g} s")
             if turn.cancel_requested:  # cancelled before it reached opencode
                 return TurnOutcome(stop_reason="cancelled")
-            await self._apply_rules()
+            await self.steering.sync_rules(self._call, self.session_id)
             if (command := self.steering.command_call(parts)) is not None:
                 self._command(turn, *command)
             else:
@@ -201,7 +189,7 @@ class OpencodeBackend:
                                         **self.steering.prompt_fields()}
                 response = await self._call("POST", f"/session/{self.session_id}/prompt_async", json=body)
                 if response.status_code >= 400:
-                    raise BackendError(f"opencode refused the prompt: {_error_text(response)}")
+                    raise BackendError(f"opencode refused the prompt: {error_text(response)}")
             turn.last_activity = time.monotonic()
             settle = await self._wait(turn)
         finally:
@@ -211,19 +199,6 @@ class OpencodeBackend:
             raise BackendError(settle.error or "opencode failed the turn")
         usage = self.mapper.usage if self.mapper.usage.total_tokens or self.mapper.usage.cost else None
         return TurnOutcome(stop_reason=settle.stop_reason, usage=usage)
-
-    async def _apply_rules(self) -> None:
-        """Give the session the permission rules of the chosen agent before its turn (PATCH appends; opencode
-        takes the last matching rule, so the bridge's rules again, then the agent's restrictions, decide)."""
-        rules = self.steering.mode_rules()
-        if rules == self._rules:
-            return
-        response = await self._call("PATCH", f"/session/{self.session_id}",
-                                    json={"permission": [*SESSION_PERMISSIONS, *rules]})
-        if response.status_code >= 400:
-            raise BackendError(f"opencode refused the permission rules of agent {self.steering.mode}: "
-                               f"{_error_text(response)}")
-        self._rules = rules
 
     def _command(self, turn: _Turn, name: str, arguments: str) -> None:
         """Run a slash command as the turn. opencode answers that request only when the turn has ended, so it
@@ -239,7 +214,7 @@ class OpencodeBackend:
                 error: BaseException | None = exc
             else:
                 error = None if response.status_code < 400 else BackendError(
-                    f"opencode refused the command /{name}: {_error_text(response)}")
+                    f"opencode refused the command /{name}: {error_text(response)}")
             if error is not None and not turn.cancel_requested and not turn.done.done():
                 turn.done.set_exception(error)
 

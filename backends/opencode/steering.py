@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import AgentState, ModeInfo, PromptPart, SteeringError, TextPart
-from backends.opencode.wire import as_dict, as_list, as_str, to_opencode_parts
+from backends.base import AgentState, BackendError, ModeInfo, PromptPart, SteeringError, TextPart
+from backends.opencode.wire import SESSION_PERMISSIONS, as_dict, as_list, as_str, error_text, to_opencode_parts
 
 MODEL_OPTION = "model"
 PRIMARY = ("primary", "all")  # agents a user prompts directly; `subagent`s only run through the task tool
@@ -23,6 +23,7 @@ DEFAULT_AGENT = "build"  # opencode's own default when its config names none
 _SLASH = re.compile(r"/(\S+)(?:\s+(.*))?\Z", re.DOTALL)  # `/name`, then its arguments (any lines)
 
 Get = Callable[[str], Awaitable[Any]]  # GET path -> the JSON body, or None when the server refused
+Call = Callable[..., Awaitable[Any]]  # (method, path, json=...) -> the HTTP response
 
 
 def primary_agents(data: Any) -> tuple[ModeInfo, ...]:
@@ -128,6 +129,7 @@ class Steering:
     rules: dict[str, list[Rule]] = field(default_factory=dict)
     config_model: str | None = None  # opencode's configured default (`model` in its config)
     mode: str | None = None
+    applied: list[dict[str, str]] | None = None  # the agent's restrictions the session has; None: unknown
     chosen_model: str | None = None  # set by the agent's `model` setting or setOption; else the default applies
 
     async def load(self, get: Get, server_default_model: str | None) -> None:
@@ -185,6 +187,17 @@ class Steering:
         if self.mode is None or self.mode == DEFAULT_AGENT or DEFAULT_AGENT not in self.rules:
             return []
         return restrictions(self.rules.get(self.mode, []), self.rules[DEFAULT_AGENT])
+
+    async def sync_rules(self, call: Call, session_id: str) -> None:
+        """Give the session the permission rules of the chosen agent before its turn (PATCH appends; opencode
+        takes the last matching rule, so the bridge's rules again, then the agent's restrictions, decide)."""
+        rules = self.mode_rules()
+        if rules == self.applied:
+            return
+        response = await call("PATCH", f"/session/{session_id}", json={"permission": [*SESSION_PERMISSIONS, *rules]})
+        if response.status_code >= 400:
+            raise BackendError(f"opencode refused the permission rules of agent {self.mode}: {error_text(response)}")
+        self.applied = rules
 
     def command_fields(self) -> dict[str, Any]:
         """The same choices as `POST /session/{id}/command` takes them (its model is one `provider/model`)."""

@@ -74,6 +74,18 @@ def session_rules(config: Mapping[str, str | Mapping[str, str]]) -> list[dict[st
 SESSION_PERMISSIONS: list[dict[str, str]] = session_rules(PERMISSION_CONFIG)
 
 
+def error_text(response: Any) -> str:
+    """opencode's message in an error response (its shapes vary), for the bridge's own error text."""
+    try:
+        data = response.json()
+    except ValueError:
+        return str(response.text)[:500]
+    if isinstance(data, dict):
+        inner = as_dict(data.get("data"))
+        return str(inner.get("message") or data.get("message") or data.get("name") or data)[:500]
+    return str(data)[:500]
+
+
 def as_dict(value: Any) -> dict[str, Any]:
     """`value` if it is a JSON object, else an empty one: opencode's payloads are read defensively."""
     return value if isinstance(value, dict) else {}
