@@ -55,6 +55,29 @@ class ResourceLinkPart:
 PromptPart = TextPart | ResourcePart | ResourceLinkPart
 
 
+@dataclass(frozen=True)
+class McpStdioServer:
+    """An MCP server the agent starts itself and talks to over stdio (ACP's `McpServerStdio`)."""
+
+    name: str
+    command: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class McpRemoteServer:
+    """An MCP server the agent reaches over HTTP (`http`: streamable HTTP, `sse`: the older SSE transport)."""
+
+    name: str
+    url: str
+    transport: Literal["http", "sse"] = "http"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+McpServer = McpStdioServer | McpRemoteServer
+
+
 class SteeringError(BackendError):
     """A mode or option the agent does not offer, or an agent that offers no way to set it."""
 

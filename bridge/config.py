@@ -24,6 +24,9 @@ from typing import Any, Literal
 
 from platformdirs import user_config_dir
 
+from backends.base import McpServer
+from bridge.mcp_servers import describe_mcp, parse_mcp_servers
+
 Protocol = Literal["acp", "opencode"]
 PROTOCOLS: tuple[Protocol, ...] = ("acp", "opencode")
 CONFIG_FILE_NAME = ".agent-bridge.toml"
@@ -39,9 +42,13 @@ class AgentConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     builtin: bool = False
     model: str | None = None  # `provider/model` (or a bare model id); used by the opencode transport
+    mcp_servers: tuple[McpServer, ...] = ()  # handed to the agent at session/new and session/load
 
     def config_hash(self) -> str:
-        """Identifies the settings a warm agent session was started with (to know when it is stale)."""
+        """Identifies the settings a warm agent session was started with (to know when it is stale).
+
+        `mcp_servers` are left out on purpose: a changed list restarts the warm agent (the config differs), and
+        the restarted agent gets the new list through session/load, keeping the conversation."""
         fields: dict[str, object] = {
             "protocol": self.protocol, "command": self.command, "env": sorted(self.env.items())
         }
@@ -116,6 +123,8 @@ def describe_agent(agent: AgentConfig) -> str:
         line += " with " + " ".join(f"{key}={value}" for key, value in sorted(agent.env.items()))
     if agent.model:
         line += f", model {agent.model}"
+    if agent.mcp_servers:  # programs the agent starts, or places it connects to, on the bridge's word
+        line += ", MCP servers " + "; ".join(describe_mcp(server) for server in agent.mcp_servers)
     return line
 
 
@@ -151,7 +160,7 @@ def parse_agent(name: str, raw: Any, base: AgentConfig | None = None) -> AgentCo
     """
     if not isinstance(raw, Mapping):
         raise ValueError(f"agent {name!r}: expected a table/object, got {type(raw).__name__}")
-    unknown = set(raw) - {"protocol", "command", "env", "model"}
+    unknown = set(raw) - {"protocol", "command", "env", "model", "mcpServers", "mcp_servers"}
     if unknown:
         raise ValueError(f"agent {name!r}: unknown field(s) {', '.join(sorted(unknown))}")
     protocol = raw.get("protocol", base.protocol if base else "acp")
@@ -174,7 +183,17 @@ def parse_agent(name: str, raw: Any, base: AgentConfig | None = None) -> AgentCo
     model = raw.get("model", base.model if base else None)
     if model is not None and (not isinstance(model, str) or not model.strip() or model.strip() != model):
         raise ValueError(f"agent {name!r}: model must be a non-empty string like 'provider/model'")
-    return AgentConfig(name=name, protocol=protocol, command=tuple(command_raw), env=dict(env_raw), model=model)
+    if "mcpServers" in raw and "mcp_servers" in raw:
+        raise ValueError(f"agent {name!r}: give mcpServers or mcp_servers, not both")
+    mcp_raw = raw.get("mcpServers", raw.get("mcp_servers"))
+    try:
+        mcp_servers = parse_mcp_servers(mcp_raw) if mcp_raw is not None else (base.mcp_servers if base else ())
+    except ValueError as exc:
+        raise ValueError(f"agent {name!r}: {exc}") from None
+    return AgentConfig(
+        name=name, protocol=protocol, command=tuple(command_raw), env=dict(env_raw), model=model,
+        mcp_servers=mcp_servers,
+    )
 
 
 def _merge_agents(

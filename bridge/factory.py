@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from backends.acp.backend import AcpBackend
-from backends.base import AgentBackend, BackendHost
+from backends.base import AgentBackend, BackendHost, McpServer
 from backends.opencode.backend import OpencodeBackend
 from backends.opencode.server import OpencodeServer
 from bridge import __version__
 from bridge.config import AgentConfig, BridgeSettings
 
-ServerKey = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+ServerKey = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[McpServer, ...]]
 
 
 def server_key(agent: AgentConfig) -> ServerKey:
@@ -22,9 +22,9 @@ def server_key(agent: AgentConfig) -> ServerKey:
 
     opencode reads its providers, credentials and config from the environment once, at start; two agents whose
     environments differ (say, different OPENCODE_CONFIG_CONTENT) need two servers. The model is not part of
-    the key: it is chosen per prompt.
+    the key: it is chosen per prompt. The MCP servers are: opencode reads them from its config at start too.
     """
-    return agent.command, tuple(sorted(agent.env.items()))
+    return agent.command, tuple(sorted(agent.env.items())), agent.mcp_servers
 
 
 class BackendFactory:
@@ -41,18 +41,21 @@ class BackendFactory:
                 self.server_for(agent), host, model=agent.model, stall_timeout=self.settings.opencode_watchdog
             )
         stderr_path = self.state_dir / "logs" / f"{session_id}-{agent.name}.stderr.log"
-        return AcpBackend(agent.command, agent.env, host, stderr_path, __version__, self.settings.max_agent_log)
+        return AcpBackend(
+            agent.command, agent.env, host, stderr_path, __version__, self.settings.max_agent_log, agent.mcp_servers
+        )
 
     def server_for(self, agent: AgentConfig) -> OpencodeServer:
         """The (lazily started) opencode server an agent's sessions share."""
         key = server_key(agent)
         server = self.servers.get(key)
         if server is None:
-            digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:8]
+            basis = key if key[2] else key[:2]  # without MCP servers: the directory an earlier version used
+            digest = hashlib.sha1(json.dumps(basis, default=repr).encode()).hexdigest()[:8]
             server = OpencodeServer(
                 agent.command, agent.env, self.state_dir / "opencode" / digest,
                 self.state_dir / "logs" / f"opencode-server-{digest}.log",
-                log_cap=self.settings.max_agent_log,
+                log_cap=self.settings.max_agent_log, mcp_servers=agent.mcp_servers,
             )
             self.servers[key] = server
         return server

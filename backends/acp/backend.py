@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from acp.core import ClientSideConnection
 
 from backends import lifeline
 from backends.acp.mapping import ToolCallMerger, map_update, map_usage, permission_request
+from backends.acp.outbound import to_acp_blocks, to_acp_mcp_servers
 from backends.acp.steering import SteeringState
 from backends.acp.terminals import TerminalManager
 from backends.base import (
@@ -25,15 +26,14 @@ from backends.base import (
     AgentState,
     BackendError,
     BackendHost,
+    McpServer,
     OptionKind,
     PathRefused,
     PermissionOption,
     PermissionRequest,
     PromptPart,
-    ResourcePart,
     StartInfo,
     SteeringError,
-    TextPart,
     choose_option,
     command_line,
     normalize_command,
@@ -51,16 +51,6 @@ START_TIMEOUT = 60.0
 # After TERM, how long an agent's processes get before KILL: below the 2 s the ACP SDK waits before it KILLs
 # the launcher, so the launcher always gets to sweep the agent's whole tree itself.
 STOP_GRACE = 1.5
-
-
-def to_acp_blocks(parts: list[PromptPart]) -> list[Any]:
-    blocks: list[Any] = []
-    for part in parts:
-        if isinstance(part, TextPart):
-            blocks.append(acp.text_block(part.text))
-        elif isinstance(part, ResourcePart):
-            blocks.append(acp.resource_block(acp.embedded_text_resource(part.uri, part.text, mime_type=part.mime_type)))
-    return blocks
 
 
 class _Client:
@@ -248,6 +238,7 @@ class AcpBackend:
         stderr_path: Path,
         client_version: str = "0",
         log_cap: int = DEFAULT_CAP,
+        mcp_servers: Sequence[McpServer] = (),
     ) -> None:
         self.command = command
         self.log_cap = log_cap
@@ -255,6 +246,8 @@ class AcpBackend:
         self.env = dict(env)
         self.host = host
         self.stderr_path = stderr_path
+        self.mcp_servers = tuple(mcp_servers)
+        self.embedded_context = False  # the agent takes embedded resources in prompts (its prompt capabilities)
         self.tools = ToolCallMerger(str(host.cwd))
         self.steering = SteeringState()
         self.terminals = TerminalManager()
@@ -341,26 +334,35 @@ class AcpBackend:
         self.steering.on_initialize(init)
         caps = init.agent_capabilities
         self.load_session_supported = bool(caps and caps.load_session)
+        self.embedded_context = bool(caps and caps.prompt_capabilities and caps.prompt_capabilities.embedded_context)
+        mcp_servers, left_out = to_acp_mcp_servers(
+            self.mcp_servers, caps.mcp_capabilities if caps else None, env.get("PATH")
+        )
+        mcp_note = (
+            f"this agent does not support these MCP servers' transport, so they were left out: {', '.join(left_out)}"
+            if left_out else None
+        )
         note = None
         if resume_id:
             if self.load_session_supported:
                 try:
                     loaded = await self._guard(
-                        conn.load_session(cwd=str(self.host.cwd), session_id=resume_id, mcp_servers=[]),
+                        conn.load_session(cwd=str(self.host.cwd), session_id=resume_id, mcp_servers=mcp_servers),
                         "exited while loading its session",
                     )
                     self.steering.on_session(loaded)
                     self._session_id = resume_id
-                    return StartInfo(resume_id, resumed=True, pid=process.pid)
+                    return StartInfo(resume_id, resumed=True, note=mcp_note, pid=process.pid)
                 except acp.RequestError as exc:
                     note = f"could not resume the agent's earlier session ({exc}); started a new one"
             else:
                 note = "this agent cannot resume sessions; started a new one without the earlier conversation"
         session = await self._guard(
-            conn.new_session(cwd=str(self.host.cwd), mcp_servers=[]), "exited while creating its session"
+            conn.new_session(cwd=str(self.host.cwd), mcp_servers=mcp_servers), "exited while creating its session"
         )
         self.steering.on_session(session)
         self._session_id = session.session_id
+        note = "; ".join(n for n in (note, mcp_note) if n) or None
         return StartInfo(session.session_id, resumed=False, note=note, pid=process.pid)
 
     async def _guard(self, call: Any, what: str) -> Any:

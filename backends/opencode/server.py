@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 
 from backends import lifeline
-from backends.base import AgentCrashed, AgentStartError, BackendError
+from backends.base import AgentCrashed, AgentStartError, BackendError, McpServer
 from backends.logs import DEFAULT_CAP, CappedLog, tail
 from backends.opencode.stream import EventHub
-from backends.opencode.wire import models_from_providers, permission_env
+from backends.opencode.wire import models_from_providers, permission_env, with_mcp
 
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO; a warm opencode session makes many, and the bridge log is for people.
@@ -75,8 +75,10 @@ class OpencodeServer:
         backoff: float = 0.5,
         stable_after: float = 60.0,
         log_cap: int = DEFAULT_CAP,
+        mcp_servers: tuple[McpServer, ...] = (),
     ) -> None:
         self.command = command
+        self.mcp_servers = mcp_servers
         self.log_cap = log_cap
         self.env = dict(env)
         self.workdir = workdir
@@ -135,6 +137,11 @@ class OpencodeServer:
         argv = serve_argv(self.command, port)
         env = {**os.environ, **self.env, **permission_env(),
                "OPENCODE_SERVER_PASSWORD": password, "OPENCODE_SERVER_USERNAME": USERNAME}
+        if self.mcp_servers:  # opencode takes MCP servers from its config only, read once at start
+            try:
+                env.update(with_mcp(env, self.mcp_servers))
+            except ValueError as exc:
+                raise AgentStartError(f"the opencode server ({' '.join(self.command)}): {exc}") from None
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self._log is not None:  # the previous run's
             await asyncio.to_thread(self._log.close)

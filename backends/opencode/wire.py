@@ -8,7 +8,17 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from backends.base import OptionKind, PermissionOption, PermissionRequest, PromptPart, ResourcePart, TextPart
+from backends.base import (
+    McpServer,
+    McpStdioServer,
+    OptionKind,
+    PermissionOption,
+    PermissionRequest,
+    PromptPart,
+    ResourceLinkPart,
+    ResourcePart,
+    TextPart,
+)
 
 Reply = Literal["once", "always", "reject"]
 
@@ -108,7 +118,41 @@ def to_opencode_parts(parts: list[PromptPart]) -> list[dict[str, Any]]:
             out.append({"type": "text", "text": part.text})
         elif isinstance(part, ResourcePart):
             out.append({"type": "text", "text": f"<file uri=\"{part.uri}\">\n{part.text}\n</file>"})
+        elif isinstance(part, ResourceLinkPart):  # opencode reads the file itself (the worktree's copy)
+            out.append({"type": "file", "mime": part.mime_type or "text/plain", "url": part.uri, "filename": part.name})
     return out
+
+
+def mcp_config(servers: list[McpServer] | tuple[McpServer, ...]) -> dict[str, Any]:
+    """The servers as opencode's `mcp` config: `local` (command and arguments in one list) or `remote` (opencode
+    tries streamable HTTP, then SSE, so both ACP transports map to it)."""
+    config: dict[str, Any] = {}
+    for server in servers:
+        if isinstance(server, McpStdioServer):
+            entry: dict[str, Any] = {"type": "local", "command": [server.command, *server.args], "enabled": True}
+            if server.env:
+                entry["environment"] = dict(server.env)
+        else:
+            entry = {"type": "remote", "url": server.url, "enabled": True}
+            if server.headers:
+                entry["headers"] = dict(server.headers)
+        config[server.name] = entry
+    return config
+
+
+def with_mcp(env: Mapping[str, str], servers: list[McpServer] | tuple[McpServer, ...]) -> dict[str, str]:
+    """`OPENCODE_CONFIG_CONTENT` for the server's environment `env` with the servers added under `mcp` (over
+    any of the same name the content already has). Raises ValueError when that content is not a JSON object."""
+    raw = env.get("OPENCODE_CONFIG_CONTENT")
+    try:
+        config = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise ValueError(f"OPENCODE_CONFIG_CONTENT is not JSON ({exc}); cannot add the MCP servers to it") from None
+    if not isinstance(config, dict):
+        raise ValueError("OPENCODE_CONFIG_CONTENT is not a JSON object; cannot add the MCP servers to it")
+    mcp = config.get("mcp")
+    config["mcp"] = {**(mcp if isinstance(mcp, dict) else {}), **mcp_config(servers)}
+    return {"OPENCODE_CONFIG_CONTENT": json.dumps(config)}
 
 
 def _absolute(path: str, cwd: str) -> str:

@@ -9,7 +9,10 @@ Run it as ``python -m bridge.scripted_agent``. Environment:
 
 * ``SCRIPTED_AGENT_STATE_DIR``: persist sessions there as JSON so that another process can
   ``session/load`` them.
-* ``SCRIPTED_AGENT_LOG``: append one JSON line per request/notification received from the client.
+* ``SCRIPTED_AGENT_LOG``: append one JSON line per request/notification received from the client (session/new
+  and session/load with the MCP servers they were given).
+* ``SCRIPTED_AGENT_NO_EMBEDDED_CONTEXT=1``: do not advertise embedded context, like agents that only take
+  resource links.
 """
 
 from __future__ import annotations
@@ -91,7 +94,9 @@ class ScriptedAgent(Steps):
             protocol_version=acp.PROTOCOL_VERSION,
             agent_capabilities=AgentCapabilities(
                 load_session=True,
-                prompt_capabilities=PromptCapabilities(embedded_context=True),
+                prompt_capabilities=PromptCapabilities(
+                    embedded_context=os.environ.get("SCRIPTED_AGENT_NO_EMBEDDED_CONTEXT") != "1"
+                ),
             ),
             auth_methods=[],
             agent_info=Implementation(name=AGENT_NAME, title="Scripted agent", version=AGENT_VERSION),
@@ -105,7 +110,7 @@ class ScriptedAgent(Steps):
         **kwargs: Any,
     ) -> NewSessionResponse:
         session = Session(session_id=f"sess-{uuid.uuid4().hex}", cwd=cwd)
-        _log({"method": "session/new", "sessionId": session.session_id, "cwd": cwd})
+        _log({"method": "session/new", "sessionId": session.session_id, "cwd": cwd, "mcpServers": _dump(mcp_servers)})
         self._sessions[session.session_id] = session
         self._persist(session)
         return NewSessionResponse(
@@ -120,7 +125,7 @@ class ScriptedAgent(Steps):
         additional_directories: list[str] | None = None,
         **kwargs: Any,
     ) -> LoadSessionResponse:
-        _log({"method": "session/load", "sessionId": session_id, "cwd": cwd})
+        _log({"method": "session/load", "sessionId": session_id, "cwd": cwd, "mcpServers": _dump(mcp_servers)})
         session = self._sessions.get(session_id) or self._restore(session_id)
         if session is None:
             raise acp.RequestError.resource_not_found(session_id)
@@ -336,6 +341,10 @@ class ScriptedAgent(Steps):
                     self.exit_delay = float(d.arg or "0")
                 except ValueError:
                     await self._say(session, turn, f"bad @slow-exit argument: {d.arg!r}\n")
+
+
+def _dump(servers: list[Any] | None) -> list[Any]:
+    return [s.model_dump(by_alias=True, exclude_none=True) for s in servers or ()]
 
 
 def main() -> None:
