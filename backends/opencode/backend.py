@@ -276,7 +276,7 @@ class OpencodeBackend:
 
     # Steering: the agent and model the next prompts name (a running turn keeps the ones it started with).
     def state(self) -> AgentState:
-        return self.steering.state()
+        return self.steering.state()  # embedded context: resources go to opencode as text (to_opencode_parts)
 
     async def set_mode(self, mode_id: str) -> None:
         model = self.steering.current_model

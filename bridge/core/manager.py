@@ -13,7 +13,7 @@ from pathlib import Path
 from backends.base import BackendError, PromptPart, ResourcePart, TextPart
 from bridge import protocol as wire
 from bridge.config import AgentConfig, Registry
-from bridge.core import living, queries, steering
+from bridge.core import attachments, living, queries, steering
 from bridge.core.events import wire_usage
 from bridge.core.host import TurnHost
 from bridge.core.plans import DocLookup
@@ -252,6 +252,8 @@ class SessionManager:
             if args.range is not None:
                 repo_root = self.session(args.session_id).repo_root if args.session_id else None
                 selection = await asyncio.to_thread(read_selection, lookup(args.uri), repo_root, Path(path), args.range)
+        session_root = self.session(args.session_id).repo_root if args.session_id else None
+        attached = await attachments.gather(args.attachments, lookup, session_root, workspace)
         if args.session_id:
             live = self.session(args.session_id)
         elif workspace is None:
@@ -263,6 +265,7 @@ class SessionManager:
         if selection is not None:
             parts.append(TextPart(selection_note(selection.path, selection.first_line, selection.last_line)))
             parts.append(ResourcePart((live.path / selection.path).as_uri(), selection.text))
+        parts += attachments.attachment_parts(attached, live.path)
         turn = Turn(turn_id, live.id, agent, args.text, parts, asyncio.get_running_loop().create_future())
         if selection is not None:
             uri = (live.repo_root / selection.path).as_uri()
@@ -286,7 +289,7 @@ class SessionManager:
             result = TurnResult("cancelled", "cancelled", "the turn was cancelled before the agent started it")
             return await self._finish(live, turn, result, host)
         said = await living.prelude(live, turn, self.store)
-        parts = [*said.parts, *turn.parts]
+        parts = [*said.parts, *attachments.for_agent(turn.parts, backend.state().embedded_context)]
         self.pool.set_busy(key, True)
         await self.store.set_agent_status(live.row.id, turn.agent.name, "active")
         try:

@@ -20,6 +20,14 @@ class Selection:
     last_line: int
 
 
+def selected_lines(text: str, rng: Range) -> tuple[str, int, int]:
+    """The whole lines `rng` touches, and its first and last line (zero-based). A range ending at the start of
+    a line does not include that line."""
+    lines = split_lines(text)
+    end_line = rng.end.line if rng.end.character > 0 or rng.end.line == rng.start.line else rng.end.line - 1
+    return "".join(lines[rng.start.line : end_line + 1]), rng.start.line, end_line
+
+
 def read_selection(doc: LiveDoc | None, repo_root: Path | None, path: Path, rng: Range) -> Selection:
     """The selected whole lines of `path` (the open buffer `doc` if any, else the file); blocking.
 
@@ -33,9 +41,7 @@ def read_selection(doc: LiveDoc | None, repo_root: Path | None, path: Path, rng:
             raise BridgeError(f"cannot read {path}: {exc}") from None
     else:
         text = doc.text
-    lines = split_lines(text)
-    end_line = rng.end.line if rng.end.character > 0 or rng.end.line == rng.start.line else rng.end.line - 1
-    selected = "".join(lines[rng.start.line : end_line + 1])
+    selected, _, end_line = selected_lines(text, rng)
     if repo_root is None:
         try:
             repo_root = worktrees.find_repo_root(path)

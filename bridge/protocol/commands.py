@@ -55,6 +55,20 @@ class Range:
     end: Position
 
 
+def _check_range(rng: Range, field: str) -> None:
+    start, end = rng.start, rng.end
+    if (end.line, end.character) < (start.line, start.character):
+        raise FieldError(f"'{field}.end' is before '{field}.start'")
+
+
+@attrs.frozen
+class Attachment:
+    """A file (or some lines of it, `range`) the agent gets with the prompt, as the user sees it."""
+
+    uri: FileUri
+    range: Range | None = None
+
+
 @attrs.frozen
 class PromptArgs:
     text: NonEmptyStr
@@ -62,14 +76,16 @@ class PromptArgs:
     session_id: NonEmptyStr | None = None
     uri: FileUri | None = None
     range: Range | None = None
+    attachments: list[Attachment] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.range is not None:
             if self.uri is None:
                 raise FieldError("'range' needs 'uri' (the document it selects in)")
-            start, end = self.range.start, self.range.end
-            if (end.line, end.character) < (start.line, start.character):
-                raise FieldError("'range.end' is before 'range.start'")
+            _check_range(self.range, "range")
+        for index, attachment in enumerate(self.attachments or ()):
+            if attachment.range is not None:
+                _check_range(attachment.range, f"attachments[{index}].range")
 
 
 @attrs.frozen

@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from bridge.errors import InvalidArguments
 from bridge.protocol.commands import (
+    Attachment,
     FieldError,
     FileUri,
     NonEmptyStr,
@@ -135,6 +136,30 @@ converter.register_structure_hook_factory(
 )
 
 
+def _list_hook(item: type, shape: str) -> None:
+    """A list of objects, each checked to be one first: cattrs would iterate a string, or fail on a number with
+    an AttributeError, and neither says what was expected."""
+    inner: Any = _structure_hook(item)
+
+    def structure_item(value: Any, _: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise FieldError(f"must be an object {shape}")
+        return inner(value, item)
+
+    converter.register_structure_hook(item, structure_item)
+    default: Any = converter.get_structure_hook(list[item])  # type: ignore[valid-type]
+
+    def structure(value: Any, type_: Any) -> Any:
+        if not isinstance(value, list):
+            raise FieldError(f"must be a list of objects {shape}")
+        return default(value, type_)
+
+    converter.register_structure_hook_func(lambda t: t == list[item], structure)  # type: ignore[valid-type]
+
+
+_list_hook(Attachment, "{uri, range?}")
+
+
 def single_argument(command: str, arguments: list[Any] | None) -> Mapping[str, Any]:
     """The one object argument every command takes (a missing argument counts as `{}`, and so does `[]`: Lua
     encodes an empty table as an empty array, so a Neovim user's `arguments = { {} }` arrives as `[[]]`)."""
@@ -194,6 +219,13 @@ def _leaves(exc: BaseException, path: tuple[str, ...], cls: Any) -> list[tuple[t
                 found.extend(_leaves(sub, (*path, camel(notes[0].name)), notes[0].type))
             else:
                 found.extend(_leaves(sub, path, cls))
+        return found
+    if isinstance(exc, IterableValidationError):  # `field[i]`, then whatever was wrong with that item
+        found = []
+        for sub in exc.exceptions:
+            notes = [n for n in getattr(sub, "__notes__", []) if hasattr(n, "index")]
+            where = (*path[:-1], f"{path[-1] if path else ''}[{notes[0].index}]") if notes else path
+            found.extend(_leaves(sub, where, notes[0].type if notes else cls))
         return found
     return [(path, cls, exc)]
 

@@ -57,7 +57,8 @@ class FakeBackend:
     def __init__(self, host: BackendHost, steps: list[Step], offers: AgentState | None = None) -> None:
         self.host = host
         self.steps = steps
-        self.offers = offers or AgentState()  # what it offers to steer it, as it starts
+        # What it offers to steer it, as it starts; it takes embedded resources, as most agents do.
+        self.offers = offers or AgentState(embedded_context=True)
         self.steered: list[tuple[str, str | bool]] = []  # (mode or option id, value) set, in order
         self.prompts: list[str] = []
         self.closed = False

@@ -174,7 +174,7 @@ def test_prompt_uri_without_range_ok() -> None:
                                                  "end": {"line": 3, "character": 9}}},
             ("'range.end' is before 'range.start'",),
         ),
-        ({"text": "t", "prompt": "x"}, ("unknown field(s) prompt", "expected agent, range, sessionId, text, uri")),
+        ({"text": "t", "prompt": "x"}, ("unknown field(s) prompt", "expected agent, attachments, range, sessionId, text, uri")),
         ({"text": "t", "session_id": "s", "zz": 1}, ("unknown field(s) session_id, zz",)),
     ],
 )
@@ -369,3 +369,28 @@ def test_texts_that_are_not_utf8_reach_the_editor_escaped() -> None:
     assert sent["title"] == "edit caf\\xe9.txt"
     assert sent["paths"] == ["caf\\xe9.txt", "lone \\ud800 surrogate", "plain é"]
     json.dumps(sent, ensure_ascii=False).encode("utf-8")  # encodable as the wire's UTF-8
+
+
+def test_prompt_attachments() -> None:
+    parsed = parse_prompt({"text": "t", "attachments": [{"uri": URI}, {"uri": URI, "range": RANGE}]})
+    assert parsed.attachments == [C.Attachment(URI), C.Attachment(URI, Range(Position(1, 0), Position(3, 4)))]
+    assert parse_prompt({"text": "t", "attachments": []}).attachments == []
+
+
+@pytest.mark.parametrize(
+    ("attachments", "needle"),
+    [
+        (URI, "'attachments' must be a list of objects {uri, range?}"),
+        ([URI], "'attachments[0]' must be an object {uri, range?}"),
+        ([{"uri": URI}, {}], "'attachments[1].uri' is required"),
+        ([{"uri": "https://x/a.py"}], "'attachments[0].uri' must be a file: URI"),
+        ([{"url": URI}], "'attachments[0]': unknown field(s) url; expected range, uri"),
+        ([{"uri": URI, "range": {"start": {"line": 0, "character": 0}}}], "'attachments[0].range.end' must be"),
+        (
+            [{"uri": URI, "range": {"start": RANGE["end"], "end": RANGE["start"]}}],
+            "'attachments[0].range.end' is before 'attachments[0].range.start'",
+        ),
+    ],
+)
+def test_prompt_bad_attachments(attachments: object, needle: str) -> None:
+    rejects(parse_prompt, {"text": "t", "attachments": attachments}, "agentBridge.prompt: ", needle)
