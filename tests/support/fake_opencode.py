@@ -247,8 +247,9 @@ class Fake:
         if path == "/config/providers":
             return 200, {"providers": [{"id": "fake", "models": {"fake-model": {}, "other-model": {}}},
                                        {"id": "alt", "models": {"alt-model": {}}}], "default": {"fake": "fake-model"}}
-        if path == "/config":
-            return 200, {"model": os.environ.get("FAKE_OPENCODE_DEFAULT_MODEL", "fake/fake-model")}
+        if path == "/config":  # like opencode, the config it was given in OPENCODE_CONFIG_CONTENT
+            given = json.loads(os.environ.get("OPENCODE_CONFIG_CONTENT") or "{}")
+            return 200, {**given, "model": os.environ.get("FAKE_OPENCODE_DEFAULT_MODEL", "fake/fake-model")}
         if path == "/agent":
             return 200, AGENTS
         if path == "/command":

@@ -174,7 +174,10 @@ def test_prompt_uri_without_range_ok() -> None:
                                                  "end": {"line": 3, "character": 9}}},
             ("'range.end' is before 'range.start'",),
         ),
-        ({"text": "t", "prompt": "x"}, ("unknown field(s) prompt", "expected agent, attachments, range, sessionId, text, uri")),
+        (
+            {"text": "t", "prompt": "x"},
+            ("unknown field(s) prompt", "expected agent, attachments, range, sessionId, text, uri"),
+        ),
         ({"text": "t", "session_id": "s", "zz": 1}, ("unknown field(s) session_id, zz",)),
     ],
 )

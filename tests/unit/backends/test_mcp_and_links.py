@@ -10,8 +10,10 @@ import pytest
 from acp import schema
 
 from backends.acp.outbound import to_acp_blocks, to_acp_mcp_servers
-from backends.base import McpRemoteServer, McpStdioServer, ResourceLinkPart, ResourcePart, TextPart
+from backends.base import AgentStartError, McpRemoteServer, McpStdioServer, ResourceLinkPart, ResourcePart, TextPart
+from backends.opencode.server import OpencodeServer
 from backends.opencode.wire import mcp_config, to_opencode_parts, with_mcp
+from tests.unit.backends.test_opencode_backend import FAKE
 
 SERVERS = (
     McpStdioServer("fs", "mcp-fs", ("--root", "."), (("A", "1"),)),
@@ -99,3 +101,20 @@ def test_opencode_gets_a_link_as_a_file_part() -> None:
     assert to_opencode_parts([ResourceLinkPart("file:///wt/b.md", "b.md", "text/markdown")]) == [
         {"type": "file", "mime": "text/markdown", "url": "file:///wt/b.md", "filename": "b.md"}
     ]
+
+
+async def test_the_opencode_server_starts_with_the_servers_in_its_config(tmp_path: Path) -> None:
+    given = json.dumps({"mcp": {"mine": {"type": "remote", "url": "http://x"}}})
+    server = OpencodeServer(FAKE, {"OPENCODE_CONFIG_CONTENT": given}, tmp_path / "s", tmp_path / "s.log",
+                            start_timeout=20, mcp_servers=SERVERS[:1])
+    try:
+        await server.ensure()
+        config = (await server.request("GET", "/config", str(tmp_path))).json()
+        assert config["mcp"] == {"mine": {"type": "remote", "url": "http://x"}, **mcp_config(SERVERS[:1])}
+    finally:
+        await server.close()
+    broken = OpencodeServer(FAKE, {"OPENCODE_CONFIG_CONTENT": "{oops"}, tmp_path / "b", tmp_path / "b.log",
+                            mcp_servers=SERVERS[:1])
+    with pytest.raises(AgentStartError, match="OPENCODE_CONFIG_CONTENT is not JSON"):
+        await broken.ensure()
+    assert not broken.running

@@ -117,8 +117,14 @@ def test_for_an_agent_without_embedded_context_resources_become_links() -> None:
     ]
 
 
-async def test_gather_reads_against_the_workspace_repository_off_the_loop(repo: Path) -> None:
+@pytest.fixture
+def git_repo(repo: Path) -> Path:
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo
+
+
+async def test_gather_reads_against_the_workspace_repository_off_the_loop(git_repo: Path) -> None:
+    repo = git_repo
     uri = (repo / "src" / "a.py").as_uri()
     [item] = await attachments.gather([wire.Attachment(uri)], no_docs, None, repo / "src")
     assert item.path == "src/a.py"
