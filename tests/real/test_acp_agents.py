@@ -13,9 +13,11 @@ A missing agent skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +141,10 @@ async def run_turn(editor: Editor, text: str, agent: str, session_id: str | None
     return sid, tid, result
 
 
-@pytest.mark.parametrize("name", sorted(AGENTS))
-async def test_real_agent_edit_is_reviewed_and_agent_stays_warm(name: str, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def real_editor(name: str, tmp_path: Path) -> AsyncIterator[tuple[Editor, ScriptedLLM, Path, Path]]:
+    """The editor driving the real agent `name` (its model the scripted LLM) in a fresh project: (editor, llm,
+    repo, the agent's home)."""
     cmd = require_agent(AGENTS[name])
     repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
     home = tmp_path / "agent-home"
@@ -151,11 +155,17 @@ async def test_real_agent_edit_is_reviewed_and_agent_stays_warm(name: str, tmp_p
         }
         editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=init_options)
         try:
-            await _exercise(editor, llm, name, repo, home)
+            yield editor, llm, repo, home
         finally:
             started = time.monotonic()
             await editor.client.shutdown_session()
             print(f"{name}: shutdown took {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+async def test_real_agent_edit_is_reviewed_and_agent_stays_warm(name: str, tmp_path: Path) -> None:
+    async with real_editor(name, tmp_path) as (editor, llm, repo, home):
+        await _exercise(editor, llm, name, repo, home)
 
 
 async def _exercise(editor: Editor, llm: ScriptedLLM, name: str, repo: Path, home: Path) -> None:
@@ -284,19 +294,8 @@ def tool_results(body: Any) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
 async def test_real_agent_reads_the_users_edits_after_catch_up(name: str, tmp_path: Path) -> None:
-    cmd = require_agent(AGENTS[name])
-    repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
-    home = tmp_path / "agent-home"
-    with ScriptedLLM() as llm:
-        init_options = {
-            "agents": {name: {"protocol": "acp", "command": cmd, "env": agent_env(AGENTS[name], llm.base_url, home)}},
-            "defaultAgent": name,
-        }
-        editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=init_options)
-        try:
-            await _catch_up(editor, llm, name, repo)
-        finally:
-            await editor.client.shutdown_session()
+    async with real_editor(name, tmp_path) as (editor, llm, repo, _):
+        await _catch_up(editor, llm, name, repo)
 
 
 async def _catch_up(editor: Editor, llm: ScriptedLLM, name: str, repo: Path) -> None:
