@@ -1,24 +1,35 @@
-/** The Chat view: the current session's streamed transcript and a prompt box (a webview view). */
+/**
+ * The Chat view: the current session's streamed transcript, the agent's mode and model pickers in its header,
+ * and a composer that completes `/commands` and `@files` (attachments as chips). A webview view.
+ */
 import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
-import { EMPTY_EARLIER_SESSION, EMPTY_NEW_SESSION, chatPage, renderTranscript } from "./core/chatHtml";
+import { EMPTY_EARLIER_SESSION, EMPTY_NEW_SESSION, renderTranscript } from "./core/chatHtml";
+import { chatPage } from "./core/chatPage";
+import type { Attachment } from "./core/protocol";
 import type { BridgeState } from "./core/state";
+import { steeringView } from "./core/steering";
 import type { Transcripts } from "./core/transcript";
+import type { Mentions } from "./mentions";
+import type { Steering } from "./steering";
 
 export const CHAT_VIEW_ID = "agentBridge.chat";
 const RENDER_DELAY_MS = 50;
 
 export interface ChatActions {
-  prompt(text: string): Promise<void>;
+  prompt(text: string, attachments: Attachment[]): Promise<void>;
   cancel(): Promise<void>;
   rewind(turnId: string): Promise<void>;
 }
 
 type FromWebview =
-  | { type: "prompt"; text: string }
+  | { type: "prompt"; text: string; attachments?: unknown }
   | { type: "cancel" }
   | { type: "ready" }
-  | { type: "rewind"; turnId: string };
+  | { type: "rewind"; turnId: string }
+  | { type: "complete"; id: number; text: string; cursor: number }
+  | { type: "setMode"; modeId: string }
+  | { type: "setOption"; optionId: string; value: string };
 
 export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private view?: vscode.WebviewView;
@@ -29,8 +40,13 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     private readonly state: BridgeState,
     private readonly transcripts: Transcripts,
     private readonly actions: ChatActions,
+    private readonly steering: Steering,
+    private readonly mentions: Mentions,
   ) {
-    this.subscriptions.push(state.onChange(() => this.scheduleRender()));
+    this.subscriptions.push(
+      state.onChange(() => this.scheduleRender()),
+      steering.onDidChange(() => this.scheduleRender()),
+    );
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -72,13 +88,31 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
 
   private receive(msg: FromWebview): void {
     if (msg.type === "prompt") {
-      void this.actions.prompt(msg.text);
+      const attachments = Array.isArray(msg.attachments) ? (msg.attachments as Attachment[]) : [];
+      void this.actions.prompt(msg.text, attachments);
+    } else if (msg.type === "complete") {
+      void this.complete(msg.id, msg.text, msg.cursor);
+    } else if (msg.type === "setMode" && typeof msg.modeId === "string") {
+      void this.steering.setMode(msg.modeId).finally(() => this.render());
+    } else if (msg.type === "setOption" && typeof msg.optionId === "string") {
+      void this.steering.setOption(msg.optionId, msg.value).finally(() => this.render());
     } else if (msg.type === "cancel") {
       void this.actions.cancel();
     } else if (msg.type === "rewind" && typeof msg.turnId === "string") {
       void this.actions.rewind(msg.turnId);
     } else if (msg.type === "ready") {
       this.render();
+    }
+  }
+
+  /** Answers the composer's question "what completes the text at the cursor?" (nothing: an empty list). */
+  private async complete(id: number, text: string, cursor: number): Promise<void> {
+    if (typeof text !== "string" || typeof cursor !== "number") {
+      return;
+    }
+    const answer = await this.mentions.complete(text, cursor);
+    if (answer !== undefined) {
+      void this.view?.webview.postMessage({ type: "completions", id, ...answer });
     }
   }
 
@@ -106,7 +140,8 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       session?.usage,
       session === undefined ? EMPTY_NEW_SESSION : EMPTY_EARLIER_SESSION,
     );
-    void view.webview.postMessage({ type: "render", html, header });
+    // After a failed or refused change the pickers are drawn again from the state: they show what holds.
+    void view.webview.postMessage({ type: "render", html, header, steering: steeringView(this.steering.model.state) });
   }
 
   dispose(): void {

@@ -2,7 +2,8 @@
 import * as vscode from "vscode";
 import type { BridgeApi } from "./core/api";
 import type { PendingNode } from "./core/pendingModel";
-import type { PromptArgs } from "./core/protocol";
+import { attachmentsOf } from "./core/composer";
+import type { Attachment, PromptArgs } from "./core/protocol";
 import type { BridgeState } from "./core/state";
 import type { Transcripts } from "./core/transcript";
 import type { ChatView } from "./chat";
@@ -10,6 +11,7 @@ import type { Conversation } from "./conversation";
 import type { PendingTree } from "./pendingTree";
 import type { Review, ReviewArg } from "./review";
 import type { ServerSupervisor } from "./server";
+import type { Steering } from "./steering";
 
 export const CURRENT_SESSION_KEY = "agentBridge.currentSession";
 export const CHOSEN_AGENT_KEY = "agentBridge.chosenAgent";
@@ -24,6 +26,7 @@ export interface CommandDeps {
   review: Review;
   server: ServerSupervisor;
   conversation: Conversation;
+  steering: Steering;
   output: vscode.LogOutputChannel;
 }
 
@@ -49,6 +52,8 @@ export class Commands {
       r("agentBridge.ui.switchSession", () => this.switchSession()),
       r("agentBridge.ui.closeSession", (node?: PendingNode) => this.closeSession(node?.sessionId)),
       r("agentBridge.ui.chooseAgent", () => this.chooseAgent()),
+      r("agentBridge.ui.chooseMode", () => this.d.steering.chooseMode()),
+      r("agentBridge.ui.chooseModel", () => this.d.steering.chooseModel()),
       // Named apart from the server's `agentBridge.rewind`, which the language client registers as a command.
       r("agentBridge.ui.rewind", (turnId?: string) => this.d.conversation.rewind(typeof turnId === "string" ? turnId : undefined)),
       r("agentBridge.ui.applyHunk", (arg?: ReviewArg) => review.apply("hunk", arg)),
@@ -64,8 +69,9 @@ export class Commands {
     ];
   }
 
-  /** Prompts the chosen agent in the current session (a new one if none), with the selection as context. */
-  async prompt(given?: string): Promise<void> {
+  /** Prompts the chosen agent in the current session (a new one if none). From the palette (no
+   * `attachments`) the editor's selection goes along as context; from the chat, what the user attached. */
+  async prompt(given?: string, attachments?: Attachment[]): Promise<void> {
     const { state } = this.d;
     const text = given ?? (await vscode.window.showInputBox({
       title: `Prompt ${state.agent ?? "the agent"}${state.current ? ` (${state.current.title || "current session"})` : " (new session)"}`,
@@ -77,8 +83,13 @@ export class Commands {
       return;
     }
     const args: PromptArgs = { text, agent: state.chosenAgent, sessionId: state.currentSessionId };
+    const attached = attachmentsOf(attachments ?? []);
+    // Left out when empty: a bridge without attachments refuses the unknown field.
+    if (attached.length > 0) {
+      args.attachments = attached;
+    }
     const editor = vscode.window.activeTextEditor;
-    if (editor !== undefined && editor.document.uri.scheme === "file" && !editor.selection.isEmpty) {
+    if (attachments === undefined && editor !== undefined && editor.document.uri.scheme === "file" && !editor.selection.isEmpty) {
       const s = editor.selection;
       args.uri = editor.document.uri.toString();
       args.range = {

@@ -10,6 +10,8 @@ export interface EventSinks {
   transcriptChanged(sessionId: string): void;
   /** Pending hunks of a session changed: the tree and open diff documents refresh. */
   pendingChanged(sessionId: string): void;
+  /** Every event: the mode and model pickers and the `/` completions follow the agent's steering events. */
+  steering(event: BridgeEvent): void;
 }
 
 export class EventRouter {
@@ -27,6 +29,7 @@ export class EventRouter {
       return;
     }
     this.state.applyEvent(event);
+    this.sinks.steering(event);
     if (this.transcripts.apply(event)) {
       this.sinks.transcriptChanged(event.sessionId);
     }

@@ -12,9 +12,11 @@ import { Transcripts } from "./core/transcript";
 import { AgentDocuments } from "./diff";
 import { EventRouter } from "./events";
 import { PENDING_VIEW_ID, PendingTree } from "./pendingTree";
+import { Mentions } from "./mentions";
 import { Review } from "./review";
 import { ServerSupervisor } from "./server";
-import { StatusItem } from "./status";
+import { StatusItem, SteeringStatus } from "./status";
+import { Steering } from "./steering";
 
 let supervisor: ServerSupervisor | undefined;
 
@@ -34,11 +36,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const showError = (error: unknown): void => {
     void vscode.window.showErrorMessage(`Agent Bridge: ${error instanceof Error ? error.message : String(error)}`);
   };
+  const steering = new Steering(api, state, output);
+  const mentions = new Mentions(steering);
   const chat: ChatView = new ChatView(state, transcripts, {
-    prompt: (text): Promise<void> => commands.prompt(text).catch(showError),
+    prompt: (text, attachments): Promise<void> => commands.prompt(text, attachments).catch(showError),
     cancel: (): Promise<void> => commands.cancel(),
     rewind: (turnId): Promise<void> => conversation.rewind(turnId).catch(showError),
-  });
+  }, steering, mentions);
   const conversation = new Conversation({
     api, state, transcripts, output,
     changed: (sessionId) => chat.transcriptChanged(sessionId),
@@ -47,13 +51,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       docs.refresh(sessionId);
     },
   });
-  const commands: Commands = new Commands({ context, api, state, transcripts, chat, tree, review, server, conversation, output });
+  const commands: Commands = new Commands({ context, api, state, transcripts, chat, tree, review, server, conversation, steering, output });
   const router = new EventRouter(state, transcripts, {
     transcriptChanged: (sessionId) => chat.transcriptChanged(sessionId),
     pendingChanged: (sessionId) => {
       tree.scheduleRefresh();
       docs.refresh(sessionId);
     },
+    steering: (event) => steering.handleEvent(event),
   }, output);
   server.middleware = review.middleware();
   server.onEvent = (params) => router.handle(params);
@@ -66,7 +71,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     chat,
     conversation,
     new ConflictDecorations(tree),
+    steering,
+    mentions,
     new StatusItem(state),
+    new SteeringStatus(steering),
     vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, chat, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.window.createTreeView(PENDING_VIEW_ID, { treeDataProvider: tree, showCollapseAll: true }),
     vscode.workspace.registerTextDocumentContentProvider(AGENT_SCHEME, docs),

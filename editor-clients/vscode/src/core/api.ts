@@ -4,7 +4,7 @@
  * both run this same code. Pure: no VS Code import.
  */
 import type {
-  AgentInfo, ApplyResult, DiffResult, HistoryEntry, HunkSelection, PendingFile, PromptArgs, PromptResult,
+  AgentInfo, AgentStateResult, ApplyResult, DiffResult, HistoryEntry, HunkSelection, PendingFile, PromptArgs, PromptResult,
   RejectResult, RewindResult, SessionInfo, TurnResult,
 } from "./protocol";
 import { ServerCommands } from "./protocol";
@@ -62,6 +62,19 @@ export class BridgeApi {
   /** Undoes the agent changes of `turnId` and every later turn of the session (what the user applied stays). */
   rewind(sessionId: string, turnId: string): Promise<RewindResult> {
     return this.call<RewindResult>(ServerCommands.rewind, { sessionId, turnId });
+  }
+
+  /** The modes, config options and commands `agent` (omitted: the session's last, else the default) offers. */
+  agentState(sessionId: string, agent?: string): Promise<AgentStateResult> {
+    return this.call<AgentStateResult>(ServerCommands.agentState, dropUndefined({ sessionId, agent }));
+  }
+
+  setMode(sessionId: string, modeId: string, agent?: string): Promise<AgentStateResult> {
+    return this.call<AgentStateResult>(ServerCommands.setMode, dropUndefined({ sessionId, agent, modeId }));
+  }
+
+  setOption(sessionId: string, optionId: string, value: string | boolean, agent?: string): Promise<AgentStateResult> {
+    return this.call<AgentStateResult>(ServerCommands.setOption, dropUndefined({ sessionId, agent, optionId, value }));
   }
 
   private async call<T>(command: string, arg: object): Promise<T> {

@@ -16,6 +16,9 @@ export const ServerCommands = {
   diff: "agentBridge.diff",
   history: "agentBridge.history",
   rewind: "agentBridge.rewind",
+  agentState: "agentBridge.agentState",
+  setMode: "agentBridge.setMode",
+  setOption: "agentBridge.setOption",
 } as const;
 
 export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands];
@@ -32,12 +35,19 @@ export interface Range {
   end: Position;
 }
 
+/** A file (or a range of it) sent along with a prompt as a resource the agent reads. */
+export interface Attachment {
+  uri: string;
+  range?: Range;
+}
+
 export interface PromptArgs {
   text: string;
   agent?: string;
   sessionId?: string;
   uri?: string;
   range?: Range;
+  attachments?: Attachment[];
 }
 
 export interface PromptResult {
@@ -67,6 +77,9 @@ export interface SessionAgent {
   agent: string;
   status: string;
   usage?: Usage;
+  /** The agent's current mode id and model, when it offers them. */
+  mode?: string;
+  model?: string;
 }
 
 export interface SessionInfo {
@@ -196,6 +209,43 @@ export interface HistoryEntry {
   permissions?: PermissionRecord[];
 }
 
+export interface ModeInfo {
+  id: string;
+  name: string;
+  description?: string | null;
+}
+
+export interface ConfigValue {
+  value: string;
+  name: string;
+  description?: string | null;
+}
+
+/** ACP's SessionConfigOption as the agent sends it: a select (its values maybe grouped) or a boolean. */
+export interface ConfigOption {
+  id: string;
+  name: string;
+  description?: string | null;
+  category?: string | Record<string, unknown> | null;
+  type: string;
+  currentValue: string | boolean;
+  options?: (ConfigValue | { group: string; name: string; options: ConfigValue[] })[];
+}
+
+export interface AgentCommand {
+  name: string;
+  description?: string;
+  input?: { hint?: string } | null;
+}
+
+/** `agentBridge.agentState` (and setMode / setOption): what the agent offers in a session, and what is chosen. */
+export interface AgentStateResult {
+  agent: string;
+  modes: { currentModeId: string; availableModes: ModeInfo[] } | null;
+  configOptions: ConfigOption[];
+  commands: AgentCommand[];
+}
+
 export interface RewindResult {
   turnsUndone: number;
   files: string[];
@@ -216,9 +266,9 @@ export type BridgeEvent = EventBase &
     | { kind: "plan"; entries: PlanEntry[] }
     | ({ kind: "usage" } & Usage)
     | ({ kind: "permission" } & PermissionRecord)
-    | { kind: "availableCommands"; commands: { name: string; description?: string }[] }
+    | { kind: "availableCommands"; commands: AgentCommand[] }
     | { kind: "modeChanged"; modeId: string }
-    | { kind: "configChanged"; options: unknown }
+    | { kind: "configChanged"; options: ConfigOption[] }
     | { kind: "sessionInfo"; title: string }
     | { kind: "notice"; message: string }
     | { kind: "pendingChanged"; files: number; hunks: number }

@@ -1,6 +1,8 @@
 /** The status bar item's text and tooltip from the bridge state. Pure: no VS Code. */
+import type { AgentStateResult } from "./protocol";
 import type { BridgeState } from "./state";
 import { firstLine } from "./state";
+import { currentMode, currentModel } from "./steering";
 
 export interface StatusView {
   text: string;
@@ -48,4 +50,21 @@ export function statusView(state: BridgeState): StatusView {
     }
   }
   return { text: parts.join(" · "), tooltip: `Agent Bridge\n${lines.join("\n")}\nClick to switch session.` };
+}
+
+/** The mode and model status bar items: shown when the agent of the current session offers them. */
+export function steeringStatus(state: AgentStateResult | undefined): { mode?: StatusView; model?: StatusView } {
+  const agent = state?.agent ?? "the agent";
+  const mode = currentMode(state);
+  const model = currentModel(state);
+  return {
+    mode: mode === undefined ? undefined : {
+      text: `Mode: ${mode.name}`,
+      tooltip: `${agent}'s mode: ${mode.name}${mode.description ? ` (${mode.description})` : ""}. Click to change it.`,
+    },
+    model: model === undefined ? undefined : {
+      text: `Model: ${model.name}`,
+      tooltip: `${agent}'s model: ${model.name}${model.name === model.value ? "" : ` (${model.value})`}. Click to change it.`,
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chatPage, escapeHtml, formatUsage, renderAgentText, renderSessionUsage, renderTranscript, renderTurn } from "../../src/core/chatHtml";
+import { escapeHtml, formatUsage, renderAgentText, renderSessionUsage, renderTranscript, renderTurn } from "../../src/core/chatHtml";
+import { chatPage } from "../../src/core/chatPage";
 import type { TurnView } from "../../src/core/transcript";
 
 function turn(partial: Partial<TurnView>): TurnView {

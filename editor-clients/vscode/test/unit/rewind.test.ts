@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chatPage } from "../../src/core/chatHtml";
+import { chatPage } from "../../src/core/chatPage";
 import { rewindableTurns, rewindQuestion, rewindSummary, turnsUndoneBy } from "../../src/core/rewind";
 import type { TurnView } from "../../src/core/transcript";
 
