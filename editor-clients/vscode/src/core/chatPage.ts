@@ -98,6 +98,7 @@ function send() {
   const text = prompt.value;
   if (text.trim() === "") { return; }
   vscode.postMessage({ type: "prompt", text, attachments: chips });
+  asked++; // a completion still on its way belongs to the text just sent
   prompt.value = "";
   chips = [];
   drawChips();

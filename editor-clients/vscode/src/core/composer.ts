@@ -72,16 +72,14 @@ export function commandItems(commands: readonly AgentCommand[], query: string): 
 /**
  * How well `path` (workspace-relative, `/`-separated) matches `query`: lower is better, undefined is no match.
  * A file name starting with the query beats one containing it, which beats the path containing it, which beats
- * the query's letters in order anywhere in the path (`gp` finds `greet.py`). Case is ignored.
+ * the query's letters in order from the start of a word of the path (`gp` finds `greet.py`, `sm` finds
+ * `src/main.py`; `@end` typed as a word does not drag in every path with an e, n and d). Case is ignored.
  */
 export function fileScore(path: string, query: string): number | undefined {
   const q = query.toLowerCase();
   const p = path.toLowerCase();
   const name = p.slice(p.lastIndexOf("/") + 1);
-  if (q === "") {
-    return 0;
-  }
-  if (name.startsWith(q)) {
+  if (q === "" || name.startsWith(q)) {
     return 0;
   }
   if (name.includes(q)) {
@@ -90,16 +88,24 @@ export function fileScore(path: string, query: string): number | undefined {
   if (p.includes(q)) {
     return 2;
   }
-  let i = 0;
-  for (const ch of p) {
-    if (ch === q[i]) {
-      i++;
-      if (i === q.length) {
-        return 3;
-      }
+  for (let start = 0; start < p.length; start++) {
+    if (p[start] === q[0] && (start === 0 || WORD_START.test(p[start - 1])) && inOrder(p, q, start)) {
+      return 3;
     }
   }
   return undefined;
+}
+
+const WORD_START = /[/._\- ]/;
+
+function inOrder(p: string, q: string, from: number): boolean {
+  let i = 0;
+  for (let j = from; j < p.length && i < q.length; j++) {
+    if (p[j] === q[i]) {
+      i++;
+    }
+  }
+  return i === q.length;
 }
 
 /** The files matching `query`, best first (then shorter paths, then by name), at most `max`. */

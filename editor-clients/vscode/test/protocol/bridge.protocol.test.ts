@@ -22,6 +22,8 @@ import { initializationOptions, readSettings } from "../../src/core/settings";
 import type { InitializationOptions } from "../../src/core/settings";
 import { BridgeState } from "../../src/core/state";
 import { statusView } from "../../src/core/statusText";
+import { commandItems } from "../../src/core/composer";
+import { currentMode, currentModel, modeChoices, SteeringModel, steeringSummary } from "../../src/core/steering";
 import { Transcripts } from "../../src/core/transcript";
 import { TestClient, agentBridgeExecutable, makeRepo, uriOf } from "./client";
 
@@ -267,6 +269,33 @@ test("rewind undoes the named turn and the later ones in the worktree, marks the
   assert.equal(history.find((h) => h.turnId === kept.turnId)?.rewound, false);
   assert.deepEqual(await api.rewind(sessionId, second.turnId), { turnsUndone: 0, files: [] });
   await assert.rejects(api.rewind(sessionId, "no-such-turn"), /turn/);
+});
+
+test("the agent's mode, model and commands: agentState, setMode, setOption and the events that follow", { skip }, async () => {
+  const steering = new SteeringModel();
+  steering.set(sessionId, await api.agentState(sessionId));
+  assert.equal(steering.state?.agent, "scripted");
+  assert.deepEqual(modeChoices(steering.state).map((c) => [c.id, c.picked]), [["default", true], ["plan", false]]);
+  assert.equal(currentModel(steering.state)?.value, "fast");
+  steering.set(sessionId, await api.setMode(sessionId, "plan"));
+  assert.equal(currentMode(steering.state)?.id, "plan");
+  steering.set(sessionId, await api.setOption(sessionId, "model", "deep"));
+  assert.equal(steeringSummary(steering.state), "Mode: Plan · Model: Deep");
+  await assert.rejects(api.setMode(sessionId, "no-such-mode"), /no-such-mode|mode/);
+  await assert.rejects(api.setOption(sessionId, "model", "no-such-model"), /no-such-model|value|option/);
+  assert.equal(steeringSummary(await api.agentState(sessionId)), "Mode: Plan · Model: Deep", "a refused change changes nothing");
+
+  // The agent's own announcements keep the pickers and the `/` completions current.
+  const turn = await promptAndWait("@commands\n@mode default\n@echo-state");
+  for (const e of client.events) {
+    steering.applyEvent(e);
+  }
+  assert.equal(currentMode(steering.state)?.id, "default");
+  assert.deepEqual(commandItems(steering.commands, "s").map((i) => i.label), ["/say"]);
+  const text = turn.events.map((e) => (e.kind === "text" ? e.text : "")).join("");
+  assert.match(text, /mode=default model=deep/);
+  const agents = (await api.sessions()).find((s) => s.sessionId === sessionId)?.agents ?? [];
+  assert.deepEqual(agents.map((a) => [a.agent, a.mode, a.model]), [["scripted", "default", "deep"]]);
 });
 
 test("sessions list the session; closing it removes it", { skip }, async () => {

@@ -39,6 +39,8 @@ test("files: name prefix beats name substring beats path substring beats letters
   assert.equal(fileScore("greetings/a.py", "greetings/"), 2);
   assert.equal(fileScore("src/greet.py", "sgp"), 3);
   assert.equal(fileScore("src/greet.py", "xyz"), undefined);
+  assert.equal(fileScore("src/main.py", "smp"), 3);
+  assert.equal(fileScore(".vscode/settings.json", "end"), undefined, "letters in order must start a word");
   assert.equal(fileScore("README.md", "readme"), 0, "case is ignored");
   const files = ["docs/greet.md", "greet.py", "lib/regreet.py", "g/r/e.txt", "other.txt"].map((path) => ({ path }));
   assert.deepEqual(rankFiles(files, "gre").map((f) => f.path), ["greet.py", "docs/greet.md", "lib/regreet.py", "g/r/e.txt"]);
