@@ -54,6 +54,7 @@ export class Commands {
       r("agentBridge.ui.chooseAgent", () => this.chooseAgent()),
       r("agentBridge.ui.chooseMode", () => this.d.steering.chooseMode()),
       r("agentBridge.ui.chooseModel", () => this.d.steering.chooseModel()),
+      r("agentBridge.ui.chooseOption", () => this.d.steering.chooseOption()),
       // Named apart from the server's `agentBridge.rewind`, which the language client registers as a command.
       r("agentBridge.ui.rewind", (turnId?: string) => this.d.conversation.rewind(typeof turnId === "string" ? turnId : undefined)),
       r("agentBridge.ui.applyHunk", (arg?: ReviewArg) => review.apply("hunk", arg)),

@@ -9,7 +9,9 @@ import type { BridgeApi } from "./core/api";
 import type { AgentStateResult, BridgeEvent } from "./core/protocol";
 import type { BridgeState } from "./core/state";
 import type { Choice } from "./core/steering";
-import { currentModel, modeChoices, modelChoices, modelOption, SteeringModel } from "./core/steering";
+import {
+  currentModel, modeChoices, modelChoices, modelOption, optionValueName, selectValues, SteeringModel,
+} from "./core/steering";
 
 const STEERING_EVENTS: ReadonlySet<string> = new Set(["modeChanged", "configChanged", "availableCommands"]);
 /** Events of an agent whose state is not known yet ask for it, once per burst. */
@@ -129,6 +131,37 @@ export class Steering implements vscode.Disposable {
     const pick = await this.pick(modelChoices(this.model.state), "models", `Model for the next prompts (now ${currentModel(this.model.state)?.name ?? "unknown"})`);
     if (pick !== undefined && option !== undefined) {
       await this.setOption(option.id, pick);
+    }
+  }
+
+  /** Any of the agent's config options (e.g. a thinking switch): a boolean flips, a select offers its values. */
+  async chooseOption(): Promise<void> {
+    await this.ensureState();
+    if (this.requireSession() === undefined) {
+      return;
+    }
+    const options = this.model.state?.configOptions ?? [];
+    if (options.length === 0) {
+      void vscode.window.showInformationMessage(`Agent Bridge: ${this.model.state?.agent ?? "the agent"} offers no options.`);
+      return;
+    }
+    const option = (await vscode.window.showQuickPick(
+      options.map((o) => ({ label: o.name || o.id, description: optionValueName(o), detail: o.description ?? undefined, option: o })),
+      { placeHolder: "Agent option to change" },
+    ))?.option;
+    if (option === undefined) {
+      return;
+    }
+    if (typeof option.currentValue === "boolean") {
+      await this.setOption(option.id, !option.currentValue);
+      return;
+    }
+    const choices = selectValues(option).map((v) => ({
+      label: `${v.value === option.currentValue ? "$(check) " : ""}${v.name || v.value}`, description: v.description ?? undefined, id: v.value,
+    }));
+    const pick = await vscode.window.showQuickPick(choices, { placeHolder: option.name || option.id });
+    if (pick !== undefined) {
+      await this.setOption(option.id, pick.id);
     }
   }
 

@@ -72,6 +72,14 @@ export function modelChoices(state: AgentStateResult | undefined): Choice[] {
   }));
 }
 
+/** An option's current value as the user reads it: a boolean's "on" / "off", a select value's name. */
+export function optionValueName(option: ConfigOption): string {
+  if (typeof option.currentValue === "boolean") {
+    return option.currentValue ? "on" : "off";
+  }
+  return selectValues(option).find((v) => v.value === option.currentValue)?.name || option.currentValue;
+}
+
 /** "Mode: Plan · Model: Deep": the header line and the status bar read the same words. */
 export function steeringSummary(state: AgentStateResult | undefined): string {
   const parts: string[] = [];

@@ -101,7 +101,7 @@ step("switching mode and model in the chat header reaches the agent and shows in
   assert.equal(await chat.locator("#mode-picker").inputValue(), "plan");
 });
 
-step("the status bar's model item picks another model with a QuickPick", async () => {
+step("the status bar's model item picks another model with a QuickPick; the palette flips an option", async () => {
   await statusItem(page, "Model: Deep").click();
   const rows = page.locator(".quick-input-list .monaco-list-row");
   await rows.filter({ hasText: "Deep" }).first().waitFor();
@@ -114,7 +114,19 @@ step("the status bar's model item picks another model with a QuickPick", async (
   }
   assert.equal(await chat.locator("#model-picker").inputValue(), "fast");
   await sendChat(page, ["@echo-state"]);
-  await answer("mode=plan model=fast").waitFor();
+  await answer("mode=plan model=fast thinking=false").waitFor();
+
+  // The agent's other options are in the palette: a boolean one flips.
+  await runCommand(page, "Agent Bridge: Set Agent Option");
+  const thinking = rows.filter({ hasText: "Thinking" }).first();
+  await thinking.waitFor();
+  assert.match(await thinking.innerText(), /off/);
+  await thinking.click();
+  for (const deadline = Date.now() + 10_000; !/set to thinking true/.test(vscode?.extensionLog() ?? "") && Date.now() < deadline;) {
+    await page.waitForTimeout(100);
+  }
+  await sendChat(page, ["@echo-state"]);
+  await answer("mode=plan model=fast thinking=true").waitFor();
 });
 
 step("/ at the start of the prompt lists the agent's commands; choosing one fills it in", async () => {

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import type { AgentStateResult, ConfigOption } from "../../src/core/protocol";
 import { steeringStatus } from "../../src/core/statusText";
 import {
-  currentMode, currentModel, modeChoices, modelChoices, modelOption, selectValues, SteeringModel, steeringSummary, steeringView,
+  currentMode, currentModel, modeChoices, modelChoices, modelOption, optionValueName, selectValues, SteeringModel, steeringSummary, steeringView,
 } from "../../src/core/steering";
 
 const MODEL: ConfigOption = {
@@ -90,4 +90,11 @@ test("steering events of the shown session and agent update the state; others ar
   assert.equal(currentMode(model.state)?.id, "plan");
   model.clear();
   assert.deepEqual(model.commands, []);
+});
+
+test("option values read as on/off or the value's name", () => {
+  assert.equal(optionValueName(THINKING), "off");
+  assert.equal(optionValueName({ ...THINKING, currentValue: true }), "on");
+  assert.equal(optionValueName(MODEL), "Fast");
+  assert.equal(optionValueName({ ...MODEL, currentValue: "other" }), "other");
 });
