@@ -5,7 +5,7 @@
  */
 import * as vscode from "vscode";
 import type { CompletionItem } from "./core/composer";
-import { commandItems, fileItems, MAX_FILES_LISTED, triggerAt } from "./core/composer";
+import { commandItems, excludeGlob, fileItems, MAX_FILES_LISTED, triggerAt } from "./core/composer";
 import type { Range } from "./core/protocol";
 import type { Steering } from "./steering";
 
@@ -64,8 +64,10 @@ export class Mentions implements vscode.Disposable {
   private files(): Promise<{ uri: string; path: string }[]> {
     const now = Date.now();
     if (this.listing === undefined || now - this.listing.at > LISTING_TTL_MS) {
-      // files.exclude applies (exclude undefined); the cap keeps a huge repository from stalling the composer.
-      const files = Promise.resolve(vscode.workspace.findFiles("**/*", undefined, MAX_FILES_LISTED)).then(
+      // The cap keeps a huge repository from stalling the composer.
+      const config = vscode.workspace.getConfiguration();
+      const exclude = excludeGlob(config.get<Record<string, unknown>>("files.exclude"), config.get<Record<string, unknown>>("search.exclude"));
+      const files = Promise.resolve(vscode.workspace.findFiles("**/*", exclude, MAX_FILES_LISTED)).then(
         (uris) => uris.map((uri) => ({ uri: uri.toString(), path: vscode.workspace.asRelativePath(uri, false) })),
         () => [],
       );

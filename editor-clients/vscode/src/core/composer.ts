@@ -33,6 +33,23 @@ export interface CompletionItem {
 export const MAX_FILE_ITEMS = 50;
 /** Workspace files looked at per listing at most (vscode.workspace.findFiles' maxResults). */
 export const MAX_FILES_LISTED = 5000;
+/**
+ * The exclude glob for listing files: what `files.exclude` and `search.exclude` hide (the patterns set to true),
+ * as VS Code's own Quick Open does. findFiles applies only files.exclude by itself, and then a project's
+ * node_modules would fill the listing's cap before its own files.
+ */
+export function excludeGlob(...settings: (Record<string, unknown> | undefined)[]): string | undefined {
+  const patterns = new Set<string>();
+  for (const setting of settings) {
+    for (const [pattern, on] of Object.entries(setting ?? {})) {
+      if (on === true && !pattern.includes("{") && !pattern.includes(",")) {
+        patterns.add(pattern);
+      }
+    }
+  }
+  return patterns.size === 0 ? undefined : `{${[...patterns].join(",")}}`;
+}
+
 /** The `@` entry that attaches the editor's selection. */
 export const SELECTION_KEYWORD = "selection";
 

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import * as vm from "node:vm";
 import { chatPage } from "../../src/core/chatPage";
 import {
-  addChip, attachmentsOf, chipLabel, commandItems, fileChip, fileItems, fileScore, rankFiles, triggerAt,
+  addChip, attachmentsOf, chipLabel, commandItems, excludeGlob, fileChip, fileItems, fileScore, rankFiles, triggerAt,
 } from "../../src/core/composer";
 
 test("/ completes only as the prompt's first word; @ anywhere a word starts", () => {
@@ -90,4 +90,12 @@ test("the chat page's script parses, and the page has the pickers, completion li
   }
   // Agent-provided labels are set as text, never as markup.
   assert.doesNotMatch(script, /\.innerHTML = (?!msg\.html)/);
+});
+
+test("the file listing leaves out what files.exclude and search.exclude hide", () => {
+  assert.equal(
+    excludeGlob({ "**/.git": true, "**/tmp": false }, { "**/node_modules": true, "**/.git": true, "**/*.{a,b}": true }),
+    "{**/.git,**/node_modules}",
+  );
+  assert.equal(excludeGlob(undefined, {}), undefined);
 });
