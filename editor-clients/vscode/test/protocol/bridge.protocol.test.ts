@@ -22,7 +22,7 @@ import { initializationOptions, readSettings } from "../../src/core/settings";
 import type { InitializationOptions } from "../../src/core/settings";
 import { BridgeState } from "../../src/core/state";
 import { statusView } from "../../src/core/statusText";
-import { commandItems } from "../../src/core/composer";
+import { attachmentsOf, commandItems, fileChip } from "../../src/core/composer";
 import { currentMode, currentModel, modeChoices, SteeringModel, steeringSummary } from "../../src/core/steering";
 import { Transcripts } from "../../src/core/transcript";
 import { TestClient, agentBridgeExecutable, makeRepo, uriOf } from "./client";
@@ -296,6 +296,27 @@ test("the agent's mode, model and commands: agentState, setMode, setOption and t
   assert.match(text, /mode=default model=deep/);
   const agents = (await api.sessions()).find((s) => s.sessionId === sessionId)?.agents ?? [];
   assert.deepEqual(agents.map((a) => [a.agent, a.mode, a.model]), [["scripted", "default", "deep"]]);
+});
+
+test("composer attachments reach the agent as resources at the worktree's copy, with the editor's text", { skip }, async () => {
+  await client.change(greetUri, "# unsaved in the editor\n" + ORIGINAL);
+  const range = { start: { line: 1, character: 0 }, end: { line: 2, character: 0 } };
+  const chips = [fileChip(greetUri, "greet.py"), fileChip(greetUri, "greet.py", range), fileChip(greetUri, "greet.py")];
+  const result = await api.prompt({ text: "@echo-prompt", sessionId, attachments: attachmentsOf(chips) });
+  await api.awaitTurn(result.sessionId, result.turnId, 30);
+  const text = client.eventsOf(result.turnId).map((e) => (e.kind === "text" ? e.text : "")).join("");
+  assert.match(text, /The user attached: greet\.py; greet\.py \(line 2\)/);
+  const resources = [...text.matchAll(/<resource uri=(\S+)>\n([^]*?)\n<\/resource>/g)];
+  assert.equal(resources.length, 2, text);
+  for (const [, uri] of resources) {
+    assert.notEqual(uri, greetUri, "the attachment points at the worktree's copy");
+    assert.match(uri, /greet\.py$/);
+  }
+  assert.match(resources[0][2], /^# unsaved in the editor\n/, "the whole file as the editor shows it");
+  assert.equal(resources[1][2].trim(), "def greet(name):", "the range's line alone");
+  const outside = uriOf(path.join(root, "elsewhere.py"));
+  fs.writeFileSync(path.join(root, "elsewhere.py"), "secret = 1\n");
+  await assert.rejects(api.prompt({ text: "@echo-prompt", sessionId, attachments: [{ uri: outside }] }), /outside|repository/);
 });
 
 test("sessions list the session; closing it removes it", { skip }, async () => {
