@@ -163,7 +163,12 @@ export function fileItems(
     items.push({ label: `@${SELECTION_KEYWORD}`, detail: chip.title, insert: `@${chip.label} `, chip });
   }
   for (const f of rankFiles(files, query)) {
-    items.push({ label: f.path.slice(f.path.lastIndexOf("/") + 1), detail: f.path, insert: `@${f.path} `, chip: fileChip(f.uri, f.path) });
+    // Name, then its folder (as Quick Open shows files); a file at the root has no folder to show.
+    const slash = f.path.lastIndexOf("/");
+    items.push({
+      label: f.path.slice(slash + 1), detail: slash < 0 ? undefined : f.path.slice(0, slash), insert: `@${f.path} `,
+      chip: fileChip(f.uri, f.path),
+    });
   }
   return items;
 }

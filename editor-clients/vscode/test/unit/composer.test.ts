@@ -55,11 +55,12 @@ test("the @ list offers the selection first, then files; each adds a chip", () =
   assert.deepEqual(items[0].chip, { uri: "file:///w/greet.py", range, label: "greet.py:1-2", title: "greet.py, lines 1-2" });
   assert.equal(items[0].insert, "@greet.py:1-2 ");
   assert.deepEqual(items[2], {
-    label: "main.py", detail: "src/main.py", insert: "@src/main.py ",
+    label: "main.py", detail: "src", insert: "@src/main.py ",
     chip: { uri: "file:///w/src/main.py", range: undefined, label: "main.py", title: "src/main.py" },
   });
   assert.deepEqual(fileItems(files, "sel", { uri: "file:///w/greet.py", path: "greet.py", range }).map((i) => i.label), ["@selection"]);
   assert.deepEqual(fileItems(files, "main").map((i) => i.label), ["main.py"], "no selection, no entry");
+  assert.equal(items[1].detail, undefined, "a file at the root has no folder to show");
 });
 
 test("chip labels use one-based lines; a selection ending at a line's start leaves that line out", () => {
