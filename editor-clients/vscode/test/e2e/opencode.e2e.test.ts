@@ -6,7 +6,8 @@
  * model; `agentBridge.defaultAgent`), prompt from the chat view, see opencode read the file and rewrite it on
  * disk in the session's worktree, get two hunks back, apply both with the quick fix keys (Ctrl+. Enter), save,
  * prompt again in the same session (same warm opencode server and session: the model sees the first turn),
- * and close VS Code without leaving an opencode server behind.
+ * switch opencode to its plan agent from the chat header (the model's next request is plan's), and close VS
+ * Code without leaving an opencode server behind.
  *
  * The agent's configuration (env, model) is tests/support/real_agents.py's, the one test_opencode.py uses.
  * Needs what the scripted-agent e2e needs (scripts/test-vscode.sh provides it), plus opencode and the Python
@@ -263,6 +264,40 @@ step("a second prompt in the same session is served by the same warm opencode se
   await rows.filter({ hasText: "opencode (idle)" }).first().waitFor();
   assert.equal(await rows.filter({ hasText: "opencode (" }).count(), 1, "one session, with opencode");
   await page.keyboard.press("Escape");
+});
+
+/** What opencode's plan agent adds to the prompt it sends the model (tests/real/test_opencode.py checks it too). */
+const PLAN_REMINDER = "Plan mode ACTIVE";
+
+step("the chat header's mode picker switches opencode to its plan agent: the model's next request is plan's", async () => {
+  const chat = chatFrame(page);
+  const picker = chat.locator("#mode-picker");
+  await chat.locator("#mode-label").waitFor();
+  const modes = await picker.locator("option").evaluateAll((options: unknown[]) => options.map((o) => (o as { value: string }).value));
+  assert.ok(modes.includes("build") && modes.includes("plan"), `opencode's agents as modes: ${JSON.stringify(modes)}`);
+  assert.equal(await picker.inputValue(), "build");
+  await chat.locator("#model-label").waitFor();
+  await statusItem(page, /^Model: /).waitFor();
+
+  await picker.selectOption("plan");
+  await statusItem(page, /Mode: plan/i).waitFor();
+  await sendChat(page, ["@say planning only"]);
+  const turn = chat.locator(".turn", { hasText: "@say planning only" });
+  await turn.locator(".text", { hasText: "planning only" }).waitFor({ timeout: TURN_TIMEOUT });
+  await turn.locator(".turn-status.completed").waitFor();
+  // The requests whose latest user turn is that prompt (later requests carry it as history).
+  const asked = (marker: string): string[] => (llm?.requests() ?? [])
+    .filter((r) => r.tools.length > 0)
+    .map((r) => r.turns.filter((t) => t.role === "user").at(-1)?.text ?? "")
+    .filter((text) => text.includes(marker));
+  const planned = asked("@say planning only");
+  assert.ok(planned.length > 0, "the model never got the prompt");
+  assert.ok(planned.every((text) => text.includes(PLAN_REMINDER)), `the request is not plan's: ${JSON.stringify(planned)}`);
+  const built = asked("@say the second turn");
+  assert.ok(built.length > 0 && built.every((text) => !text.includes(PLAN_REMINDER)), "build's request had plan's reminder");
+
+  await picker.selectOption("build");
+  await statusItem(page, /Mode: build/i).waitFor();
 });
 
 step("closing VS Code stops the bridge and its opencode server: nothing is left behind", async () => {
