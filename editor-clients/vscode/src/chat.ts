@@ -29,7 +29,7 @@ type FromWebview =
   | { type: "rewind"; turnId: string }
   | { type: "complete"; id: number; text: string; cursor: number }
   | { type: "setMode"; modeId: string }
-  | { type: "setOption"; optionId: string; value: string };
+  | { type: "setOption"; optionId: string; value: string | boolean };
 
 export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
   private view?: vscode.WebviewView;
@@ -94,7 +94,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       void this.complete(msg.id, msg.text, msg.cursor);
     } else if (msg.type === "setMode" && typeof msg.modeId === "string") {
       void this.steering.setMode(msg.modeId).finally(() => this.render());
-    } else if (msg.type === "setOption" && typeof msg.optionId === "string") {
+    } else if (msg.type === "setOption" && typeof msg.optionId === "string" && ["string", "boolean"].includes(typeof msg.value)) {
       void this.steering.setOption(msg.optionId, msg.value).finally(() => this.render());
     } else if (msg.type === "cancel") {
       void this.actions.cancel();
