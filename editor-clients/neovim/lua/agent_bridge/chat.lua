@@ -275,6 +275,9 @@ function M.get(session)
   M.chats[session.id] = chat
   M.header(chat, session)
   vim.keymap.set("n", "q", "<cmd>silent! close<cr>", { buffer = buf, desc = "Close the chat window" })
+  vim.keymap.set("n", "i", function()
+    require("agent_bridge.chat_prompt").open(session)
+  end, { buffer = buf, desc = "Write the next prompt (the prompt buffer under the chat)" })
   -- The session may have turns this Neovim never saw (an earlier Neovim's, another editor's).
   require("agent_bridge.chat_history").load(session, chat)
   return chat
@@ -402,6 +405,7 @@ function M.draw_event(session, chat, ev)
 end
 
 function M.forget(session_id)
+  require("agent_bridge.chat_prompt").forget(session_id)
   local chat = M.chats[session_id]
   M.chats[session_id] = nil
   if chat and vim.api.nvim_buf_is_valid(chat.buf) then

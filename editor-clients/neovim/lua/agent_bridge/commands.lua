@@ -46,7 +46,8 @@ end
 
 local PROMPT_FLAGS = { "--agent=", "--new", "--session=" }
 
--- :AgentPrompt [--agent=NAME] [--new] [--session=ID] [text]; the agent's slash commands complete after "/".
+-- :AgentPrompt [--agent=NAME] [--new] [--session=ID] [text]; the agent's slash commands complete after "/" (as
+-- the text's first word), the workspace's files after "@".
 function M.complete_prompt(lead, line)
   local before = line:sub(1, #line - #lead)
   local words = vim.split(vim.trim(before), "%s+")
@@ -66,14 +67,11 @@ function M.complete_prompt(lead, line)
     end, matching(session_ids(), lead:sub(11)))
   elseif in_flags and vim.startswith(lead, "-") then
     return matching(PROMPT_FLAGS, lead)
-  elseif in_flags and vim.startswith(lead, "/") then
-    local c = client_mod.for_buffer(0)
-    local s = c and sessions.current(c.id)
-    local names = {}
-    for _, cmd in ipairs(s and s.commands or {}) do
-      table.insert(names, "/" .. cmd.name)
-    end
-    return matching(names, lead)
+  elseif vim.startswith(lead, "@") or vim.startswith(lead, "/") then
+    -- A command only where the prompt's text starts; the agent the prompt goes to is the one whose commands
+    -- complete.
+    local agent = before:match("%-%-agent=(%S+)")
+    return require("agent_bridge.mentions").complete_arg(lead, in_flags, agent)
   end
   return {}
 end
@@ -129,6 +127,26 @@ function M.create()
     range = true,
     complete = M.complete_prompt,
     desc = "Prompt an agent (a range sends those lines as context; empty: asks)",
+  })
+
+  cmd("AgentMode", function(o)
+    require("agent_bridge.steer").mode({ value = o.args })
+  end, {
+    nargs = "?",
+    complete = function(lead)
+      return require("agent_bridge.steer").complete_mode(lead)
+    end,
+    desc = "Set the agent's mode (no argument: choose from the modes it offers)",
+  })
+
+  cmd("AgentModel", function(o)
+    require("agent_bridge.steer").model({ value = o.args })
+  end, {
+    nargs = "?",
+    complete = function(lead)
+      return require("agent_bridge.steer").complete_model(lead)
+    end,
+    desc = "Set the agent's model (no argument: choose from the models it offers)",
   })
 
   cmd("AgentCancel", function(o)

@@ -64,12 +64,45 @@ function M.chat(session_id)
   end
 end
 
---- The statusline component: "scripted 3f2a1b2c ⟳ running: Write greet.py · 2 pending" (or "").
+--- Sets the agent's mode: { value?, session?, agent?, on_done? } (no value: vim.ui.select over its modes).
+function M.mode(opts)
+  require("agent_bridge.steer").mode(opts)
+end
+
+--- Sets the agent's model: { value?, session?, agent?, on_done? } (no value: vim.ui.select over its models).
+function M.model(opts)
+  require("agent_bridge.steer").model(opts)
+end
+
+--- What the plugin knows of an agent's modes, config options and slash commands in a session (default: the
+--- current session and the agent prompts go to), or nil.
+---@return agent_bridge.AgentState|nil
+function M.agent_state(session_id, agent)
+  local s = require("agent_bridge.prompt").session_for(session_id)
+  return s and require("agent_bridge.steer").state(s, agent) or nil
+end
+
+--- Opens the chat's prompt buffer of a session (default: the current one) to write the next prompt in;
+--- `opts.insert = false` stays in Normal mode. Returns its window.
+---@param session_id? string
+---@param opts? { insert?: boolean }
+---@return integer|nil
+function M.compose(session_id, opts)
+  local s = require("agent_bridge.prompt").session_for(session_id)
+  if not s then
+    return require("agent_bridge.client").notify("no agent session yet: :AgentPrompt starts one",
+      vim.log.levels.WARN)
+  end
+  return require("agent_bridge.chat_prompt").open(s, opts)
+end
+
+--- The statusline component: "scripted [plan, fast] 3f2a1b2c ⟳ running: Write greet.py · 2 pending" (or "").
 function M.statusline()
   return require("agent_bridge.status").statusline()
 end
 
---- The statusline's state as a table (agent, session, title, state, tool, asking, pending, queued), or nil.
+--- The statusline's state as a table (agent, mode, model, session, title, state, tool, asking, pending, queued),
+--- or nil.
 function M.status(bufnr)
   return require("agent_bridge.status").get(bufnr)
 end

@@ -2,6 +2,7 @@
 local chat = require("agent_bridge.chat")
 local client_mod = require("agent_bridge.client")
 local config = require("agent_bridge.config")
+local mentions = require("agent_bridge.mentions")
 local sessions = require("agent_bridge.sessions")
 
 local M = {}
@@ -13,6 +14,7 @@ local M = {}
 ---@field new? boolean          start a new session
 ---@field bufnr? integer        buffer whose bridge to use (default: current)
 ---@field range? integer[]      { first, last } 1-based lines of bufnr sent as context
+---@field attachments? agent_bridge.Attachment[]  more files sent with the prompt (`@path` mentions are added)
 ---@field on_queued? fun(result: { sessionId: string, turnId: string })
 
 ---@param opts agent_bridge.PromptOpts
@@ -40,15 +42,32 @@ function M.prompt(opts)
   if s then
     arg.sessionId = s.id
   end
+  -- What goes with the prompt: the selection, the files it mentions (`@greet.py`), the caller's; named in the
+  -- chat when the turn starts (the bridge's turnStarted carries only the text).
+  local attachments, names = {}, {}
   if opts.range then
     if vim.bo[bufnr].buftype ~= "" then
       return client_mod.notify("a selection can only be sent from a file buffer", vim.log.levels.WARN)
     end
-    arg.uri = vim.uri_from_bufnr(bufnr)
-    arg.range = {
-      start = { line = opts.range[1] - 1, character = 0 },
-      ["end"] = { line = opts.range[2], character = 0 },
-    }
+    table.insert(attachments, {
+      uri = vim.uri_from_bufnr(bufnr),
+      range = {
+        start = { line = opts.range[1] - 1, character = 0 },
+        ["end"] = { line = opts.range[2], character = 0 },
+      },
+    })
+    table.insert(names, string.format("%s, lines %d-%d", vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ":t"),
+      opts.range[1], opts.range[2]))
+  end
+  local mentioned, mentioned_names = mentions.attachments(text, c.root_dir or vim.fn.getcwd())
+  vim.list_extend(attachments, mentioned)
+  vim.list_extend(names, mentioned_names)
+  for _, a in ipairs(opts.attachments or {}) do
+    table.insert(attachments, a)
+    table.insert(names, vim.fn.fnamemodify(vim.uri_to_fname(a.uri), ":t"))
+  end
+  if #attachments > 0 then
+    arg.attachments = attachments
   end
   local function send(a, retried)
     client_mod.exec(c, "agentBridge.prompt", a, function(err, res)
@@ -61,12 +80,10 @@ function M.prompt(opts)
         end
         return client_mod.notify("prompt failed: " .. err, vim.log.levels.ERROR)
       end
-      if opts.range then
-        -- Named in the chat when the turn starts (the bridge's turnStarted carries only the text).
+      if #names > 0 then
         local s = sessions.ensure(res.sessionId, c.id)
         s.contexts = s.contexts or {}
-        s.contexts[res.turnId] = string.format("%s, lines %d-%d", vim.fn.fnamemodify(
-          vim.api.nvim_buf_get_name(bufnr), ":t"), opts.range[1], opts.range[2])
+        s.contexts[res.turnId] = table.concat(names, "; ")
       end
       sessions.queued(c.id, res.sessionId, res.turnId, a.agent, text)
       if config.options.chat.open == "prompt" then
@@ -80,10 +97,11 @@ function M.prompt(opts)
   send(arg, false)
 end
 
---- Asks for the prompt text with vim.ui.input, then prompts.
+--- Asks for the prompt text with vim.ui.input (<Tab> completes `@` files and `/` commands), then prompts.
 ---@param opts agent_bridge.PromptOpts without text
 function M.ask(opts)
-  vim.ui.input({ prompt = "Prompt agent: " }, function(input)
+  local completion = "customlist,v:lua.require'agent_bridge.mentions'.complete_input"
+  vim.ui.input({ prompt = "Prompt agent: ", completion = completion }, function(input)
     if input and vim.trim(input) ~= "" then
       M.prompt(vim.tbl_extend("force", opts, { text = input }))
     end

@@ -10,7 +10,12 @@ local M = {}
 ---@field turn table|nil            { id, status = queued|running|completed|failed|cancelled, agent, tool, error }
 ---@field pending table             { files, hunks }
 ---@field usage table|nil           latest usage event fields
----@field commands table            slash commands the agent offers: { {name, description} }
+---@field commands table            slash commands an agent of the session published last: { {name, description} }
+---@field agent_states table<string, agent_bridge.AgentState>  per agent: modes, config options, commands (steer.lua)
+---@field state_agent string|nil    the agent the bridge answered an agentState without `agent` for
+---@field state_asked table<string, boolean>|nil  agents whose state was asked for after their first turn
+---@field agents table|nil          agentBridge.sessions' `agents` entries: { agent, status, usage, mode?, model? }
+---@field contexts table<string, string>|nil  turn id -> what was sent with its prompt, named for the chat
 
 ---@type table<string, agent_bridge.Session>
 M.by_id = {}
@@ -31,7 +36,7 @@ end
 function M.ensure(id, client_id)
   local s = M.by_id[id]
   if not s then
-    s = { id = id, client_id = client_id, pending = { files = 0, hunks = 0 }, commands = {} }
+    s = { id = id, client_id = client_id, pending = { files = 0, hunks = 0 }, commands = {}, agent_states = {} }
     M.by_id[id] = s
   end
   if M.current_by_client[client_id] == nil then
@@ -111,6 +116,9 @@ local function on_state(s, ev)
     s.commands = ev.commands or {}
   elseif kind == "sessionInfo" and ev.title then
     s.title = ev.title
+  end
+  if kind == "availableCommands" or kind == "modeChanged" or kind == "configChanged" or kind == "turnStarted" then
+    require("agent_bridge.steer").on_event(s, ev)
   end
 end
 

@@ -1,4 +1,4 @@
--- The statusline component: agent, session and turn state of the current buffer's bridge.
+-- The statusline component: agent (its mode and model), session and turn state of the current buffer's bridge.
 --   vim.o.statusline = "%f %m%=%{v:lua.require'agent_bridge'.statusline()} "
 --   lualine: sections = { lualine_x = { require("agent_bridge").statusline } }
 local M = {}
@@ -28,7 +28,7 @@ end
 
 --- The state shown by the statusline, as data (for custom statuslines); nil when there is no session.
 ---@param bufnr? integer
----@return { agent: string|nil, session: string, title: string|nil, state: string, tool: string|nil, asking: boolean, pending: integer, queued: integer }|nil
+---@return { agent: string|nil, mode: string|nil, model: string|nil, session: string, title: string|nil, state: string, tool: string|nil, asking: boolean, pending: integer, queued: integer }|nil
 function M.get(bufnr)
   local client = require("agent_bridge.client").for_buffer(bufnr)
   if not client then
@@ -41,8 +41,12 @@ function M.get(bufnr)
     return nil
   end
   local turn = s.turn or {}
+  local agent = turn.agent or s.agent or sessions.agent or s.state_agent
+  local mode, model = require("agent_bridge.steer").summary(s, agent)
   return {
-    agent = turn.agent or s.agent or sessions.agent,
+    agent = agent,
+    mode = mode,
+    model = model,
     session = s.id,
     title = s.title,
     state = turn.status or "idle",
@@ -53,14 +57,25 @@ function M.get(bufnr)
   }
 end
 
---- A short string: "scripted 3f2a1b2c ⟳ running: Write greet.py · 2 pending".
+--- A short string: "scripted [plan, fast] 3f2a1b2c ⟳ running: Write greet.py · 2 pending" (the agent's mode
+--- and model in brackets, when it has them).
 ---@param bufnr? integer
 function M.statusline(bufnr)
   local ok, st = pcall(M.get, bufnr)
   if not ok or not st then
     return ""
   end
-  local parts = { st.agent or "agent", st.session:sub(1, 8) }
+  local parts = { st.agent or "agent" }
+  local steering = {}
+  for _, v in ipairs({ st.mode or false, st.model or false }) do
+    if v then
+      table.insert(steering, v)
+    end
+  end
+  if #steering > 0 then
+    table.insert(parts, "[" .. table.concat(steering, ", ") .. "]")
+  end
+  table.insert(parts, st.session:sub(1, 8))
   local state = (ICON[st.state] and (ICON[st.state] .. " ") or "") .. st.state
   if st.asking then
     state = state .. ": waiting for permission"
