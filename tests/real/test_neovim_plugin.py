@@ -10,7 +10,11 @@ step after a change of the user's), ``:AgentPending`` (and applying a new file f
 ``:AgentReject``, a permission question through ``vim.ui.select``, ``:AgentCancel``, completion,
 ``:AgentAgents``, ``:AgentSessions`` (close), living sessions fed payloads in the wire's shape
 (``tests/living_sessions_test.lua``: the chat drawn from the history, ``:AgentRewind``, the ``rewound`` and
-``synced`` events, conflict hunks), ``:checkhealth agent_bridge`` and ``:help``.
+``synced`` events, conflict hunks), steering fed payloads in the wire's shape (``tests/steering_test.lua``:
+``:AgentMode`` / ``:AgentModel`` through ``vim.ui.select`` and with an argument, the statusline's mode and
+model following ``modeChanged`` / ``configChanged``, ``/`` and ``@`` completion in ``:AgentPrompt``, its input
+prompt and the chat's prompt buffer, ``@path`` mentions and a range sent as ``attachments``),
+``:checkhealth agent_bridge`` and ``:help``.
 It records one named check per observation in a JSON verdict that this test asserts on.
 
 A missing ``nvim`` skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
@@ -112,6 +116,41 @@ EXPECTED_CHECKS = [
     "conflict hunk labelled as a conflict",
     "conflict colours link to DiagnosticWarn",
     "the pending list names conflicts",
+    "steer: / completes the published commands",
+    "steer: / completes after flags, by prefix",
+    "steer: / completes only where the prompt starts",
+    "steer: agentState asked for the session and agent",
+    "steer: statusline shows mode and model",
+    "steer: status() has mode and model",
+    "steer: modeChanged updates the statusline",
+    "steer: configChanged updates the statusline",
+    "steer: :AgentMode lists the modes, the current one marked",
+    "steer: setMode sends session, agent and mode",
+    "steer: statusline shows the mode set",
+    "steer: :AgentMode {id} sets it without asking",
+    "steer: mode ids complete",
+    "steer: :AgentModel lists the model's values",
+    "steer: setOption sends the model option's id and value",
+    "steer: statusline shows the model set",
+    "steer: model values complete",
+    "steer: a refused mode is reported",
+    "steer: statusline keeps the mode",
+    "steer: an agent without modes says so",
+    "steer: an agent without a model option says so",
+    "steer: statusline without mode and model",
+    "steer: @ completes files in :AgentPrompt",
+    "steer: @ completes by prefix, case-insensitively",
+    "steer: files listed from git",
+    "steer: @ completes in the vim.ui.input prompt",
+    "steer: / completes in the vim.ui.input prompt",
+    "steer: @mentions sent as attachments",
+    "steer: the prompt's text goes as typed",
+    "steer: a range is an attachment with its lines",
+    "steer: the prompt buffer opens under the chat",
+    "steer: <C-x><C-o> completes a command in the prompt buffer",
+    "steer: <C-x><C-o> completes a file in the prompt buffer",
+    "steer: / completes nothing past the start",
+    "steer: the prompt buffer prompts its session with its mentions",
     "checkhealth reports the bridge version",
     "checkhealth reports git",
     "checkhealth reports the scripted agent",

@@ -3,7 +3,8 @@
 -- It plays a user through setup → prompt → streamed chat → hunk signs → apply via code action → undo →
 -- :AgentApply → undo → :AgentPending → :AgentDiff → :AgentReject → a permission question → cancel →
 -- completion → :AgentAgents → :AgentSessions (close) → living sessions (living_sessions_test.lua: history,
--- rewind, synced, conflicts) → :checkhealth, and records a check per step in the JSON
+-- rewind, synced, conflicts) → steering (steering_test.lua: modes, models, / and @ completion, mentions as
+-- attachments) → :checkhealth, and records a check per step in the JSON
 -- file named by AB_TEST_VERDICT; the pytest side asserts on it.
 --
 -- Environment: AB_TEST_VERDICT (output path), AB_TEST_FILE (greet.py in a fresh git repository).
@@ -404,6 +405,9 @@ local function main()
 
   -- 16. Living sessions (history redraw, rewind, synced, conflict hunks), fed payloads in the wire's shape.
   dofile(vim.fs.joinpath(here, "living_sessions_test.lua"))(t, client)
+
+  -- 16b. Steering (modes, models, commands, mentions), fed payloads in the wire's shape.
+  dofile(vim.fs.joinpath(here, "steering_test.lua"))(t, client, target)
 
   -- 17. :checkhealth agent_bridge.
   vim.cmd("checkhealth agent_bridge")
