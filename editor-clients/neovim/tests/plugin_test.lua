@@ -2,7 +2,8 @@
 -- the README's minimal configuration (passed with -u): the real `agent-bridge serve` and its scripted ACP agent.
 -- It plays a user through setup → prompt → streamed chat → hunk signs → apply via code action → undo →
 -- :AgentApply → undo → :AgentPending → :AgentDiff → :AgentReject → a permission question → cancel →
--- completion → :AgentAgents → :AgentSessions (close) → living sessions (living_sessions_test.lua: history,
+-- completion → steering the scripted agent (steering_real_test.lua: / commands, :AgentMode, :AgentModel, an
+-- @file mention) → :AgentAgents → :AgentSessions (close) → living sessions (living_sessions_test.lua: history,
 -- rewind, synced, conflicts) → steering (steering_test.lua: modes, models, / and @ completion, mentions as
 -- attachments) → :checkhealth, and records a check per step in the JSON
 -- file named by AB_TEST_VERDICT; the pytest side asserts on it.
@@ -353,6 +354,9 @@ local function main()
   check("prompt flags complete", vim.tbl_contains(flag_completion, "--new"), flag_completion)
   local session_completion = vim.fn.getcompletion("AgentCancel ", "cmdline")
   check("session ids complete", vim.tbl_contains(session_completion, session.id), session_completion)
+
+  -- 13b. Steering the real agent: / commands, :AgentMode, :AgentModel, an @file mention.
+  dofile(vim.fs.joinpath(here, "steering_real_test.lua"))(t, client, session)
 
   -- 14. :AgentAgents lists the agents and picks the one prompts go to.
   t.answers.select = choose_label("^scripted")

@@ -89,9 +89,11 @@ end
 
 ---@param s agent_bridge.Session
 ---@param res table
+---@param asked? string           the agent asked about (names the state if the answer does not)
 ---@return agent_bridge.AgentState
-local function store(s, res)
+local function store(s, res, asked)
   local st = M.normalize(res)
+  st.agent = type(st.agent) == "string" and st.agent or asked or "agent"
   s.agent_states[st.agent] = st
   if not (sessions.agent or s.agent) then
     s.state_agent = st.agent
@@ -125,7 +127,7 @@ function M.fetch(s, agent, cb)
     if err or type(res) ~= "table" then
       return cb and cb(err or "no answer", nil)
     end
-    local st = store(s, res)
+    local st = store(s, res, agent)
     if cb then
       cb(nil, st)
     end
@@ -149,7 +151,7 @@ function M.state_now(s, agent, timeout_ms)
   end
   local res = client_mod.exec_sync(c, "agentBridge.agentState", { sessionId = s.id, agent = agent },
     timeout_ms or 1500)
-  return type(res) == "table" and store(s, res) or st
+  return type(res) == "table" and store(s, res, agent) or st
 end
 
 --- One `agentBridge/event` of the session (called by sessions.on_event).
@@ -269,7 +271,7 @@ local function set(s, command, arg, what, on_done)
     if err or type(res) ~= "table" then
       return client_mod.notify(what .. " not changed: " .. (err or "no answer"), vim.log.levels.ERROR)
     end
-    local st = store(s, res)
+    local st = store(s, res, arg.agent)
     local mode, model = M.summary(s, st.agent)
     client_mod.notify(string.format("%s: %s", st.agent, what == "mode" and tostring(mode) or tostring(model)))
     if on_done then
