@@ -8,13 +8,15 @@ selection), the chat buffer streaming text, folded reasoning, a plan checklist, 
 hunk's sign, apply through ``vim.lsp.buf.code_action()`` and ``u``, ``:AgentApply`` and ``u`` (its own undo
 step after a change of the user's), ``:AgentPending`` (and applying a new file from the list), ``:AgentDiff``,
 ``:AgentReject``, a permission question through ``vim.ui.select``, ``:AgentCancel``, completion,
-``:AgentAgents``, ``:AgentSessions`` (close), living sessions fed payloads in the wire's shape
-(``tests/living_sessions_test.lua``: the chat drawn from the history, ``:AgentRewind``, the ``rewound`` and
-``synced`` events, conflict hunks), steering fed payloads in the wire's shape (``tests/steering_test.lua``:
-``:AgentMode`` / ``:AgentModel`` through ``vim.ui.select`` and with an argument, the statusline's mode and
-model following ``modeChanged`` / ``configChanged``, ``/`` and ``@`` completion in ``:AgentPrompt``, its input
-prompt and the chat's prompt buffer, ``@path`` mentions and a range sent as ``attachments``),
-``:checkhealth agent_bridge`` and ``:help``.
+steering the scripted agent (``tests/steering_real_test.lua``: the ``/`` commands it publishes complete,
+``:AgentMode`` and ``:AgentModel`` switch it and the statusline and ``agentBridge.sessions`` show the choice,
+``@greet.py`` reaches it as a resource at the worktree's copy), ``:AgentAgents``, ``:AgentSessions`` (close),
+living sessions fed payloads in the wire's shape (``tests/living_sessions_test.lua``: the chat drawn from the
+history, ``:AgentRewind``, the ``rewound`` and ``synced`` events, conflict hunks), steering fed payloads in the
+wire's shape (``tests/steering_test.lua``: ``:AgentMode`` / ``:AgentModel`` through ``vim.ui.select`` and with
+an argument, the statusline's mode and model following ``modeChanged`` / ``configChanged``, ``/`` and ``@``
+completion in ``:AgentPrompt``, its input prompt and the chat's prompt buffer, ``@path`` mentions and a range
+sent as ``attachments``), ``:checkhealth agent_bridge`` and ``:help``.
 It records one named check per observation in a JSON verdict that this test asserts on.
 
 A missing ``nvim`` skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets it): then it fails.
@@ -89,6 +91,20 @@ EXPECTED_CHECKS = [
     "statusline shows the running turn",
     "agent names complete",
     "session ids complete",
+    "real steer: the @commands turn completed",
+    "real steer: / completes the commands the agent published",
+    "real steer: :AgentMode lists the agent's modes",
+    "real steer: the mode is set",
+    "real steer: the agent offers a model choice",
+    "real steer: the model is set",
+    "real steer: statusline shows mode and model",
+    "real steer: agentBridge.sessions shows mode and model",
+    "real steer: mode ids complete",
+    "real steer: the mention turn completed",
+    "real steer: @greet.py reached the agent as a resource",
+    "real steer: the resource points at the worktree",
+    "real steer: the chat names the mention",
+    "real steer: the mention turn's id",
     ":AgentAgents lists scripted as available",
     ":AgentSessions lists the session",
     "session closed on the bridge",
@@ -159,7 +175,6 @@ EXPECTED_CHECKS = [
 ]
 
 
-
 def readme_minimal_config() -> str:
     """The README's minimal plugin configuration (the ```lua block after its marker), pointed at this checkout."""
     text = README.read_text()
@@ -170,7 +185,6 @@ def readme_minimal_config() -> str:
     block = match.group(1)
     assert README_CHECKOUT in block, f"the minimal config no longer names {README_CHECKOUT}"
     return block.replace(README_CHECKOUT, str(ROOT))
-
 
 
 def test_neovim_plugin_end_to_end(tmp_path: Path) -> None:
