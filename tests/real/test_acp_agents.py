@@ -142,15 +142,20 @@ async def run_turn(editor: Editor, text: str, agent: str, session_id: str | None
 
 
 @contextlib.asynccontextmanager
-async def real_editor(name: str, tmp_path: Path) -> AsyncIterator[tuple[Editor, ScriptedLLM, Path, Path]]:
+async def real_editor(
+    name: str, tmp_path: Path, extra: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[Editor, ScriptedLLM, Path, Path]]:
     """The editor driving the real agent `name` (its model the scripted LLM) in a fresh project: (editor, llm,
-    repo, the agent's home)."""
+    repo, the agent's home). `extra` is merged into the agent's configuration (e.g. its `mcpServers`)."""
     cmd = require_agent(AGENTS[name])
     repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
     home = tmp_path / "agent-home"
     with ScriptedLLM() as llm:
         init_options = {
-            "agents": {name: {"protocol": "acp", "command": cmd, "env": agent_env(AGENTS[name], llm.base_url, home)}},
+            "agents": {
+                name: {"protocol": "acp", "command": cmd, "env": agent_env(AGENTS[name], llm.base_url, home)}
+                | (extra or {})
+            },
             "defaultAgent": name,
         }
         editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=init_options)
