@@ -147,7 +147,19 @@ def describe(
         note = f" ({unreviewed_note(unreviewed)})" if unreviewed else ""
         return f"{agent} wants to run: {request.command}{where}{note}"
     target = f" ({', '.join(request.paths)})" if request.paths else ""
-    return f"{agent} asks permission: {request.title}{target}"
+    return f"{agent} asks permission: {_subject(request)}{target}"
+
+
+def _subject(request: PermissionRequest) -> str:
+    """What the question is about: the agent's title, unless that names nothing (some agents, qwen-code for MCP
+    tools, title a request with the call's arguments only); then the agent's own options, which name the tool."""
+    title = request.title.strip()
+    if title and title[0] not in "{[":
+        return title
+    named = [option.name for option in request.options if option.name]
+    if not named:
+        return title or "an unnamed tool call"
+    return f"{title + ' ' if title else ''}(the agent offers: {'; '.join(named)})"
 
 
 def answer_for_title(title: str | None) -> OptionKind | None:

@@ -209,6 +209,17 @@ def test_describe_non_command_mentions_title_and_paths() -> None:
     assert describe(request("other", title="Think hard"), "g") == "g asks permission: Think hard"
 
 
+def test_describe_names_the_tool_when_the_title_is_only_arguments() -> None:
+    """qwen-code titles an MCP tool's request with its arguments ("{}"); its options name the tool."""
+    options = (
+        PermissionOption("once", "Allow once", "allow_once"),
+        PermissionOption("always", "Always Allow in project: probe_ping", "allow_always"),
+    )
+    text = describe(request("other", title="{}", options=options), "qwen")
+    assert text == "qwen asks permission: {} (the agent offers: Allow once; Always Allow in project: probe_ping)"
+    assert describe(request("other", title=""), "q") == "q asks permission: an unnamed tool call"
+
+
 def test_answer_for_title_round_trips_ask_actions() -> None:
     for label, kind in ASK_ACTIONS:
         assert answer_for_title(label) == kind
