@@ -16,7 +16,7 @@ from pathlib import Path
 from bridge.config import CONFIG_FILE_NAME
 from tests.security.test_trust import toml_list, user_config
 from tests.support import REPO_ROOT
-from tests.support.lsp_harness import make_repo, start_editor
+from tests.support.lsp_harness import Editor, make_repo, start_editor
 
 MCP_AGENT = [sys.executable, str(REPO_ROOT / "tests" / "support" / "mcp_agent.py")]
 
@@ -33,14 +33,18 @@ def sessions_logged(log: Path) -> list[list[dict[str, object]]]:
     return [json.loads(line)["mcpServers"] for line in log.read_text().splitlines()]
 
 
-async def test_an_untrusted_repository_file_cannot_make_the_agent_start_an_mcp_server(tmp_path: Path) -> None:
-    marker = tmp_path / "PWNED"
-    log = tmp_path / "mcp.log"
+async def cloned_repository_with_a_server(tmp_path: Path, marker: Path, log: Path) -> Editor:
+    """The editor on a cloned repository whose file adds an MCP server (it would create `marker`) to the user's
+    own agent, which starts every stdio MCP server it is given, as real agents do, and logs them to `log`."""
     repo = make_repo(tmp_path / "cloned", {"a.txt": "a\n", CONFIG_FILE_NAME: repo_file(marker)})
-    # The user's own agent: it starts every stdio MCP server it is given, as real agents do.
     mine = f"[agents.scripted]\ncommand = {toml_list(MCP_AGENT)}\nenv = {{ MCP_AGENT_LOG = {json.dumps(str(log))} }}\n"
     env = user_config(tmp_path / "xdg", mine)
-    editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", extra_env=env)
+    return await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", extra_env=env)
+
+
+async def test_an_untrusted_repository_file_cannot_make_the_agent_start_an_mcp_server(tmp_path: Path) -> None:
+    marker, log = tmp_path / "PWNED", tmp_path / "mcp.log"
+    editor = await cloned_repository_with_a_server(tmp_path, marker, log)
     try:
         # The prompt needs the file (it changes the agent): asked first, naming the server's command.
         editor.answers = ["Not now", "Reject"]
@@ -63,12 +67,8 @@ async def test_an_untrusted_repository_file_cannot_make_the_agent_start_an_mcp_s
 
 async def test_once_trusted_the_servers_reach_the_agent(tmp_path: Path) -> None:
     """The same file, trusted: the agent gets (and here starts) the server, so the test above would see it."""
-    marker = tmp_path / "PWNED"
-    log = tmp_path / "mcp.log"
-    repo = make_repo(tmp_path / "cloned", {"a.txt": "a\n", CONFIG_FILE_NAME: repo_file(marker)})
-    mine = f"[agents.scripted]\ncommand = {toml_list(MCP_AGENT)}\nenv = {{ MCP_AGENT_LOG = {json.dumps(str(log))} }}\n"
-    env = user_config(tmp_path / "xdg", mine)
-    editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", extra_env=env)
+    marker, log = tmp_path / "PWNED", tmp_path / "mcp.log"
+    editor = await cloned_repository_with_a_server(tmp_path, marker, log)
     try:
         editor.answers = ["Trust this file", "Reject"]
         _, _, result = await editor.run("go")

@@ -34,6 +34,43 @@ M.TIMEOUT = 20000 -- ms for each wait; the pytest side kills the whole run after
 ---@field turn_end fun(turn_id: string): table|nil
 ---@field finish fun(main: fun())
 
+--- Answer some bridge commands in the test, by command name (`answers[command] = function(arg) return res, err
+--- end`), as if over the wire (exec answers later; exec_sync at once); every other command goes to the real
+--- bridge. `sent` lists what the answered commands were sent ({command, a copy of arg}); `restore()` puts the
+--- real client back.
+---@return table<string, fun(arg: any): any, any> answers
+---@return { command: string, arg: any }[] sent
+---@return fun() restore
+function M.fake_commands()
+  local client_mod = require("agent_bridge.client")
+  local answers, sent = {}, {}
+  local real_exec, real_exec_sync = client_mod.exec, client_mod.exec_sync
+  client_mod.exec = function(c, command, arg, cb)
+    local answer = answers[command]
+    if not answer then
+      return real_exec(c, command, arg, cb)
+    end
+    table.insert(sent, { command = command, arg = vim.deepcopy(arg) })
+    vim.schedule(function() -- an answer comes later, as over the wire
+      local res, err = answer(arg)
+      if cb then
+        cb(err, res)
+      end
+    end)
+  end
+  client_mod.exec_sync = function(c, command, arg, timeout)
+    local answer = answers[command]
+    if not answer then
+      return real_exec_sync(c, command, arg, timeout)
+    end
+    table.insert(sent, { command = command, arg = vim.deepcopy(arg) })
+    return answer(arg)
+  end
+  return answers, sent, function()
+    client_mod.exec, client_mod.exec_sync = real_exec, real_exec_sync
+  end
+end
+
 --- A select answer: the item whose label matches `pattern`.
 function M.choose_label(pattern)
   return function(items, labels)

@@ -15,33 +15,10 @@ return function(t, client)
   local check, wait = t.check, t.wait
   local chat = require("agent_bridge.chat")
   local sessions = require("agent_bridge.sessions")
-  local client_mod = require("agent_bridge.client")
   local review = require("agent_bridge.review")
 
   -- The bridge's answers for this section (by command); every other command goes to the real bridge.
-  local answers, sent = {}, {}
-  local real_exec, real_exec_sync = client_mod.exec, client_mod.exec_sync
-  client_mod.exec = function(c, command, arg, cb)
-    local answer = answers[command]
-    if not answer then
-      return real_exec(c, command, arg, cb)
-    end
-    table.insert(sent, { command = command, arg = arg })
-    vim.schedule(function() -- an answer comes later, as over the wire
-      local res, err = answer(arg)
-      if cb then
-        cb(err, res)
-      end
-    end)
-  end
-  client_mod.exec_sync = function(c, command, arg, timeout)
-    local answer = answers[command]
-    if not answer then
-      return real_exec_sync(c, command, arg, timeout)
-    end
-    local res, err = answer(arg)
-    return res, err
-  end
+  local answers, sent, restore = helper.fake_commands()
   local function event(ev)
     client.handlers["agentBridge/event"](nil, vim.tbl_extend("force", { sessionId = SID }, ev),
       { client_id = client.id, method = "agentBridge/event" })
@@ -224,7 +201,7 @@ return function(t, client)
   check("the pending list names conflicts", #qf == 2 and qf[1].text == "[scripted] + a = 10" and qf[1].type == "I"
     and qf[2].text == "[scripted] conflict (you changed these lines too): + c = 300" and qf[2].type == "W", qf)
 
-  client_mod.exec, client_mod.exec_sync = real_exec, real_exec_sync
+  restore()
   vim.diagnostic.reset(nil, buf)
   vim.cmd("bwipeout!")
   chat.forget(SID)

@@ -20,7 +20,6 @@ return function(t, client, target)
   local ab = require("agent_bridge")
   local chat = require("agent_bridge.chat")
   local sessions = require("agent_bridge.sessions")
-  local client_mod = require("agent_bridge.client")
   local mentions = require("agent_bridge.mentions")
 
   vim.cmd.edit(vim.fn.fnameescape(target))
@@ -47,7 +46,7 @@ return function(t, client, target)
     commands = { { name = "web", description = "Search the web", input = { hint = "query" } },
       { name = "init", description = "Write AGENTS.md" } },
   }
-  local answers, sent = {}, {}
+  local answers, sent, restore = helper.fake_commands()
   answers["agentBridge.agentState"] = function(arg)
     if arg.sessionId ~= SID then
       return nil, "unknown session: " .. tostring(arg.sessionId)
@@ -76,28 +75,6 @@ return function(t, client, target)
   answers["agentBridge.prompt"] = function(arg)
     turn = turn + 1
     return { sessionId = arg.sessionId or SID, turnId = "steer-turn-" .. turn }
-  end
-  local real_exec, real_exec_sync = client_mod.exec, client_mod.exec_sync
-  client_mod.exec = function(c, command, arg, cb)
-    local answer = answers[command]
-    if not answer then
-      return real_exec(c, command, arg, cb)
-    end
-    table.insert(sent, { command = command, arg = vim.deepcopy(arg) })
-    vim.schedule(function() -- an answer comes later, as over the wire
-      local res, err = answer(arg)
-      if cb then
-        cb(err, res)
-      end
-    end)
-  end
-  client_mod.exec_sync = function(c, command, arg, timeout)
-    local answer = answers[command]
-    if not answer then
-      return real_exec_sync(c, command, arg, timeout)
-    end
-    table.insert(sent, { command = command, arg = vim.deepcopy(arg) })
-    return answer(arg)
   end
   local function last_sent(command)
     for i = #sent, 1, -1 do
@@ -302,7 +279,7 @@ return function(t, client, target)
   end)
   pcall(vim.api.nvim_win_close, win, true)
 
-  client_mod.exec, client_mod.exec_sync = real_exec, real_exec_sync
+  restore()
   vim.fn.delete(outside)
   chat.forget(SID)
   sessions.forget(SID)

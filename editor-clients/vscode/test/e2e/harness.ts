@@ -79,6 +79,22 @@ export function makeRepo(dir: string, files: Record<string, string>): string {
   return dir;
 }
 
+/**
+ * Workspace settings as the README tells a user to write them: the bridge under test, with its state dir and
+ * log file where the test wants them; `extra` adds or overrides settings (agents, the default agent).
+ */
+export function writeBridgeSettings(
+  repo: string, agentBridge: string, stateDir: string, logFile: string, extra: Record<string, unknown> = {},
+): void {
+  fs.mkdirSync(path.join(repo, ".vscode"), { recursive: true });
+  fs.writeFileSync(path.join(repo, ".vscode", "settings.json"), JSON.stringify({
+    "agentBridge.server.path": agentBridge,
+    "agentBridge.server.args": ["serve", "--state-dir", stateDir, "--log-file", logFile],
+    "agentBridge.defaultAgent": "scripted",
+    ...extra,
+  }, null, 2));
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

@@ -23,6 +23,7 @@ import type { Page } from "playwright-core";
 import {
   chatFrame, findTools, makeRepo, openFile, openQuickFixes, processesWith, processesWithEnv, REPO, runCommand,
   ScriptedLlm, sendChat, statusItem, Steps, VsCode, waitForDisk, waitForEditorText,
+  writeBridgeSettings,
 } from "./harness";
 
 const FILE = "notes.py";
@@ -139,13 +140,10 @@ before(async () => {
   llm = new ScriptedLlm(PYTHON, path.join(root, "llm-requests.jsonl"));
   await llm.start();
   // Workspace settings as the README tells a user to write them, with opencode as the agent.
-  fs.mkdirSync(path.join(repo, ".vscode"));
-  fs.writeFileSync(path.join(repo, ".vscode", "settings.json"), JSON.stringify({
-    "agentBridge.server.path": tools.agentBridge,
-    "agentBridge.server.args": ["serve", "--state-dir", stateDir, "--log-file", path.join(root, "bridge.log")],
+  writeBridgeSettings(repo, tools.agentBridge, stateDir, path.join(root, "bridge.log"), {
     "agentBridge.agents": { opencode: opencodeSetting(llm.url, agentHome) },
     "agentBridge.defaultAgent": "opencode",
-  }, null, 2));
+  });
   vscode = new VsCode(tools, root);
   page = await vscode.open(repo);
   steps.broken = undefined;

@@ -15,7 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before } from "node:test";
 import type { Page } from "playwright-core";
-import { chatFrame, findTools, makeRepo, openFile, runCommand, sendChat, statusItem, Steps, VsCode } from "./harness";
+import { chatFrame, findTools, makeRepo, openFile, runCommand, sendChat, statusItem, Steps, VsCode, writeBridgeSettings } from "./harness";
 
 const GREET = "def greet(name):\n    print('hello ' + name)\n";
 
@@ -44,12 +44,7 @@ before(async () => {
     "README.md": "# project\n",
     ".gitignore": ".vscode/\n",
   });
-  fs.mkdirSync(path.join(repo, ".vscode"));
-  fs.writeFileSync(path.join(repo, ".vscode", "settings.json"), JSON.stringify({
-    "agentBridge.server.path": tools.agentBridge,
-    "agentBridge.server.args": ["serve", "--state-dir", path.join(root, "state"), "--log-file", path.join(root, "bridge.log")],
-    "agentBridge.defaultAgent": "scripted",
-  }, null, 2));
+  writeBridgeSettings(repo, tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
   vscode = new VsCode(tools, root);
   page = await vscode.open(repo);
   steps.broken = undefined;

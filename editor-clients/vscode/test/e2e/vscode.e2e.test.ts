@@ -21,6 +21,7 @@ import type { Page } from "playwright-core";
 import {
   chatFrame, findFiles, findTools, makeRepo, openFile, openQuickFixes, processesWith, runCommand, sendChat, statusItem, Steps,
   TIMEOUT, VsCode, waitForDisk, waitForEditorText,
+  writeBridgeSettings,
 } from "./harness";
 
 const ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n";
@@ -56,12 +57,7 @@ before(async () => {
     ".gitignore": ".vscode/\n",
   });
   // Workspace settings as the README tells a user to write them.
-  fs.mkdirSync(path.join(repo, ".vscode"));
-  fs.writeFileSync(path.join(repo, ".vscode", "settings.json"), JSON.stringify({
-    "agentBridge.server.path": tools.agentBridge,
-    "agentBridge.server.args": ["serve", "--state-dir", path.join(root, "state"), "--log-file", path.join(root, "bridge.log")],
-    "agentBridge.defaultAgent": "scripted",
-  }, null, 2));
+  writeBridgeSettings(repo, tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
   vscode = new VsCode(tools, root);
   page = await vscode.open(repo);
   steps.broken = undefined;
