@@ -30,6 +30,7 @@ from bridge.lsp.views import (
     conflict_action,
     diagnostics,
     hunks_touching,
+    last_text_line,
     pending_files,
     reject_action,
 )
@@ -153,7 +154,9 @@ class PendingDocuments:
         encoding = self._server.encoding
         actions: list[T.CodeAction] = []
         lookup, caps = self._server.lookup(), self._server.editor_caps()
-        for h in hunks_touching(await self.hunks_in(uri), rng, encoding):
+        doc = lookup(uri)
+        last_line = last_text_line(doc.text) if doc is not None else None
+        for h in hunks_touching(await self.hunks_in(uri), rng, encoding, last_line):
             live = manager.sessions.get(h.session_id)
             if live is None:
                 continue

@@ -111,18 +111,34 @@ class DocHunk:
         return f"remove {old} line{'s' * (old != 1)}"
 
 
-def _touches(rng: T.Range, hunk_rng: T.Range) -> bool:
+def _touches(rng: T.Range, hunk_rng: T.Range, last_line: int | None = None) -> bool:
     start = (rng.start.line, rng.start.character)
     end = (rng.end.line, rng.end.character)
     h_start = (hunk_rng.start.line, hunk_rng.start.character)
     h_end = (hunk_rng.end.line, hunk_rng.end.character)
     if h_start == h_end:  # an insertion point touches the line it sits on
-        return start[0] <= h_start[0] <= max(end[0], start[0])
+        lines = {h_start[0]}
+        if last_line is not None and h_start[0] > last_line:
+            # It appends past the last line of text, where the cursor of most editors cannot go: that last
+            # line reaches it too.
+            lines.add(last_line)
+        return any(start[0] <= line <= max(end[0], start[0]) for line in lines)
     return start <= h_end and h_start <= end and not (end == h_start and end != start)
 
 
-def hunks_touching(hunks: Iterable[DocHunk], rng: T.Range, encoding: str = "utf-16") -> list[DocHunk]:
-    return [h for h in hunks if _touches(rng, h.range(encoding))]
+def last_text_line(text: str) -> int:
+    """The last line holding text as LSP counts lines ("\r\n", "\n" or a lone "\r" end one): the empty
+    line after a final line ending is not one. Counted without splitting (code actions ask on every move)."""
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    return max(breaks - (1 if text.endswith(("\n", "\r")) else 0), 0)
+
+
+def hunks_touching(
+    hunks: Iterable[DocHunk], rng: T.Range, encoding: str = "utf-16", last_line: int | None = None
+) -> list[DocHunk]:
+    """The hunks a code action request for `rng` offers; `last_line` (the document's `last_text_line`) lets
+    the last line offer a hunk that appends after it."""
+    return [h for h in hunks if _touches(rng, h.range(encoding), last_line)]
 
 
 def apply_action(doc_hunk: DocHunk, edit: T.WorkspaceEdit) -> T.CodeAction:

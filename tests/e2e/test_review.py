@@ -254,3 +254,17 @@ async def test_pending_gives_live_ranges_for_open_documents(editor: Editor) -> N
     hunks = (await editor.pending(sid))[0]["hunks"]
     assert [h["range"]["start"]["line"] for h in hunks] == [0, 5]
     assert [h["liveRange"]["start"]["line"] for h in hunks] == [3, 8]
+
+
+async def test_hunk_appended_at_end_of_file_is_offered_from_the_last_line(editor: Editor) -> None:
+    # The insertion point is the line after the last one, where most editors' cursors cannot go.
+    uri = editor.open("greet.py")
+    sid, _, _ = await editor.run(write_directive("greet.py", SAMPLE + "farewell('you')\n"))
+    [hunk] = (await editor.pending(sid))[0]["hunks"]
+    last = len(SAMPLE.splitlines()) - 1
+    assert hunk["range"]["start"]["line"] == last + 1
+
+    titles = [a.title for a in await editor.code_actions(uri, last)]
+    assert any(t.startswith("Apply agent change (scripted: add 1 line)") for t in titles), titles
+    assert any(t.startswith("Reject agent change") for t in titles), titles
+    assert not any(t.startswith("Apply") for t in [a.title for a in await editor.code_actions(uri, last - 1)])

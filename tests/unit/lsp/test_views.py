@@ -19,6 +19,7 @@ from bridge.lsp.views import (
     diagnostics,
     hunk_range,
     hunks_touching,
+    last_text_line,
     pending_files,
     reject_action,
 )
@@ -326,3 +327,49 @@ def test_reject_action_carries_selection() -> None:
 
 def test_file_uri_quotes() -> None:
     assert file_uri(ROOT, "dir with space/é.py") == "file:///repo/dir%20with%20space/%C3%A9.py"
+
+
+# Every pending hunk is reachable from a line the cursor can reach
+
+
+def test_hunks_touching_end_of_file_insertion_from_the_last_line() -> None:
+    # "a\nb\n" with a line appended: the insertion point (2, 0) is past the last line of text, where the
+    # cursor of most editors cannot go. The last line offers it.
+    h = doc(make_hunk("a.py", 2, (), ("c\n",)))
+    assert hunks_touching([h], rng(1, 1, 1, 1), last_line=1) == [h]
+    assert hunks_touching([h], rng(1, 0, 1, 0), last_line=1) == [h]
+    assert hunks_touching([h], rng(2, 0, 2, 0), last_line=1) == [h]  # the empty line after, where Emacs goes
+    assert hunks_touching([h], rng(0, 0, 0, 1), last_line=1) == []
+
+
+def test_hunks_touching_two_hunks_on_one_line_both_offered() -> None:
+    # "a\n" became "x\na\ny\n": one hunk inserts before line 0, the other appends after it; line 0 is the only
+    # line of text and offers both.
+    before = make_hunk("a.py", 0, (), ("x\n",))
+    after = make_hunk("a.py", 1, (), ("y\n",))
+    change = modify("a.py", before, after)
+    d1, d2 = doc(before, change), doc(after, change)
+    assert hunks_touching([d1, d2], rng(0, 0, 0, 0), last_line=0) == [d1, d2]
+    assert hunks_touching([d1, d2], rng(0, 1, 0, 1), last_line=0) == [d1, d2]
+
+
+def test_hunks_touching_two_sessions_on_one_line_both_offered() -> None:
+    hunk = make_hunk("a.py", 3, ("x\n",), ("X\n",))
+    other = make_hunk("a.py", 3, ("x\n",), ("Y\n",))
+    d1 = doc(hunk)
+    d2 = DocHunk("s2", d1.uri, modify("a.py", other), other, "claude", "t9")
+    assert hunks_touching([d1, d2], rng(3, 2, 3, 2), last_line=9) == [d1, d2]
+
+
+def test_hunks_touching_insertion_inside_the_file_stays_on_its_line() -> None:
+    h = doc(make_hunk("a.py", 3, (), ("new\n",)))
+    assert hunks_touching([h], rng(2, 0, 2, 4), last_line=9) == []
+    assert hunks_touching([h], rng(3, 0, 3, 0), last_line=9) == [h]
+
+
+@pytest.mark.parametrize(
+    ("text", "last"),
+    [("", 0), ("a", 0), ("a\n", 0), ("a\nb\n", 1), ("a\nb", 1), ("a\r\nb\r\n", 1), ("a\rb\r", 1), ("a\n\n", 1)],
+)
+def test_last_text_line(text: str, last: int) -> None:
+    assert last_text_line(text) == last
