@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 from lsprotocol import types as T
@@ -20,6 +21,7 @@ from bridge.core.session import Session
 from bridge.errors import PlanConflict
 from bridge.git.hunks import FileChange, hunks_of
 from bridge.git.merge import text_sha
+from bridge.lsp.comment_prompts import comment_prompt_actions
 from bridge.lsp.editor import CLIENT_ERRORS
 from bridge.lsp.edits import workspace_edit
 from bridge.lsp.linemap import LineMap
@@ -35,7 +37,7 @@ from bridge.lsp.views import (
     reject_action,
 )
 from bridge.textlines import LspLines
-from bridge.uris import file_uri, uri_key
+from bridge.uris import file_uri, printable, to_path, uri_key
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ class DocumentsHost(Protocol):
     def lookup(self) -> DocLookup: ...
 
     def workspace_key(self) -> str | None: ...
+
+    def workspace_root(self) -> Path | None: ...
 
     def editor_caps(self) -> EditorCaps: ...
 
@@ -147,14 +151,22 @@ class PendingDocuments:
         return out
 
     async def code_actions(self, uri: str, rng: T.Range) -> list[T.CodeAction]:
-        """Apply (the edit itself) and Reject for every pending hunk the range touches."""
+        """Apply (the edit itself) and Reject for every pending hunk the range touches, then `Ask agent` for
+        every comment prompt (`# ... AI!`) on its lines."""
+        lookup = self._server.lookup()
+        doc = lookup(uri)
+        actions = await self._hunk_actions(uri, rng, lookup, doc)
+        if doc is not None and to_path(uri) is not None:
+            # Offered before the core is ready too: the prompt command waits for it.
+            actions.extend(comment_prompt_actions(doc.text, uri, rng, self._label(uri)))
+        return actions
+
+    async def _hunk_actions(self, uri: str, rng: T.Range, lookup: DocLookup, doc: LiveDoc | None) -> list[T.CodeAction]:
         manager = self._server.manager
         if manager is None:
             return []
-        encoding = self._server.encoding
+        encoding, caps = self._server.encoding, self._server.editor_caps()
         actions: list[T.CodeAction] = []
-        lookup, caps = self._server.lookup(), self._server.editor_caps()
-        doc = lookup(uri)
         last_line = last_text_line(doc.text) if doc is not None else None
         for h in hunks_touching(await self.hunks_in(uri), rng, encoding, last_line):
             live = manager.sessions.get(h.session_id)
@@ -177,6 +189,14 @@ class PendingDocuments:
                                                           plan.pre_sha))
             actions.append(reject_action(h))
         return actions
+
+    def _label(self, uri: str) -> str:
+        """How a prompt names the document: its path in the workspace, else its path."""
+        path = Path(to_path(uri) or uri)
+        root = self._server.workspace_root()
+        if root is not None and path.is_relative_to(root):
+            path = path.relative_to(root)
+        return printable(path.as_posix())
 
     async def live_ranges(self) -> dict[str, dict[tuple[str, str], T.Range]]:
         """Where hunks in open documents are now, after the user's edits, computed once for every session:
