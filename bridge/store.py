@@ -331,6 +331,11 @@ class Store:
         )
         return [_turn_row(row) for row in rows]
 
+    async def latest_turns(self) -> dict[str, float]:
+        """When each session's latest turn was queued (sessions without turns are left out)."""
+        rows = await self._fetchall("SELECT session_id, MAX(queued_at) FROM turns GROUP BY session_id")
+        return {row[0]: row[1] for row in rows}
+
     async def set_turn_start(self, turn_id: str, base: str, head: str) -> None:
         """Where the turn started: the base and the worktree's head, so it can be rewound."""
         await self._write("UPDATE turns SET base_before = ?, head_before = ? WHERE id = ?", (base, head, turn_id))

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import attrs
+
 from backends.base import BackendError, PromptPart, ResourcePart, TextPart
 from bridge import protocol as wire
 from bridge.config import AgentConfig, Registry
@@ -80,6 +82,7 @@ class SessionManager:
         self.agents = WarmAgents(store, factory, self.pool, editor, self._editors, registry.settings.max_stored_answer)
         self._watchdog = registry.settings.turn_watchdog
         self.sessions: dict[str, Session] = {}
+        self._creating = asyncio.Lock()
         self._steering = steering.Steering(store, self.pool, self.agents.backend, self._agent)
         self._janitor: asyncio.Task[None] | None = None
 
@@ -122,6 +125,7 @@ class SessionManager:
         failed = await self.store.fail_unfinished_turns("the bridge stopped while this turn was running")
         if failed:
             self.editor.log(f"marked {failed} turn(s) interrupted by an earlier bridge exit as failed")
+        active = await self.store.latest_turns()
         for row in await self.store.sessions("open"):
             wt = await self.store.worktree(row.id)
             if wt is None or not await asyncio.to_thread(Path(wt.path).is_dir):
@@ -135,6 +139,7 @@ class SessionManager:
                 await self.store.close_session(row.id)
                 continue
             live = self._session(row, wt, tree)
+            live.active_at = max(row.created_at, active.get(row.id, 0.0))
             self.sessions[row.id] = live
             try:
                 await live.refresh()
@@ -225,11 +230,22 @@ class SessionManager:
         return live
 
     # Turns
+    def latest(self, workspace: Path | None, uri: str | None) -> Session | None:
+        """The open session a prompt without `sessionId` continues (see queries.latest)."""
+        seen = self.sessions_of(str(workspace)) if workspace is not None else list(self.sessions.values())
+        return queries.latest(seen, workspace is None, to_path(uri) if uri is not None else None)
+
     async def prompt(self, args: wire.PromptArgs, workspace: Path | None, lookup: DocLookup) -> wire.PromptResult:
-        """Queue a turn (in a new session unless `args.session_id`); returns its ids at once.
+        """Queue a turn in `args.session_id`, else in a new session if `args.new_session`, else in the
+        workspace's latest session (see `latest`) or a new one when it has none; returns its ids at once.
 
         `workspace` is the editor's root folder; without one, the prompt's document decides.
         """
+        window = workspace
+        if args.session_id is None and not args.new_session:
+            sticky = self.latest(window, args.uri)
+            if sticky is not None:
+                args = attrs.evolve(args, session_id=wire.NonEmptyStr(sticky.id))
         key = self.sessions[args.session_id].row.workspace if args.session_id in self.sessions else (
             str(workspace) if workspace is not None else None
         )
@@ -259,7 +275,9 @@ class SessionManager:
         elif workspace is None:
             raise BridgeError("no workspace folder is open; open a folder inside a git repository or pass 'uri'")
         else:
-            live = await self.create_session(workspace, title_for(args.text))
+            async with self._creating:  # two prompts at once into a workspace with no session share a new one
+                fresh = None if args.new_session else self.latest(window, args.uri)
+                live = fresh or await self.create_session(workspace, title_for(args.text))
         turn_id = uuid.uuid4().hex[:12]
         parts: list[PromptPart] = [TextPart(args.text)]
         if selection is not None:

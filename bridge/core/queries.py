@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from bridge import protocol as wire
 from bridge.config import Registry
@@ -16,6 +17,15 @@ from bridge.core.session import Session
 from bridge.core.transcript import TurnDetails, load
 from bridge.core.trust import held_back
 from bridge.store import Store, TurnRow
+
+
+def latest(seen: Iterable[Session], folderless: bool, document: str | None) -> Session | None:
+    """Of the sessions a window sees, the one prompted (else created) last. A window without a folder sees
+    every workspace's: there only a session of the repository holding the prompt's document counts, and none
+    without one, so a prompt never lands in another project's session."""
+    if folderless:
+        seen = [s for s in seen if document is not None and Path(document).is_relative_to(s.repo_root)]
+    return max(seen, key=lambda s: s.active_at, default=None)
 
 
 def iso(timestamp: float) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -115,6 +116,8 @@ class Session(Review):
         self._attribution: dict[tuple[str, str], HunkRow] = {}
         # Serializes everything that moves the base or rewrites the worktree (turn ends, apply, reject).
         self._git_lock = asyncio.Lock()
+        # When the user last prompted it (else its creation): a prompt without a session continues the latest.
+        self.active_at = row.created_at
 
     # What others may read
     @property
@@ -166,6 +169,7 @@ class Session(Review):
     def enqueue(self, turn: Turn) -> None:
         """Queue a turn; turns of a session run one at a time, in order."""
         self._turns[turn.id] = turn
+        self.active_at = max(self.active_at, time.time())
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work())
         self._queue.put_nowait(turn)

@@ -30,6 +30,7 @@ NonEmptyStr = NewType("NonEmptyStr", str)
 FileUri = NewType("FileUri", str)
 NonNegativeInt = NewType("NonNegativeInt", int)
 PositiveSeconds = NewType("PositiveSeconds", float)
+StrictBool = NewType("StrictBool", bool)  # true or false only: no 0/1 or "yes" (checked in convert.py)
 OptionValue = str | bool  # a select option's value id, or a boolean option's value (checked in convert.py)
 
 
@@ -77,8 +78,11 @@ class PromptArgs:
     uri: FileUri | None = None
     range: Range | None = None
     attachments: list[Attachment] | None = None
+    new_session: StrictBool | None = None  # without it, a prompt with no session continues the latest one
 
     def __attrs_post_init__(self) -> None:
+        if self.new_session and self.session_id is not None:
+            raise FieldError("'newSession' and 'sessionId' exclude each other (a new session, or that one)")
         if self.range is not None:
             if self.uri is None:
                 raise FieldError("'range' needs 'uri' (the document it selects in)")

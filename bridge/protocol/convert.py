@@ -22,6 +22,7 @@ from bridge.protocol.commands import (
     Position,
     PositiveSeconds,
     Range,
+    StrictBool,
     camel,
 )
 from bridge.protocol.events import UsageEvent
@@ -61,6 +62,7 @@ _checked(
     "must be a positive number of seconds",
     float,
 )
+_checked(StrictBool, lambda v: isinstance(v, bool), "must be true or false, got {value!r}")
 
 
 def _structure_uri(value: Any, _: Any) -> str:

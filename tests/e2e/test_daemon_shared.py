@@ -124,7 +124,7 @@ async def test_a_question_goes_to_every_window_and_the_first_answer_wins(
 async def test_one_daemon_for_windows_started_together(repo: Path, state: Path, tmp_path: Path) -> None:
     windows = await asyncio.gather(*(window(repo, state, tmp_path) for _ in range(3)))
     try:
-        results = await asyncio.gather(*(w.run(f"@say hello {n}") for n, w in enumerate(windows)))
+        results = await asyncio.gather(*(w.run(f"@say hello {n}", newSession=True) for n, w in enumerate(windows)))
         assert all(r["status"] == "completed" for _, _, r in results)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

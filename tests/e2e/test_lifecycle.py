@@ -231,7 +231,7 @@ async def test_selection_is_sent_as_context(editor: Editor) -> None:
 
 @pytest.mark.parametrize("count", [3])
 async def test_sessions_run_concurrently(editor: Editor, count: int) -> None:
-    started = [await editor.prompt(f"@sleep 0.5\n@say session {i}") for i in range(count)]
+    started = [await editor.prompt(f"@sleep 0.5\n@say session {i}", newSession=True) for i in range(count)]
     results = await asyncio.gather(*(
         editor.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid}) for sid, tid in started
     ))
@@ -348,7 +348,7 @@ async def test_shutdown_answers_before_slow_agents_stop_and_exit_leaves_none_beh
     ed = await start_editor(repo, state, tmp_path / "agent.log", daemon=daemon)
     pids = []
     for _ in range(2):
-        _, _, result = await ed.run("@slow-exit 4\n@say warm")
+        _, _, result = await ed.run("@slow-exit 4\n@say warm", newSession=True)
         assert result["status"] == "completed", result
     pids = sorted({e["pid"] for e in ed.agent_log_lines() if e["method"] == "session/prompt"})
     assert len(pids) == 2

@@ -37,7 +37,7 @@ async def test_mcp_servers_reach_session_new_and_load_and_a_change_restarts_the_
         [notice] = [e for e in ed.events if e["kind"] == "notice" and e["sessionId"] == s1]
         assert "left out: web (http)" in notice["message"]
         # Evicted by a second session, then resumed: session/load gets the servers too.
-        await ed.run("@say two")
+        await ed.run("@say two", newSession=True)
         _, _, result = await ed.run("@say one again", sessionId=s1)
         assert result["status"] == "completed" and logged(ed, "session/load") == [[STDIO_ACP]]
         # The user changes the servers: the warm agent restarts with them, its conversation resumed.

@@ -43,7 +43,7 @@ async def test_live_cap_stops_the_least_recently_used_idle_agent(repo: Path, tmp
     ed = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=options)
     try:
         s1, _, _ = await ed.run("@say one")
-        s2, _, _ = await ed.run("@say two")
+        s2, _, _ = await ed.run("@say two", newSession=True)
         status = {s["sessionId"]: s["agents"][0]["status"] for s in await ed.cmd("agentBridge.sessions", {})}
         assert status == {s1: "stopped", s2: "idle"}
         _, _, again = await ed.run("@say one again", sessionId=s1)

@@ -102,7 +102,7 @@ async def test_the_choice_survives_an_eviction_and_a_restart_of_the_bridge(repo:
         sid, _, _ = await first.run("@say one")
         await first.cmd("agentBridge.setMode", {"sessionId": sid, "modeId": "plan"})
         await first.cmd("agentBridge.setOption", {"sessionId": sid, "optionId": "model", "value": "deep"})
-        await first.run("@say another session evicts the first one's agent")
+        await first.run("@say another session evicts the first one's agent", newSession=True)
         agent = next(s for s in await first.cmd("agentBridge.sessions", {}) if s["sessionId"] == sid)["agents"][0]
         assert (agent["status"], agent["mode"], agent["model"]) == ("stopped", "plan", "deep")
         _, tid, _ = await first.run("@echo-state", sessionId=sid)

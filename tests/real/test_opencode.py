@@ -142,7 +142,7 @@ async def test_real_opencode_two_worktrees_at_once_then_abort(setup: Any) -> Non
     editor, llm, _, home = setup
 
     # Two new sessions (two worktrees) prompted together: both stream at the same time on one server.
-    started = [await editor.prompt(script("@sleep 1", f"@say reply for {name}"), agent="opencode")
+    started = [await editor.prompt(script("@sleep 1", f"@say reply for {name}"), agent="opencode", newSession=True)
                for name in ("alpha", "beta")]
     results = await asyncio.gather(*(
         asyncio.wait_for(editor.cmd("agentBridge.awaitTurn", {"sessionId": s, "turnId": t}), TURN_TIMEOUT)

@@ -69,8 +69,8 @@ async def test_always_allow_does_not_carry_to_another_repository(tmp_path: Path)
         editor.answers = ["Always allow"]
         _, _, result = await editor.run("@run touch ran.txt")
         assert result["status"] == "completed" and len(editor.questions) == 1
-        _, _, result = await editor.run("@run touch ran.txt")
-        assert len(editor.questions) == 1  # remembered in this repository
+        _, _, result = await editor.run("@run touch ran.txt", newSession=True)
+        assert len(editor.questions) == 1  # remembered in this repository, for its other sessions too
     finally:
         await editor.client.shutdown_session()
     second = make_repo(tmp_path / "second", {"a.txt": "a\n"})

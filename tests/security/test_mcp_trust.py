@@ -58,7 +58,7 @@ async def test_an_untrusted_repository_file_cannot_make_the_agent_start_an_mcp_s
         assert "mcp__none__lookup" in tool and editor.text_of(tid) == "mcp tool: no"
         # Remembered: the next prompt does not ask about the file, and still runs nothing of it.
         editor.answers = ["Reject"]
-        _, _, result = await editor.run("again")
+        _, _, result = await editor.run("again", newSession=True)
         assert result["status"] == "completed" and not any("Trust" in q for q in editor.questions[2:])
         assert not marker.exists() and all(servers == [] for servers in sessions_logged(log))
     finally:

@@ -118,6 +118,12 @@ def test_prompt_full() -> None:
     assert parsed == PromptArgs("t", "qwen", "s1", URI, Range(Position(1, 0), Position(3, 4)))
 
 
+def test_prompt_new_session() -> None:
+    assert parse_prompt({"text": "t", "newSession": True}).new_session is True
+    assert parse_prompt({"text": "t", "newSession": False, "sessionId": "s1"}).session_id == "s1"
+    assert parse_prompt({"text": "t"}).new_session is None  # continues the latest session
+
+
 def test_prompt_empty_range_allowed() -> None:
     rng = {"start": {"line": 2, "character": 5}, "end": {"line": 2, "character": 5}}
     assert parse_prompt({"text": "t", "uri": URI, "range": rng}).range == Range(Position(2, 5), Position(2, 5))
@@ -174,9 +180,12 @@ def test_prompt_uri_without_range_ok() -> None:
                                                  "end": {"line": 3, "character": 9}}},
             ("'range.end' is before 'range.start'",),
         ),
+        ({"text": "t", "newSession": 1}, ("'newSession' must be true or false, got 1",)),
+        ({"text": "t", "newSession": "true"}, ("'newSession' must be true or false, got 'true'",)),
+        ({"text": "t", "newSession": True, "sessionId": "s1"}, ("'newSession' and 'sessionId' exclude each other",)),
         (
             {"text": "t", "prompt": "x"},
-            ("unknown field(s) prompt", "expected agent, attachments, range, sessionId, text, uri"),
+            ("unknown field(s) prompt", "expected agent, attachments, newSession, range, sessionId, text, uri"),
         ),
         ({"text": "t", "session_id": "s", "zz": 1}, ("unknown field(s) session_id, zz",)),
     ],

@@ -141,3 +141,73 @@ async def test_closing_a_session_keeps_unreviewed_work_at_an_archive_ref(repo: P
         assert await core.close_session(started.session_id) is True
         assert not worktree.exists() and factory.created[0].closed
         assert any("unapplied changes kept at refs/agent-bridge/archive/" in line for line in editor.logs)
+
+
+# Sticky sessions: a prompt without a session continues the workspace's latest open one
+
+
+def fresh(text: str) -> wire.PromptArgs:
+    return wire.PromptArgs(wire.NonEmptyStr(text), new_session=wire.StrictBool(True))
+
+
+async def test_a_prompt_without_a_session_continues_the_latest_and_new_session_starts_another(
+    repo: Path, tmp_path: Path
+) -> None:
+    async with running_core(tmp_path / "state", [say("x")] * 6) as (core, _, _):
+        first = await core.prompt(prompt("one"), repo, no_docs)
+        again = await core.prompt(prompt("two"), repo, no_docs)
+        assert again.session_id == first.session_id
+        other = await core.prompt(fresh("three"), repo, no_docs)
+        assert other.session_id != first.session_id
+        assert (await core.prompt(prompt("four"), repo, no_docs)).session_id == other.session_id
+        # Prompting the older one by id makes it the latest again.
+        await core.prompt(prompt("five", first.session_id), repo, no_docs)
+        assert (await core.prompt(prompt("six"), repo, no_docs)).session_id == first.session_id
+        for sid in {first.session_id, other.session_id}:
+            await core.await_turn(sid, None, 10)
+
+
+async def test_a_closed_session_is_never_continued(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [say("x")] * 2) as (core, _, _):
+        first = await core.prompt(prompt("one"), repo, no_docs)
+        await core.await_turn(first.session_id, first.turn_id, 10)
+        assert await core.close_session(first.session_id)
+        after = await core.prompt(prompt("two"), repo, no_docs)
+        assert after.session_id != first.session_id
+        await core.await_turn(after.session_id, after.turn_id, 10)
+
+
+async def test_prompts_at_once_into_a_workspace_without_sessions_share_one(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [say("x")] * 3) as (core, _, _):
+        started = await asyncio.gather(*(core.prompt(prompt(f"p{i}"), repo, no_docs) for i in range(3)))
+        assert len({s.session_id for s in started}) == 1 and len(core.sessions) == 1
+        await core.await_turn(started[0].session_id, started[-1].turn_id, 10)
+
+
+async def test_the_latest_session_survives_a_restart(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [say("x")] * 3) as (core, _, _):
+        older = await core.prompt(prompt("one"), repo, no_docs)
+        newer = await core.prompt(fresh("two"), repo, no_docs)
+        # The older session was created first but prompted last.
+        last = await core.prompt(prompt("three", older.session_id), repo, no_docs)
+        for started in (newer, last):
+            await core.await_turn(started.session_id, started.turn_id, 10)
+    async with running_core(tmp_path / "state", [say("x")]) as (core, _, _):
+        started = await core.prompt(prompt("after the restart"), repo, no_docs)
+        assert started.session_id == older.session_id
+        await core.await_turn(started.session_id, started.turn_id, 10)
+
+
+async def test_a_window_without_a_folder_continues_only_a_session_of_the_documents_repository(
+    repo: Path, tmp_path: Path
+) -> None:
+    other = make_repo(tmp_path / "other", {"b.py": "x = 1\n"})
+    async with running_core(tmp_path / "state", [say("x")] * 4) as (core, _, _):
+        mine = await core.prompt(prompt("one"), repo, no_docs)
+        await core.prompt(prompt("two"), other, no_docs)  # the latest session overall, of another repository
+        in_repo = wire.PromptArgs(wire.NonEmptyStr("three"), uri=wire.FileUri((repo / "greet.py").as_uri()))
+        assert (await core.prompt(in_repo, None, no_docs)).session_id == mine.session_id
+        with pytest.raises(BridgeError, match="no workspace folder is open"):
+            await core.prompt(prompt("four"), None, no_docs)
+        for live in list(core.sessions.values()):
+            await core.await_turn(live.id, None, 10)
