@@ -83,7 +83,12 @@ export class Commands {
     if (text === undefined || text.trim() === "") {
       return;
     }
-    const args: PromptArgs = { text, agent: state.chosenAgent, sessionId: state.currentSessionId };
+    const sessionId = state.currentSessionId;
+    // No current session (none yet, or "New session"): start one, as the prompt box says; without
+    // `newSession` the bridge would continue the workspace's latest session instead.
+    const args: PromptArgs = sessionId !== undefined
+      ? { text, agent: state.chosenAgent, sessionId }
+      : { text, agent: state.chosenAgent, newSession: true };
     const attached = attachmentsOf(attachments ?? []);
     // Left out when empty: a bridge without attachments refuses the unknown field.
     if (attached.length > 0) {
@@ -107,7 +112,7 @@ export class Commands {
       }
       // The session was closed elsewhere: start a new one.
       state.removeSession(args.sessionId);
-      result = await this.d.api.prompt({ ...args, sessionId: undefined });
+      result = await this.d.api.prompt({ ...args, sessionId: undefined, newSession: true });
     }
     const agent = state.chosenAgent ?? state.defaultAgent ?? "agent";
     this.d.transcripts.startTurn(result.sessionId, result.turnId, agent, text);

@@ -41,6 +41,10 @@ function M.prompt(opts)
   end
   if s then
     arg.sessionId = s.id
+  else
+    -- No current session here (or `--new`, or "+ New session"): start one. Without `newSession` the bridge
+    -- would continue the workspace's latest session, which is not the one this client shows.
+    arg.newSession = true
   end
   -- What goes with the prompt: the selection, the files it mentions (`@greet.py`), the caller's; named in the
   -- chat when the turn starts (the bridge's turnStarted carries only the text).
@@ -76,6 +80,7 @@ function M.prompt(opts)
           -- The session was closed elsewhere: start a new one.
           sessions.forget(a.sessionId)
           a.sessionId = nil
+          a.newSession = true
           return send(a, true)
         end
         return client_mod.notify("prompt failed: " .. err, vim.log.levels.ERROR)

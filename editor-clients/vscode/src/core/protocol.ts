@@ -45,6 +45,8 @@ export interface PromptArgs {
   text: string;
   agent?: string;
   sessionId?: string;
+  /** Start a new session; without it and without `sessionId` the bridge continues the workspace's latest. */
+  newSession?: boolean;
   uri?: string;
   range?: Range;
   attachments?: Attachment[];

@@ -79,7 +79,7 @@ after(async () => {
 
 /** Prompts like the extension does and waits for the turn, folding its events as the extension does. */
 async function promptAndWait(text: string): Promise<{ turnId: string; status: string; events: BridgeEvent[] }> {
-  const result = await api.prompt({ text, sessionId: sessionId || undefined });
+  const result = await api.prompt(sessionId ? { text, sessionId } : { text, newSession: true });
   sessionId = result.sessionId;
   transcripts.startTurn(result.sessionId, result.turnId, "scripted", text);
   state.prompted(result.sessionId, result.turnId, undefined, text);
