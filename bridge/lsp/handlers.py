@@ -94,6 +94,13 @@ def register(server: BridgeServer) -> None:
         ls.documents.check_undo(params.text_document.uri)
         ls.documents.check_expectations(params.text_document.uri)
 
+    @server.feature(T.TEXT_DOCUMENT_DID_SAVE, T.SaveOptions(include_text=False))
+    def did_save(ls: BridgeServer, params: T.DidSaveTextDocumentParams) -> None:
+        # Nothing to do: the next turn's catch-up snapshot reads the saved file from disk (and open buffers
+        # from the editor). Handled, and advertised without text, so clients that always send it (eglot) get
+        # no "unknown method" warning in the log.
+        return None
+
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: BridgeServer, params: T.DidCloseTextDocumentParams) -> None:
         ls.documents.closed(params.text_document.uri)

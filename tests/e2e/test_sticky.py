@@ -1,7 +1,10 @@
 """End to end over stdio, as an editor with nothing but an LSP client: a prompt without `sessionId` continues
-the workspace's latest session (its agent still warm)."""
+the workspace's latest session (its agent still warm), and the notifications such clients always send
+(`workspace/didChangeConfiguration`, `textDocument/didSave`) are handled without a warning."""
 
 from __future__ import annotations
+
+from lsprotocol import types as T
 
 from tests.support.lsp_harness import Editor
 
@@ -42,3 +45,30 @@ async def test_new_session_with_a_session_id_is_a_clear_error(editor: Editor) ->
     error = await editor.cmd_error("agentBridge.prompt", {"text": "x", "sessionId": sid, "newSession": True})
     assert "'newSession' and 'sessionId' exclude each other" in str(error)
     assert (await editor.run("@say still serving"))[0] == sid
+
+
+async def test_did_save_and_did_change_configuration_log_no_warning(editor: Editor) -> None:
+    uri = editor.open("greet.py")
+    await editor.run("@say warm")
+    # What eglot sends: its default settings ({}) or none at all, and didSave after every save.
+    for settings in ({}, None):
+        editor.client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=settings))
+    editor.change(uri, "def greet(name):\n    return name\n")
+    editor.save(uri)
+    editor.client.text_document_did_save(T.DidSaveTextDocumentParams(T.TextDocumentIdentifier(uri)))
+    editor.client.text_document_did_save(
+        T.DidSaveTextDocumentParams(T.TextDocumentIdentifier(uri), text=editor.text(uri))
+    )
+    assert len(await editor.cmd("agentBridge.sessions", {})) == 1  # answered after the notifications
+    _, tid, result = await editor.run("@cat greet.py")
+    assert result["status"] == "completed" and "<<<def greet(name):\n    return name\n>>>" in editor.text_of(tid)
+    logged = (editor.state_dir / "bridge.log").read_text()
+    warnings = [line for line in logged.splitlines() if " WARNING " in line or " ERROR " in line]
+    assert warnings == [], warnings
+
+
+async def test_the_server_advertises_save_without_text(editor: Editor) -> None:
+    assert editor.server_capabilities is not None
+    sync = editor.server_capabilities.text_document_sync
+    assert isinstance(sync, T.TextDocumentSyncOptions), sync
+    assert isinstance(sync.save, T.SaveOptions) and not sync.save.include_text

@@ -81,6 +81,7 @@ class Editor:
     answers: list[str | None] = field(default_factory=list)
     edits_applied: int = 0
     refuse_edits: bool = False
+    server_capabilities: T.ServerCapabilities | None = None
     _waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[dict[str, Any]]]] = field(
         default_factory=list
     )
@@ -283,10 +284,11 @@ async def start_editor(
     log_file = state_dir / "bridge.log"
     argv = command or [sys.executable, "-m", "bridge.cli", *serve, "--log-file", str(log_file)]
     await client.start_io(*argv, env=env)
-    await client.initialize_session(T.InitializeParams(
+    initialized = await client.initialize_session(T.InitializeParams(
         capabilities=CLIENT_CAPABILITIES,
         root_uri=repo.as_uri(),
         workspace_folders=[T.WorkspaceFolder(uri=repo.as_uri(), name=repo.name)],
         initialization_options=init_options,
     ))
+    editor.server_capabilities = initialized.capabilities
     return editor
