@@ -189,6 +189,7 @@ async def _run(args: argparse.Namespace, out: Any) -> int:
                     resource_operations=[T.ResourceOperationKind.Create, T.ResourceOperationKind.Delete],
                 ),
             ),
+            experimental={"agentBridge": {"events": True}},  # it draws the events itself
         )
         await editor.client.initialize_async(T.InitializeParams(
             capabilities=caps, root_uri=repo.as_uri(),

@@ -15,6 +15,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
+from bridge.lsp.plain import PlainReporter, declares_events
 from bridge.protocol import EVENT_NOTIFICATION, Event, to_json
 from bridge.uris import printable
 
@@ -27,9 +28,13 @@ CLIENT_ERRORS = (JsonRpcException, OSError)
 class LspEditor:
     """Sends events, progress, questions and refreshes to the connected LSP client."""
 
-    def __init__(self, ls: LanguageServer, on_pending_changed: Callable[[str], None]) -> None:
+    def __init__(
+        self, ls: LanguageServer, on_pending_changed: Callable[[str], None], pending_hunks: Callable[[str], int]
+    ) -> None:
         self._ls = ls
         self._on_pending_changed = on_pending_changed
+        # A client without our extension gets turns as plain LSP messages (bridge.lsp.plain).
+        self._plain = PlainReporter(self._show_message, self._log_message, pending_hunks)
         self._tokens: dict[str, str] = {}  # turn id -> progress token
         self.token_turns: dict[str, str] = {}  # progress token -> turn id
         # Turns whose progress item is being created; those that ended meanwhile get none (it would never end).
@@ -39,7 +44,18 @@ class LspEditor:
         return self._ls.client_capabilities
 
     def notify_event(self, event: Event) -> None:
-        self._ls.protocol.notify(EVENT_NOTIFICATION, to_json(event))
+        if declares_events(self._caps()):
+            self._ls.protocol.notify(EVENT_NOTIFICATION, to_json(event))
+        else:
+            self._plain.event(event)
+
+    def _show_message(self, kind: T.MessageType, message: str) -> None:
+        with contextlib.suppress(OSError):  # the client is gone
+            self._ls.window_show_message(T.ShowMessageParams(type=kind, message=printable(message)))
+
+    def _log_message(self, kind: T.MessageType, message: str) -> None:
+        with contextlib.suppress(OSError):
+            self._ls.window_log_message(T.LogMessageParams(type=kind, message=printable(message)))
 
     async def progress_begin(self, turn_id: str, title: str) -> None:
         window = self._caps().window

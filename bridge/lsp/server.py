@@ -121,7 +121,7 @@ class BridgeServer(LanguageServer):
         self.shutdown_requested = False
         self.manager: SessionManager | None = None
         self.documents = PendingDocuments(self)
-        self.editor = LspEditor(self, self.documents.refresh_views)
+        self.editor = LspEditor(self, self.documents.refresh_views, self.pending_hunks)
         self.ready = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._teardown: asyncio.Future[None] | None = None
@@ -221,6 +221,12 @@ class BridgeServer(LanguageServer):
 
     def refresh_views(self, session_id: str) -> None:
         self.documents.refresh_views(session_id)
+
+    def pending_hunks(self, session_id: str) -> int:
+        """How many hunks of a live session wait for review (0 when it is not live here)."""
+        manager = self.hub.manager  # this window's own is set only once it has attached
+        live = manager.sessions.get(session_id) if manager is not None else None
+        return live.hunk_count() if live is not None else 0
 
     # Helpers used by handlers
     async def core(self, session_id: str | None = None) -> SessionManager:

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import attrs
 from lsprotocol import types as T
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, make_test_lsp_client
 
+from bridge import protocol
 from bridge.protocol import plain
 
 
@@ -231,6 +233,9 @@ def _as_code_action(item: T.CodeAction | T.Command) -> T.CodeAction:
     )
 
 
+# What our own clients declare: they draw `agentBridge/event` themselves (without it, turns come as messages).
+EVENTS_CAPABILITY = {"agentBridge": {"events": True}}
+
 CLIENT_CAPABILITIES = T.ClientCapabilities(
     workspace=T.WorkspaceClientCapabilities(
         apply_edit=True,
@@ -242,25 +247,32 @@ CLIENT_CAPABILITIES = T.ClientCapabilities(
         code_lens=T.CodeLensWorkspaceClientCapabilities(refresh_support=True),
     ),
     window=T.WindowClientCapabilities(work_done_progress=True),
+    experimental=EVENTS_CAPABILITY,
 )
+
+# Any LSP client without our extension (eglot, Helix, Zed, Kate).
+PLAIN_CAPABILITIES = attrs.evolve(CLIENT_CAPABILITIES, experimental=None)
 
 
 async def start_editor(
     repo: Path, state_dir: Path, agent_log: Path, init_options: Any = None, extra_env: dict[str, str] | None = None,
-    daemon: bool = True, command: list[str] | None = None,
+    daemon: bool = True, command: list[str] | None = None, plain: bool = False,
 ) -> Editor:
     """An editor on `agent-bridge serve` over stdio: a relay to the state dir's daemon (what editors run), or with
     `daemon=False` a server of its own (`serve --no-daemon`); `command` replaces the whole server command line
     (e.g. ssh to a bridge elsewhere).
 
     The daemon stops as soon as the last window has left and nothing runs (`AGENT_BRIDGE_DAEMON_LINGER=0`, unless
-    `extra_env` says otherwise), so a test's daemon ends with its editors, as the in-process server does."""
+    `extra_env` says otherwise), so a test's daemon ends with its editors, as the in-process server does.
+
+    `plain=True`: a client without our extension (no experimental `agentBridge.events`); pytest-lsp keeps the
+    `window/showMessage` and `window/logMessage` it gets in `client.messages` and `client.log_messages`."""
     client = make_test_lsp_client()
     editor = Editor(client, repo, state_dir, agent_log)
 
     @client.feature("agentBridge/event")
     def on_event(params: Any) -> None:
-        editor.on_event(plain(params))
+        editor.on_event(protocol.plain(params))  # `plain` here is the argument
 
     @client.feature(T.WORKSPACE_APPLY_EDIT)
     def on_apply(params: T.ApplyWorkspaceEditParams) -> T.ApplyWorkspaceEditResult:
@@ -285,7 +297,7 @@ async def start_editor(
     argv = command or [sys.executable, "-m", "bridge.cli", *serve, "--log-file", str(log_file)]
     await client.start_io(*argv, env=env)
     initialized = await client.initialize_session(T.InitializeParams(
-        capabilities=CLIENT_CAPABILITIES,
+        capabilities=PLAIN_CAPABILITIES if plain else CLIENT_CAPABILITIES,
         root_uri=repo.as_uri(),
         workspace_folders=[T.WorkspaceFolder(uri=repo.as_uri(), name=repo.name)],
         initialization_options=init_options,
