@@ -4,13 +4,15 @@
  */
 import * as os from "node:os";
 import * as vscode from "vscode";
-import type { LanguageClientOptions, Middleware, ServerOptions } from "vscode-languageclient/node";
+import type {
+  ClientCapabilities, FeatureState, LanguageClientOptions, Middleware, ServerOptions, StaticFeature,
+} from "vscode-languageclient/node";
 import {
   CloseAction, ErrorAction, ExecuteCommandRequest, LanguageClient, RevealOutputChannelOn, State,
 } from "vscode-languageclient/node";
 import type { SendCommand } from "./core/api";
 import { RestartBackoff } from "./core/backoff";
-import { EVENT_NOTIFICATION } from "./core/protocol";
+import { EVENT_NOTIFICATION, EVENTS_CAPABILITY } from "./core/protocol";
 import type { ExtensionSettings } from "./core/settings";
 import { initializationOptions, readSettings, serverLaunch } from "./core/settings";
 import type { BridgeState } from "./core/state";
@@ -22,6 +24,21 @@ export function currentSettings(output: vscode.LogOutputChannel): ExtensionSetti
     output.warn(`settings: ${warning}`);
   }
   return settings;
+}
+
+/** Tells the server we draw its events (the chat, the status bar), so it sends them instead of messages. */
+class DeclareEvents implements StaticFeature {
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    capabilities.experimental = { ...(capabilities.experimental as object | undefined), ...EVENTS_CAPABILITY };
+  }
+
+  initialize(): void {}
+
+  getState(): FeatureState {
+    return { kind: "static" };
+  }
+
+  clear(): void {}
 }
 
 export class ServerSupervisor implements vscode.Disposable {
@@ -125,6 +142,7 @@ export class ServerSupervisor implements vscode.Disposable {
     this.state.setServer(this.backoff.attempts > 0 ? "restarting" : "starting");
     this.output.info(`starting ${launch.command} ${launch.args.join(" ")}${launch.cwd ? ` (in ${launch.cwd})` : ""}`);
     const client = new LanguageClient("agentBridge", "Agent Bridge", serverOptions, clientOptions);
+    client.registerFeature(new DeclareEvents());
     client.onNotification(EVENT_NOTIFICATION, (params: unknown) => this.onEvent(params));
     this.client = client;
     try {

@@ -25,6 +25,12 @@ export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands]
 
 export const EVENT_NOTIFICATION = "agentBridge/event";
 
+/**
+ * The experimental client capability that says "this client draws `agentBridge/event` itself". Without it the
+ * server sends none and shows the agent's answer with `window/showMessage` instead, as for any LSP client.
+ */
+export const EVENTS_CAPABILITY = { agentBridge: { events: true } } as const;
+
 export interface Position {
   line: number;
   character: number;

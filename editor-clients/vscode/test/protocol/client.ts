@@ -19,7 +19,7 @@ import {
   StreamMessageReader, StreamMessageWriter, WorkDoneProgressCreateRequest,
 } from "vscode-languageserver-protocol/node";
 import type { SendCommand } from "../../src/core/api";
-import { EVENT_NOTIFICATION } from "../../src/core/protocol";
+import { EVENT_NOTIFICATION, EVENTS_CAPABILITY } from "../../src/core/protocol";
 import type { BridgeEvent } from "../../src/core/protocol";
 
 const REPO = path.resolve(__dirname, "..", "..", "..", "..", "..");
@@ -125,6 +125,7 @@ export class TestClient {
         },
         window: { workDoneProgress: true, showMessage: { messageActionItem: { additionalPropertiesSupport: false } } },
         textDocument: { synchronization: { dynamicRegistration: false }, codeLens: {}, codeAction: {}, publishDiagnostics: {} },
+        experimental: EVENTS_CAPABILITY,
       },
     });
     await conn.sendNotification(InitializedNotification.type, {});
