@@ -48,6 +48,8 @@ local function main()
   check("bridge attached to the buffer", client ~= nil)
   check("client advertises documentChanges", vim.tbl_get(client.capabilities, "workspace", "workspaceEdit",
     "documentChanges") == true)
+  check("client declares that it draws the events", vim.tbl_get(client.capabilities, "experimental", "agentBridge",
+    "events") == true)
   if vim.fn.has("nvim-0.11") == 1 then
     check("registered with vim.lsp.enable", vim.lsp.is_enabled("agent_bridge"))
   end

@@ -68,6 +68,9 @@ function M.lsp_config()
   local capabilities = vim.tbl_deep_extend("force", vim.lsp.protocol.make_client_capabilities(), {
     -- Neovim applies documentChanges (versioned edits, created/renamed/deleted files) but does not say so.
     workspace = { workspaceEdit = { documentChanges = true } },
+    -- We draw agentBridge/event ourselves (chat, statusline); without this the server sends none and shows
+    -- the agent's answer with window/showMessage instead, as for any LSP client.
+    experimental = { agentBridge = { events = true } },
   })
   local cfg = {
     name = M.name,
