@@ -3,8 +3,9 @@
 The README's eglot recipe, with the agent configured in ``:initializationOptions``, runs in ``emacs -q --batch``;
 ``tests/support/emacs/driver.el`` plays the user: opens ``calc.py`` in a git repository with eglot managing it,
 prompts qwen (against ``tests/support/scripted_llm.py``) with ``eglot-execute-command`` to read the file and
-rewrite it in two places far apart, waits for the turn (``agentBridge.awaitTurn``) and for the two hint
-diagnostics in flymake, applies each hunk by running ``eglot-code-actions`` on its hint and picking "Apply agent
+rewrite it in two places far apart, waits for the turn (``agentBridge.awaitTurn``), for the answer eglot shows
+(``window/showMessage``: eglot declares no ``agentBridge.events``, so it gets plain messages) and for the two
+hint diagnostics in flymake, applies each hunk by running ``eglot-code-actions`` on its hint and picking "Apply agent
 change (qwen: ...)" (eglot applies the action's WorkspaceEdit itself), prompts again in the same session (served
 by the same warm qwen process), and shuts down with ``eglot-shutdown``. It writes a JSON verdict that this test
 asserts on; a failure prints Emacs's output, the verdict, eglot's events buffer and the bridge's logs.
@@ -191,11 +192,15 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
           f"{verdict['connect_seconds']:.1f} s, shut down in {verdict['shutdown_seconds']:.1f} s")
     assert verdict["server_name"] == "agent-bridge", report()
 
-    # Turn 1: qwen read and rewrote the file; eglot saw the stream through its own notification method.
+    # Turn 1: qwen read and rewrote the file. eglot declares no agentBridge.events capability: it got the streamed
+    # text as window/logMessage and the answer, with the changes to review, as window/showMessage; no events.
     assert verdict["first_turn"]["status"] == "completed", report()
     assert verdict["first_turn"]["stopReason"] == "end_turn", report()
     assert "finished" in verdict["first_streamed"], report()
-    assert {"turnStarted", "toolCall", "text", "turnEnded"} <= set(verdict["event_kinds"]), report()
+    answer = verdict["first_answer"]
+    assert answer.startswith(f"{AGENT}: ") and "finished" in answer, report()
+    assert answer.endswith(" — 2 pending changes: use code actions to apply or reject"), report()
+    assert verdict["event_kinds"] == [], report()
     # Two hunks, shown by flymake as hints on their lines, pending in the bridge.
     assert verdict["hint_lines"] == HUNK_LINES, report()
     assert verdict["pending_before"] == 2, report()
@@ -221,6 +226,7 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
     assert verdict["second_reply"]["turnId"] != verdict["first_reply"]["turnId"], report()
     assert verdict["second_turn"]["status"] == "completed", report()
     assert "again" in verdict["second_streamed"], report()
+    assert "again" in verdict["second_answer"], report()
     agents = verdict["agents_after_first"]
     assert len(agents) == 1 and "qwen" in agents[0]["args"], report()
     assert verdict["agents_after_second"] == agents, report()

@@ -107,16 +107,39 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
                              (ab-step "unexpected question: %s" prompt)
                              nil)))
 
-;; How an eglot user sees the bridge's own notifications: a method for the custom notification.
+;; eglot declares no agentBridge.events capability, so the bridge sends it no agentBridge/event (recorded here to
+;; prove it) but the plain LSP messages every client shows: the answer in window/showMessage, the streamed text in
+;; window/logMessage. Recorded before eglot's own handling, which the user sees.
 (cl-defmethod eglot-handle-notification (_server (_method (eql agentBridge/event)) &rest params)
   (push params ab-events))
 
-(defun ab-turn-text (turn-id)
-  (mapconcat (lambda (e) (or (plist-get e :text) ""))
-             (cl-remove-if-not (lambda (e) (and (equal (plist-get e :turnId) turn-id)
-                                                (equal (plist-get e :kind) "text")))
-                               (reverse ab-events))
-             ""))
+(defvar ab-shown nil "window/showMessage texts, newest first.")
+(defvar ab-logged nil "window/logMessage texts, newest first.")
+
+(cl-defmethod eglot-handle-notification :before
+  (_server (_method (eql window/showMessage)) &key message &allow-other-keys)
+  (push message ab-shown))
+
+(cl-defmethod eglot-handle-notification :before
+  (_server (_method (eql window/logMessage)) &key message &allow-other-keys)
+  (push message ab-logged))
+
+(defun ab-since (messages count)
+  "The MESSAGES (newest first) that came after the first COUNT, oldest first, as a vector."
+  (vconcat (reverse (butlast messages count))))
+
+(defun ab-streamed-since (count)
+  "The agent's text logged after the first COUNT log messages (each line is \"<agent>: <text>\")."
+  (mapconcat (lambda (m) (string-remove-prefix (concat ab-agent ": ") m))
+             (cl-remove-if-not (lambda (m) (string-prefix-p (concat ab-agent ": ") m))
+                               (ab-since ab-logged count))
+             "\n"))
+
+(defun ab-answer-since (count)
+  "Wait for the agent's answer shown after the first COUNT messages; return it."
+  (ab-wait "the answer in window/showMessage"
+           (lambda () (cl-some (lambda (m) (string-prefix-p (concat ab-agent ": ") m)) (ab-since ab-shown count))))
+  (cl-find-if (lambda (m) (string-prefix-p (concat ab-agent ": ") m)) (ab-since ab-shown count)))
 
 ;;; Helpers around the server
 
@@ -214,7 +237,9 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
       (ab-put "bridge_pid" bridge-pid)
 
       ;; 2. Prompt: read the file and rewrite it (two hunks far apart).
-      (let* ((reply (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT1")))
+      (let* ((logged (length ab-logged))
+             (shown (length ab-shown))
+             (reply (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT1")))
              (session-id (plist-get reply :sessionId)))
         (ab-step "prompted: %S" reply)
         (ab-put "first_reply" reply)
@@ -222,7 +247,8 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
         ;; 3. The turn, then the hunks as hints.
         (ab-put "first_turn" (ab-await-turn reply))
         (ab-step "first turn ended: %S" (gethash "first_turn" ab-verdict))
-        (ab-put "first_streamed" (ab-turn-text (plist-get reply :turnId)))
+        (ab-put "first_answer" (ab-answer-since shown))
+        (ab-put "first_streamed" (ab-streamed-since logged))
         (ab-wait "two agent-bridge hints" (lambda () (= (length (ab-hints)) 2)))
         (ab-put "hint_lines" (ab-hint-lines))
         (ab-put "hint_texts" (vconcat (mapcar #'flymake-diagnostic-text (ab-hints))))
@@ -244,13 +270,16 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
         (ab-put "modified" (if (buffer-modified-p ab-buffer) t :json-false))
 
         ;; 6. A second turn in the same session, on the same warm agent.
-        (let ((reply2 (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT2")
-                                  :sessionId session-id)))
+        (let* ((logged2 (length ab-logged))
+               (shown2 (length ab-shown))
+               (reply2 (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT2")
+                                   :sessionId session-id)))
           (ab-step "prompted again: %S" reply2)
           (ab-put "second_reply" reply2)
           (ab-put "second_turn" (ab-await-turn reply2))
           (ab-step "second turn ended: %S" (gethash "second_turn" ab-verdict))
-          (ab-put "second_streamed" (ab-turn-text (plist-get reply2 :turnId))))
+          (ab-put "second_answer" (ab-answer-since shown2))
+          (ab-put "second_streamed" (ab-streamed-since logged2)))
         (ab-put "agents_after_second" (ab-agent-processes bridge-pid))
         (ab-put "statuses_after_second" (ab-agent-statuses))
         (ab-put "sessions" (vconcat (mapcar (lambda (s) (plist-get s :sessionId))
