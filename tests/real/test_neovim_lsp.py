@@ -36,6 +36,7 @@ pytestmark = pytest.mark.timeout(120)
 RUN_TIMEOUT = 60.0
 LEFTOVER_GRACE = 5.0  # seconds the server may take to exit after nvim quit
 README = REPO_ROOT / "README.md"
+INFO = 3  # LSP MessageType.Info
 DRIVER = REPO_ROOT / "tests" / "support" / "neovim_lua" / "driver.lua"
 
 ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n"
@@ -129,14 +130,17 @@ def run_and_check(
     verdict = json.loads(verdict_path.read_text())
     assert verdict["ok"], report()
 
-    # The README's :AgentPrompt started a session and streamed its turn.
-    assert verdict["first_turn"]["status"] == "completed", report()
+    # The README's :AgentPrompt started a session and streamed its turn. The configuration declares no
+    # agentBridge.events: Neovim got the text as window/logMessage and the answer as window/showMessage.
+    assert verdict["first_turn"] == {"type": INFO, "message": "scripted: hello"}, report()
     assert "hello" in verdict["first_streamed"], report()
     assert any("sessionId" in line for line in verdict["printed"]), report()
-    # The multi-line prompt streamed and edited.
-    assert verdict["second_turn"]["status"] == "completed", report()
+    # The multi-line prompt streamed and edited; its answer names the two changes to review.
+    assert verdict["second_turn"] == {
+        "type": INFO, "message": f"scripted: {SAY} — 2 pending changes: use code actions to apply or reject",
+    }, report()
     assert SAY in verdict["streamed"], report()
-    assert {"turnStarted", "text", "turnEnded", "pendingChanged"} <= set(verdict["kinds"]), report()
+    assert verdict["events"] == [], report()
     # The pending hunk showed up as a hint diagnostic and a code action.
     assert verdict["diagnostics"] >= 1, report()
     assert verdict["pending_before_apply"] == 2, report()  # greet.py's hunk and notes.txt

@@ -61,7 +61,10 @@ local function main()
   vim.cmd.edit(vim.fn.fnameescape(target))
   local buf = vim.api.nvim_get_current_buf()
   verdict.before = buf_text(buf)
-  vim.lsp.start({ name = "agent_bridge", cmd = serve, root_dir = root }, { bufnr = buf })
+  -- It records agentBridge/event itself, so it says so (a client that does not gets plain messages instead).
+  local capabilities = vim.tbl_deep_extend("force", vim.lsp.protocol.make_client_capabilities(),
+    { experimental = { agentBridge = { events = true } } })
+  vim.lsp.start({ name = "agent_bridge", cmd = serve, root_dir = root, capabilities = capabilities }, { bufnr = buf })
   local client
   wait("client attached", function()
     client = vim.lsp.get_clients({ bufnr = buf, name = "agent_bridge" })[1]
