@@ -11,6 +11,7 @@ from bridge import protocol as wire
 from bridge.errors import BridgeError
 from bridge.lsp.errors import to_jsonrpc
 from bridge.lsp.server import BridgeServer
+from bridge.lsp.transcript import render, transcript_path, write_transcript
 
 A = TypeVar("A")
 Handler = Callable[[BridgeServer, A], Awaitable[Any]]
@@ -84,6 +85,15 @@ def register_commands(server: BridgeServer) -> None:
     @command(server, wire.HISTORY, wire.SessionArgs)
     async def history(ls: BridgeServer, args: wire.SessionArgs) -> list[wire.HistoryEntry]:
         return await (await ls.core(args.session_id)).history(args.session_id)
+
+    @command(server, wire.SHOW_TRANSCRIPT, wire.SessionArgs)
+    async def show_transcript(ls: BridgeServer, args: wire.SessionArgs) -> wire.TranscriptResult:
+        entries = await (await ls.core(args.session_id)).history(args.session_id)
+        path = transcript_path(ls.state_dir, args.session_id)
+        await asyncio.to_thread(write_transcript, path, render(args.session_id, entries))
+        uri = path.as_uri()
+        ls.show_document(uri)
+        return wire.TranscriptResult(uri)
 
     @command(server, wire.DIFF, wire.FileArgs)
     async def diff(ls: BridgeServer, args: wire.FileArgs) -> wire.FileVersions:

@@ -270,6 +270,25 @@ class BridgeServer(LanguageServer):
         result = await self.workspace_apply_edit_async(T.ApplyWorkspaceEditParams(edit=edit, label=label))
         return bool(result.applied), result.failure_reason
 
+    def show_document(self, uri: str) -> None:
+        """Ask the client to open `uri`, if it can; not awaited: the command answers at once, and a client that
+        never answers the request holds nothing up."""
+        window = self.client_capabilities.window
+        support = window.show_document if window is not None else None
+        if support is None or not support.support:
+            return
+
+        async def ask() -> None:
+            try:
+                result = await self.window_show_document_async(T.ShowDocumentParams(uri=uri, take_focus=True))
+            except (JsonRpcException, OSError) as exc:
+                log.info("the client did not open %s: %s", uri, exc)
+                return
+            if not result.success:
+                log.info("the client did not open %s", uri)
+
+        self.spawn(ask())
+
     def workspace_key(self) -> str | None:
         """The workspace this window's sessions belong to (see SessionManager), or None without a folder."""
         root = self.workspace_root()

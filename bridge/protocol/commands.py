@@ -22,6 +22,7 @@ REWIND = "agentBridge.rewind"
 AGENT_STATE = "agentBridge.agentState"
 SET_MODE = "agentBridge.setMode"
 SET_OPTION = "agentBridge.setOption"
+SHOW_TRANSCRIPT = "agentBridge.showTranscript"
 
 EVENT_NOTIFICATION = "agentBridge/event"
 
@@ -183,6 +184,11 @@ class CancelResult:
 @attrs.frozen
 class CloseResult:
     closed: bool
+
+
+@attrs.frozen
+class TranscriptResult:
+    uri: str  # the Markdown file written (the client is asked to open it with window/showDocument)
 
 
 @attrs.frozen

@@ -6,7 +6,7 @@ events and no such message."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,14 @@ async def shown(editor: Editor, count: int = 1) -> list[T.ShowMessageParams]:
             said = [m for m in editor.client.messages if m.message.startswith("scripted: ")]
             if len(said) >= count:
                 return said
+            await asyncio.sleep(0.05)
+
+
+async def until(ready: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            if ready():
+                return
             await asyncio.sleep(0.05)
 
 
@@ -88,3 +96,31 @@ async def test_a_client_that_declares_events_gets_them_and_no_message(editor: Ed
     await asyncio.sleep(0.2)
     assert [m for m in editor.client.messages if m.message.startswith("scripted: ")] == []
     assert logged(editor) == []
+
+
+async def test_show_transcript_writes_the_conversation_and_asks_the_client_to_open_it(
+    plain: Editor, tmp_path: Path
+) -> None:
+    sid, _, _ = await plain.run(SCRIPT)
+    await plain.run("@run echo from-the-second-turn\n@say Second answer.", sessionId=sid)
+    result = await plain.cmd("agentBridge.showTranscript", {"sessionId": sid})
+    path = tmp_path / "state" / "transcripts" / f"{sid}.md"
+    assert result == {"uri": path.as_uri()}
+    text = path.read_text()
+    assert text.startswith(f"# Agent session {sid}\n")
+    first, second = text.split("\n## ")[1:]
+    assert first.startswith("1. scripted: completed")
+    assert "> @say Looking at the project." in first and "All done." in first
+    assert "(edit, completed)" in first
+    assert second.startswith("2. scripted: completed") and "Second answer." in second
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    await until(lambda: bool(plain.client.shown_documents))  # the command does not wait for the client
+    [shown] = plain.client.shown_documents
+    assert shown.uri == path.as_uri() and shown.take_focus is True
+
+
+async def test_show_transcript_of_an_unknown_session_is_an_error(plain: Editor, tmp_path: Path) -> None:
+    error = await plain.cmd_error("agentBridge.showTranscript", {"sessionId": "../../etc/passwd"})
+    assert "passwd" in str(error)
+    assert not (tmp_path / "state" / "transcripts").exists()
+    assert plain.client.shown_documents == []

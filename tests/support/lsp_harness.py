@@ -246,7 +246,9 @@ CLIENT_CAPABILITIES = T.ClientCapabilities(
         ),
         code_lens=T.CodeLensWorkspaceClientCapabilities(refresh_support=True),
     ),
-    window=T.WindowClientCapabilities(work_done_progress=True),
+    window=T.WindowClientCapabilities(
+        work_done_progress=True, show_document=T.ShowDocumentClientCapabilities(support=True)
+    ),
     experimental=EVENTS_CAPABILITY,
 )
 
@@ -266,7 +268,8 @@ async def start_editor(
     `extra_env` says otherwise), so a test's daemon ends with its editors, as the in-process server does.
 
     `plain=True`: a client without our extension (no experimental `agentBridge.events`); pytest-lsp keeps the
-    `window/showMessage` and `window/logMessage` it gets in `client.messages` and `client.log_messages`."""
+    `window/showMessage` and `window/logMessage` it gets in `client.messages` and `client.log_messages` (and
+    every client the `window/showDocument` requests, answered with success, in `client.shown_documents`)."""
     client = make_test_lsp_client()
     editor = Editor(client, repo, state_dir, agent_log)
 
