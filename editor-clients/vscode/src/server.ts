@@ -4,15 +4,14 @@
  */
 import * as os from "node:os";
 import * as vscode from "vscode";
-import type {
-  ClientCapabilities, FeatureState, LanguageClientOptions, Middleware, ServerOptions, StaticFeature,
-} from "vscode-languageclient/node";
+import type { LanguageClientOptions, Middleware, ServerOptions } from "vscode-languageclient/node";
 import {
   CloseAction, ErrorAction, ExecuteCommandRequest, LanguageClient, RevealOutputChannelOn, State,
 } from "vscode-languageclient/node";
 import type { SendCommand } from "./core/api";
 import { RestartBackoff } from "./core/backoff";
-import { EVENT_NOTIFICATION, EVENTS_CAPABILITY } from "./core/protocol";
+import { DeclareEvents } from "./core/declareEvents";
+import { EVENT_NOTIFICATION } from "./core/protocol";
 import type { ExtensionSettings } from "./core/settings";
 import { initializationOptions, readSettings, serverLaunch } from "./core/settings";
 import type { BridgeState } from "./core/state";
@@ -24,21 +23,6 @@ export function currentSettings(output: vscode.LogOutputChannel): ExtensionSetti
     output.warn(`settings: ${warning}`);
   }
   return settings;
-}
-
-/** Tells the server we draw its events (the chat, the status bar), so it sends them instead of messages. */
-class DeclareEvents implements StaticFeature {
-  fillClientCapabilities(capabilities: ClientCapabilities): void {
-    capabilities.experimental = { ...(capabilities.experimental as object | undefined), ...EVENTS_CAPABILITY };
-  }
-
-  initialize(): void {}
-
-  getState(): FeatureState {
-    return { kind: "static" };
-  }
-
-  clear(): void {}
 }
 
 export class ServerSupervisor implements vscode.Disposable {
