@@ -37,9 +37,9 @@ def user_config(xdg: Path, text: str) -> dict[str, str]:
     return {"XDG_CONFIG_HOME": str(xdg)}
 
 
-async def prompt_default(editor: Editor, text: str) -> tuple[str, str, dict[str, object]]:
+async def prompt_default(editor: Editor, text: str, **fields: object) -> tuple[str, str, dict[str, object]]:
     """A prompt naming no agent: the default one runs."""
-    started = await editor.cmd("agentBridge.prompt", {"text": text})
+    started = await editor.cmd("agentBridge.prompt", {"text": text, **fields})
     result = await editor.cmd("agentBridge.awaitTurn", {"sessionId": started["sessionId"], "turnId": started["turnId"]})
     return started["sessionId"], started["turnId"], result
 
@@ -92,9 +92,9 @@ async def test_a_trusted_repository_config_is_used_until_the_file_changes(tmp_pa
         assert len(editor.questions) == 1 and f"touch {marker}" in editor.questions[0]
         assert result["status"] == "completed" and agent_of(editor, tid) == "evil"
         assert marker.exists()  # what the user trusted, and only that, ran
-        # Remembered for this content: not asked again.
+        # Remembered for this content: not asked again, also when its agent starts afresh (a new session).
         marker.unlink()
-        _, tid, result = await prompt_default(editor, "@say again")
+        _, tid, result = await prompt_default(editor, "@say again", newSession=True)
         assert len(editor.questions) == 1 and agent_of(editor, tid) == "evil"
         # The file changes (a pull, a branch switch): its agents wait for a new answer.
         marker.unlink()
