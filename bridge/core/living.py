@@ -52,12 +52,13 @@ async def before_turn(live: Session, turn: Turn, store: Store, editor: Editor) -
         moved = None
     if moved is not None:
         agents = [row.agent for row in await store.agent_sessions(live.id)]
-        conflicts = sorted({path for path, _ in _conflicting(live)})
+        conflicting = _conflicting(live)
+        conflicts = sorted({path for path, _ in conflicting})
         body = {"files": list(moved.changed), "patch": moved.patch, "conflicts": conflicts}
         await store.add_notes(live.id, agents, "changes", json.dumps(body))
         editor.notify_event(wire.SyncedEvent(
             live.id, turn.id, turn.agent.name, [file_uri(live.repo_root, p) for p in moved.changed],
-            len(list(_conflicting(live))),
+            len(conflicting),
         ))
     try:
         await store.set_turn_start(turn.id, live.base_commit, await live.head())

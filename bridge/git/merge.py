@@ -32,21 +32,29 @@ def text_sha(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
+def merge_file(ours: bytes, base: bytes, theirs: bytes, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    """`git merge-file -p` of three texts: the merge on stdout, the number of conflicting regions as exit code
+    (negative when git cannot merge them, e.g. binary content)."""
+    with tempfile.TemporaryDirectory(prefix="agent-bridge-merge-") as tmp:
+        paths = []
+        for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            paths.append(str(path))
+        # Run outside any repository: merge-file needs none, and no repository's config should steer it.
+        return subprocess.run(
+            ["git", "merge-file", "-p", "-q", *flags, *paths],
+            capture_output=True, check=False, cwd=tmp, stdin=subprocess.DEVNULL,
+        )
+
+
 def merge3(live: str, base: str, target: str) -> str:
     """`target`'s changes from `base` carried onto `live`; MergeConflict when they overlap."""
     if live == base:
         return target
     if target == base:
         return live
-    with tempfile.TemporaryDirectory(prefix="agent-bridge-merge-") as tmp:
-        paths = []
-        for name, text in (("live", live), ("base", base), ("agent", target)):
-            path = Path(tmp) / name
-            path.write_bytes(text.encode("utf-8"))
-            paths.append(str(path))
-        proc = subprocess.run(
-            ["git", "merge-file", "-p", "-q", *paths], capture_output=True, check=False
-        )
+    proc = merge_file(live.encode("utf-8"), base.encode("utf-8"), target.encode("utf-8"))
     if proc.returncode != 0:
         if proc.returncode > 0:
             raise MergeConflict(f"{proc.returncode} conflicting region(s) with your unsaved or local edits")

@@ -10,12 +10,11 @@ rewritten, so the cost follows the size of the change, not of the repository.
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.git.merge import merge_file
 from bridge.git.run import NULL_OID, Where, Worktree, decode, git, hash_object, out, temp_index
 from bridge.git.worktrees import commit_all, head, snapshot_base
 
@@ -86,27 +85,13 @@ def merge_blobs(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, bool] |
 
     None when git cannot merge them as text (binary content).
     """
-    with tempfile.TemporaryDirectory(prefix="agent-bridge-merge-") as tmp:
-        paths = []
-        for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
-            path = Path(tmp) / name
-            path.write_bytes(data)
-            paths.append(str(path))
-        plain = _merge_file(tmp, paths)
-        if plain.returncode < 0 or plain.returncode >= 127 or b"Cannot merge binary files" in plain.stderr:
-            return None
-        if plain.returncode == 0:
-            return plain.stdout, False
-        favored = _merge_file(tmp, paths, "--ours")
-        return (favored.stdout, True) if favored.returncode == 0 else None
-
-
-def _merge_file(tmp: str, paths: list[str], *flags: str) -> subprocess.CompletedProcess[bytes]:
-    # Run outside any repository: merge-file needs none, and no repository's config should steer it.
-    return subprocess.run(
-        ["git", "merge-file", "-p", "-q", *flags, *paths],
-        capture_output=True, check=False, cwd=tmp, stdin=subprocess.DEVNULL,
-    )
+    plain = merge_file(ours, base, theirs)
+    if plain.returncode < 0 or plain.returncode >= 127 or b"Cannot merge binary files" in plain.stderr:
+        return None
+    if plain.returncode == 0:
+        return plain.stdout, False
+    favored = merge_file(ours, base, theirs, "--ours")
+    return (favored.stdout, True) if favored.returncode == 0 else None
 
 
 def changed_lines(where: Where, old_oid: str, new_oid: str) -> tuple[Lines, ...]:
