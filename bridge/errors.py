@@ -69,5 +69,9 @@ class MergeConflict(BridgeError):
     """The user's live text and the agent's change touch the same lines."""
 
 
+class CannotUnreject(BridgeError):
+    """A rejection cannot be taken back: unknown, already undone, or its files changed since."""
+
+
 class PlanConflict(BridgeError):
     """A pending change cannot be applied to what the user has now (reported per file, not raised to editors)."""

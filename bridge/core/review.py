@@ -14,9 +14,10 @@ from pathlib import Path
 from bridge import protocol as wire
 from bridge.core.plans import DocLookup, EditorCaps, Expectation, FilePlan, SendEdit, Target, UndoWatch, plan_file
 from bridge.errors import BridgeError, PlanConflict
-from bridge.git import pending, sync
+from bridge.git import pending, rejections
 from bridge.git.hunks import FileChange, Hunk, hunks_of
 from bridge.git.run import Worktree
+from bridge.git.worktrees import head
 from bridge.store import HunkRow, Store
 from bridge.uris import file_uri, uri_key
 
@@ -215,20 +216,39 @@ class Review:
             await self._refresh(None)
             return True
 
-    async def reject(self, uri: str | None, hunk_id: str | None) -> int:
-        """`agentBridge.reject`: revert in the worktree; the agent hears about it with its next prompt."""
+    async def reject(self, uri: str | None, hunk_id: str | None) -> wire.RejectResult:
+        """`agentBridge.reject`: revert in the worktree; the agent hears about it with its next prompt.
+
+        The reverting commits form the rejection's id, which `unreject` takes to put the hunks back.
+        """
         async with self._git_lock:
             keys: list[tuple[str, str]] = []
+            before = await asyncio.to_thread(head, self.tree)
             for change, hunks in self.select(uri, hunk_id):
                 ids = [h.hunk_id for h in hunks] if hunks is not None else None
+                chosen = hunks if hunks is not None else hunks_of(change)
                 await asyncio.to_thread(
                     pending.revert_in_worktree, self.tree, self.base_commit, change, ids,
-                    f"Reject {len(ids) if ids else 'all'} hunk(s) of {change.path}\n\n{sync.REJECTION_TRAILER}",
+                    rejections.message(change.path, ids, [h.hunk_id for h in chosen]),
                 )
-                keys.extend((change.path, h.hunk_id) for h in (hunks if hunks is not None else hunks_of(change)))
+                keys.extend((change.path, h.hunk_id) for h in chosen)
+            after = await asyncio.to_thread(head, self.tree)
             await self._store.set_hunk_status(self.id, keys, "rejected")
             await self._refresh(None)
-            return len(keys)
+            return wire.RejectResult(len(keys), rejections.rejection_id(before, after))
+
+    async def unreject(self, rejection: str) -> int:
+        """`agentBridge.unreject`: the agent's version of a rejection's hunks is back in the worktree and they are
+        pending again (same ids, same attribution); the agent is not told about a rejection it never heard of."""
+        async with self._git_lock:
+            commits = await asyncio.to_thread(rejections.unreject, self.tree, rejection)
+            rejected = {row.hunk_id: row for row in await self._store.hunks(self.id, "rejected")}
+            keys = await asyncio.to_thread(rejections.hunk_ids, self.tree, commits)
+            restored = [(rejected[h].path, h) for h in keys if h in rejected]
+            # Pending before the refresh: the refresh then keeps each hunk's agent and turn.
+            await self._store.set_hunk_status(self.id, restored, "pending")
+            await self._refresh(None)
+            return len(restored)
 
     def file_versions(self, uri: str) -> wire.FileVersions:
         """`agentBridge.diff`: the base and the agent's version of one pending file (blocking: git and disk)."""

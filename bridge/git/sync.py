@@ -27,6 +27,9 @@ _REGULAR = ("100644", "100755")
 _HUNK_HEADER = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
 # Marks the worktree commits that revert what the user rejected, so a rewind can keep them rejected.
 REJECTION_TRAILER = "Agent-Bridge-Rejection: yes"
+# Marks a commit that took a rejection back (followed by the rejection's id, see bridge/git/rejections.py).
+UNREJECTION_TRAILER = "Agent-Bridge-Unrejection:"
+REJECTION_ID = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\.\.([0-9a-f]{40}|[0-9a-f]{64})$")
 # How much of the user's own diff is worth quoting to the agent; past this, only the file names.
 NOTE_PATCH_LIMIT = 4000
 
@@ -198,7 +201,7 @@ def rewind(tree: Worktree, base: str, base_before: str, head_before: str) -> Mov
     merged = merge_onto(tree, base_before, head_before, base)
     target, conflicts = merged.tree, dict(merged.conflicts)
     # What the user rejected since then stays rejected: those reverts are carried onto the result.
-    for rejection in _rejections(tree, head_before, current):
+    for rejection in live_rejections(tree, head_before, current):
         carried = merge_onto(tree, f"{rejection}^", rejection, target)
         target = carried.tree
         conflicts.update(carried.conflicts)
@@ -207,7 +210,21 @@ def rewind(tree: Worktree, base: str, base_before: str, head_before: str) -> Mov
     return Moved(base, changed, conflicts)
 
 
-def _rejections(tree: Worktree, since: str, until: str) -> list[str]:
-    """The rejection commits on the worktree's branch between two commits, oldest first."""
+def undone(tree: Worktree, since: str, until: str) -> set[str]:
+    """Rejection commits that an unrejection between `since` and `until` took back."""
+    taken: set[str] = set()
+    listed = out(tree, "rev-list", "--fixed-strings", f"--grep={UNREJECTION_TRAILER}", f"{since}..{until}")
+    for commit in listed.split():
+        for line in out(tree, "log", "-1", "--format=%B", commit).splitlines():
+            if line.startswith(UNREJECTION_TRAILER):
+                match = REJECTION_ID.match(line.removeprefix(UNREJECTION_TRAILER).strip())
+                if match:
+                    taken.update(out(tree, "rev-list", f"{match[1]}..{match[2]}").split())
+    return taken
+
+
+def live_rejections(tree: Worktree, since: str, until: str) -> list[str]:
+    """The rejection commits between two commits that no later unrejection took back, oldest first."""
     listed = out(tree, "rev-list", "--reverse", "--fixed-strings", f"--grep={REJECTION_TRAILER}", f"{since}..{until}")
-    return listed.split()
+    taken = undone(tree, since, until)
+    return [c for c in listed.split() if c not in taken]

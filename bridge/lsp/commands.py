@@ -76,7 +76,12 @@ def register_commands(server: BridgeServer) -> None:
     @command(server, wire.REJECT, wire.HunkSelection)
     async def reject(ls: BridgeServer, args: wire.HunkSelection) -> wire.RejectResult:
         live = await ls.session(args.session_id)
-        return wire.RejectResult(await live.reject(args.uri, args.hunk_id))
+        return await live.reject(args.uri, args.hunk_id)
+
+    @command(server, wire.UNREJECT, wire.UnrejectArgs)
+    async def unreject(ls: BridgeServer, args: wire.UnrejectArgs) -> wire.UnrejectResult:
+        live = await ls.session(args.session_id)
+        return wire.UnrejectResult(await live.unreject(args.rejection_id))
 
     @command(server, wire.REWIND, wire.TurnArgs)
     async def rewind(ls: BridgeServer, args: wire.TurnArgs) -> wire.RewindResult:

@@ -16,6 +16,7 @@ AGENTS = "agentBridge.agents"
 PENDING = "agentBridge.pending"
 APPLY = "agentBridge.apply"
 REJECT = "agentBridge.reject"
+UNREJECT = "agentBridge.unreject"
 DIFF = "agentBridge.diff"
 HISTORY = "agentBridge.history"
 REWIND = "agentBridge.rewind"
@@ -194,6 +195,18 @@ class TranscriptResult:
 @attrs.frozen
 class RejectResult:
     rejected: int
+    rejection_id: str | None  # pass to agentBridge.unreject to take it back; None when nothing was rejected
+
+
+@attrs.frozen
+class UnrejectArgs:
+    session_id: NonEmptyStr
+    rejection_id: NonEmptyStr
+
+
+@attrs.frozen
+class UnrejectResult:
+    restored: int
 
 
 @attrs.frozen

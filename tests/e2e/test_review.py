@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from lsprotocol import types as T
+from pygls.exceptions import JsonRpcException
 
 from tests.conftest import SAMPLE
 from tests.support.lsp_harness import Editor, git
@@ -126,7 +128,7 @@ async def test_reject_reverts_worktree_and_tells_the_agent(editor: Editor, repo:
     hunks = (await editor.pending(sid))[0]["hunks"]
     uri = editor.uri("greet.py")
     rejected = await editor.cmd("agentBridge.reject", {"sessionId": sid, "uri": uri, "hunkId": hunks[1]["hunkId"]})
-    assert rejected == {"rejected": 1}
+    assert rejected["rejected"] == 1 and rejected["rejectionId"]
     assert "print('bye ' + name)" in (worktree / "greet.py").read_text()
     assert "def greet(name: str) -> None:" in (worktree / "greet.py").read_text()
     assert [h["hunkId"] for h in (await editor.pending(sid))[0]["hunks"]] == [hunks[0]["hunkId"]]
@@ -137,6 +139,30 @@ async def test_reject_reverts_worktree_and_tells_the_agent(editor: Editor, repo:
     # Told once: the next prompt no longer carries it.
     _, tid2, _ = await editor.run("@echo-prompt", sessionId=sid)
     assert "REJECTED" not in editor.text_of(tid2)
+
+
+async def test_a_reject_is_taken_back_with_unreject(editor: Editor, repo: Path) -> None:
+    editor.open("greet.py")
+    sid, _, _ = await editor.run(write_directive("greet.py", NEW_GREET))
+    worktree = Path((await editor.cmd("agentBridge.sessions", {}))[0]["worktree"])
+    hunks = (await editor.pending(sid))[0]["hunks"]
+    uri = editor.uri("greet.py")
+    rejected = await editor.cmd("agentBridge.reject", {"sessionId": sid, "uri": uri})
+    assert rejected["rejected"] == 2 and await editor.pending(sid) == []
+    editor.events.clear()
+    restored = await editor.cmd("agentBridge.unreject", {"sessionId": sid, "rejectionId": rejected["rejectionId"]})
+    assert restored == {"restored": 2}
+    assert (worktree / "greet.py").read_text() == NEW_GREET
+    again = (await editor.pending(sid))[0]["hunks"]
+    assert [(h["hunkId"], h["agent"]) for h in again] == [(h["hunkId"], h["agent"]) for h in hunks]
+    await editor.wait_event(lambda e: e["kind"] == "pendingChanged")
+    # Taken back once only; a bad id is a clear error and the server goes on.
+    with pytest.raises(JsonRpcException, match="already undone"):
+        await editor.cmd("agentBridge.unreject", {"sessionId": sid, "rejectionId": rejected["rejectionId"]})
+    with pytest.raises(JsonRpcException, match="rejectionId"):
+        await editor.cmd("agentBridge.unreject", {"sessionId": sid})
+    _, tid, _ = await editor.run("@echo-prompt", sessionId=sid)
+    assert "REJECTED" not in editor.text_of(tid)
 
 
 async def test_new_and_deleted_files_apply_as_resource_operations(editor: Editor, repo: Path) -> None:

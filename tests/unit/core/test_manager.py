@@ -89,7 +89,7 @@ async def test_reject_reverts_the_worktree_and_the_agent_hears_of_it(repo: Path,
         started = await core.prompt(prompt("edit"), repo, no_docs)
         await core.await_turn(started.session_id, started.turn_id, 10)
         session = core.session(started.session_id)
-        assert await session.reject((repo / "greet.py").as_uri(), None) == 1
+        assert (await session.reject((repo / "greet.py").as_uri(), None)).rejected == 1
         assert (session.path / "greet.py").read_text() == ORIGINAL and session.pending == ()
         again = await core.prompt(prompt("next", started.session_id), repo, no_docs)
         await core.await_turn(again.session_id, again.turn_id, 10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bridge.git import sync
+from bridge.git import rejections, sync
 from bridge.git.pending import pending_changes
 from bridge.git.worktrees import commit_all, head
 from tests.unit.git.test_worktrees import git, lines, session, user_state, write
@@ -145,4 +145,24 @@ def test_rewind_keeps_what_the_user_rejected_since(repo: Path, tmp_path: Path) -
     rewound = sync.rewind(tree, base, *start)
     assert not (tree.path / "b.txt").exists()
     assert (tree.path / "two.txt").read_text() == lines("two", 10).replace("two 8", "AGENT 8")
+    assert sorted(rewound.changed) == ["b.txt"]
+
+
+def test_rewind_leaves_out_a_rejection_the_user_took_back(repo: Path, tmp_path: Path) -> None:
+    tree, base = session(repo, tmp_path)
+    agent = lines("two", 10).replace("two 1", "AGENT 1").replace("two 8", "AGENT 8")
+    write(tree.path / "two.txt", agent)
+    commit_all(tree, "turn 1")
+    start = (base, head(tree))
+    write(tree.path / "b.txt", "turn two\n")
+    commit_all(tree, "turn 2")
+    before = head(tree)
+    write(tree.path / "two.txt", lines("two", 10).replace("two 8", "AGENT 8"))
+    after = commit_all(tree, rejections.message("two.txt", ["h1"], ["h1"]))
+    assert after is not None
+    taken = rejections.unreject(tree, f"{before}..{after}")
+    assert taken == [after] and (tree.path / "two.txt").read_text() == agent
+    rewound = sync.rewind(tree, base, *start)
+    # The rejection was taken back, so the rewind keeps turn 1 whole instead of rejecting its hunk again.
+    assert (tree.path / "two.txt").read_text() == agent
     assert sorted(rewound.changed) == ["b.txt"]
