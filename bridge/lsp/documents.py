@@ -177,6 +177,10 @@ class PendingDocuments:
                 plan = await asyncio.to_thread(live.plan, h.change, None if whole else [h.hunk], lookup, caps, encoding)
             except PlanConflict as exc:
                 actions.append(conflict_action(h, str(exc)))
+            except ValueError:
+                # The hunk no longer fits the session's base: an apply just moved the base and the pending list
+                # is being refreshed (fresh diagnostics follow). Offer nothing for it rather than fail the request.
+                continue
             else:
                 edit = workspace_edit(plan.operations, caps)
                 if edit is None or plan.disk_write is not None:

@@ -2,13 +2,15 @@
 
 The README's eglot recipe, with the agent configured in ``:initializationOptions``, runs in ``emacs -q --batch``;
 ``tests/support/emacs/driver.el`` plays the user: opens ``calc.py`` in a git repository with eglot managing it,
-prompts qwen (against ``tests/support/scripted_llm.py``) with ``eglot-execute-command`` to read the file and
-rewrite it in two places far apart, waits for the turn (``agentBridge.awaitTurn``), for the answer eglot shows
-(``window/showMessage``: eglot declares no ``agentBridge.events``, so it gets plain messages) and for the two
-hint diagnostics in flymake, applies each hunk by running ``eglot-code-actions`` on its hint and picking "Apply agent
-change (qwen: ...)" (eglot applies the action's WorkspaceEdit itself), prompts again in the same session (served
-by the same warm qwen process), and shuts down with ``eglot-shutdown``. It writes a JSON verdict that this test
-asserts on; a failure prints Emacs's output, the verdict, eglot's events buffer and the bridge's logs.
+writes a comment prompt (``# <instruction> AI!``) above ``def add`` and runs its "Ask agent: ..." code action
+through ``eglot-code-actions``, so qwen (against ``tests/support/scripted_llm.py``) rewrites the file in two places
+far apart and drops the comment; waits for the answer eglot shows (``window/showMessage``: eglot declares no
+``agentBridge.events``, so it gets plain messages) and for the two hint diagnostics in flymake, applies each hunk
+by running ``eglot-code-actions`` on its hint and picking "Apply agent change (qwen: ...)" (eglot applies the
+action's WorkspaceEdit itself), prompts again with ``eglot-execute-command`` as the README shows (no session id:
+the same session, served by the same warm qwen process), and shuts down with ``eglot-shutdown``. It writes a JSON
+verdict that this test asserts on; a failure prints Emacs's output, the verdict, eglot's events buffer and the
+bridge's logs.
 
 Emacs comes from ``scripts/install-editors.sh`` (Debian's ``emacs-nox`` + ``elpa-eglot``), qwen from
 ``scripts/install-agents.sh``. Either missing skips, unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI sets
@@ -56,10 +58,16 @@ WAIT = 90  # seconds for each wait inside Emacs (a cold qwen start plus a turn t
 RUN_TIMEOUT = 240.0  # the whole Emacs run (it reports and exits by itself 15 s before)
 LEFTOVER_GRACE = 5.0  # seconds the bridge and its agent may take to be gone once Emacs has exited
 
-FIRST_PROMPT = script(f"@read {FILE}", *write_directive(FILE, CHANGED), "@say finished")
+# The first prompt is a comment the user writes above `def add` (unsaved): its instruction is the scripted LLM's
+# one-line edit (read, then write), so qwen rewrites the file without the comment, as a comment prompt asks.
+# Comment prompts collapse runs of spaces (the instruction is also the action's one-line title), so the JSON spells
+# them as escapes.
+INSTRUCTION = f"@edit {FILE} {json.dumps(CHANGED).replace(' ', chr(92) + 'u0020')}"
+COMMENT = f"# {INSTRUCTION} AI!"
+WITH_COMMENT = f"{COMMENT}\n{ORIGINAL}"
 SECOND_PROMPT = script(*write_directive(NOTES, NOTES_TEXT), "@say again")
-# 1-based lines of the two hunks: the `def add` line and `sub`'s return, far apart.
-HUNK_LINES = [ORIGINAL.splitlines().index(line) + 1 for line in ("def add(a, b):", "    return a - b")]
+# 1-based lines of the two hunks: the comment with the `def add` line after it, and `sub`'s return, far apart.
+HUNK_LINES = [1, WITH_COMMENT.splitlines().index("    return a - b") + 1]
 
 
 def require_emacs() -> tuple[str, str]:
@@ -165,7 +173,7 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
             AB_EMACS_INIT_OPTIONS=json.dumps(init_options),
             AB_EMACS_LOG_FILE=str(tmp_path / "state" / "bridge.log"),
             AB_EMACS_AGENT=AGENT,
-            AB_EMACS_PROMPT1=FIRST_PROMPT,
+            AB_EMACS_COMMENT=COMMENT,
             AB_EMACS_PROMPT2=SECOND_PROMPT,
             AB_EMACS_TIMEOUT=str(WAIT),
             AB_EMACS_DEADLINE=str(RUN_TIMEOUT - 15),
@@ -192,13 +200,19 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
           f"{verdict['connect_seconds']:.1f} s, shut down in {verdict['shutdown_seconds']:.1f} s")
     assert verdict["server_name"] == "agent-bridge", report()
 
-    # Turn 1: qwen read and rewrote the file. eglot declares no agentBridge.events capability: it got the streamed
-    # text as window/logMessage and the answer, with the changes to review, as window/showMessage; no events.
+    # Turn 1, from the comment: eglot's code actions on the comment line offered "Ask agent: <instruction>", and
+    # running it prompted qwen with the instruction, where it came from and the lines around it (unsaved buffer).
+    assert verdict["with_comment"] == WITH_COMMENT, report()
+    assert f"Ask agent: {INSTRUCTION}" in verdict["comment_picked_from"], report()
+    first_prompt = verdict["first_prompt"]
+    assert first_prompt.startswith(INSTRUCTION) and "remove that comment" in first_prompt, report()
+    # eglot declares no agentBridge.events capability: it got the streamed text as window/logMessage and the answer,
+    # with the changes to review, as window/showMessage; no events.
     assert verdict["first_turn"]["status"] == "completed", report()
     assert verdict["first_turn"]["stopReason"] == "end_turn", report()
-    assert "finished" in verdict["first_streamed"], report()
+    assert "done" in verdict["first_streamed"], report()
     answer = verdict["first_answer"]
-    assert answer.startswith(f"{AGENT}: ") and "finished" in answer, report()
+    assert answer.startswith(f"{AGENT}: ") and "done" in answer, report()
     assert answer.endswith(" — 2 pending changes: use code actions to apply or reject"), report()
     assert verdict["event_kinds"] == [], report()
     # Two hunks, shown by flymake as hints on their lines, pending in the bridge.
@@ -212,7 +226,7 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
         assert titles[0].startswith(f"Apply agent change ({AGENT}: "), report()
         assert any(t.startswith(f"Reject agent change ({AGENT}: ") for t in titles), report()
     assert verdict["before"] == ORIGINAL, report()
-    assert verdict["after_hunk_1"] == AFTER_FIRST_HUNK, report()
+    assert verdict["after_hunk_1"] == AFTER_FIRST_HUNK, report()  # the comment went with the first hunk
     assert verdict["pending_after_hunk_1"] == 1, report()
     assert verdict["after_hunk_2"] == CHANGED, report()
     # The buffer is the agent's version; the bridge re-baselined; nothing is saved until the user saves.
@@ -221,7 +235,8 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
     assert verdict["modified"] is True, report()
     assert (repo / FILE).read_text() == ORIGINAL, report()
 
-    # Turn 2 in the same session, served by the same warm qwen process and ACP session.
+    # Turn 2, prompted the README's way (no session id), continues the same session, served by the same warm qwen
+    # process and ACP session.
     assert verdict["second_reply"]["sessionId"] == verdict["first_reply"]["sessionId"], report()
     assert verdict["second_reply"]["turnId"] != verdict["first_reply"]["turnId"], report()
     assert verdict["second_turn"]["status"] == "completed", report()
@@ -234,7 +249,7 @@ def test_emacs_eglot_prompts_qwen_and_applies_both_hunks(tmp_path: Path) -> None
     assert verdict["statuses_after_second"] == [[f"{AGENT}:idle"]], report()
     assert verdict["sessions"] == [verdict["first_reply"]["sessionId"]], report()
     assert second_turn_calls, report()
-    assert all("@say finished" in body for body in second_turn_calls), "the second turn lost the first one's history"
+    assert all(f"@edit {FILE}" in body for body in second_turn_calls), "the second turn lost the first one's history"
 
     # Nothing asked the user; eglot-shutdown ended the server, and neither it nor the agent outlived the run.
     # eglot (jsonrpc.el) deletes the server process right after sending `exit`, i.e. SIGKILLs its process group

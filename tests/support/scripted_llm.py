@@ -19,7 +19,10 @@ context. Directives, one per line:
 
 * ``@write <path>`` then content lines up to ``@end`` -> a write tool call. The content is the lines joined
   with ``\\n`` plus a trailing newline (``"@write a\\nx\\n@end"`` writes ``"x\\n"``); a missing ``@end``
-  runs to the end of the message.
+  runs to the end of the message. One line also works: ``@write <path> "<JSON string>"`` writes the decoded
+  string (no ``@end``), for prompts that can only be one line, such as a comment prompt in an editor.
+* ``@edit <path> "<JSON string>"`` -> a read tool call, then a write of the decoded string (agents that refuse
+  to overwrite a file they have not read, such as qwen, accept it).
 * ``@read <path>`` -> a read tool call.
 * ``@tool <name> <json object>`` -> a call of any tool, arguments passed verbatim.
 * ``@say <text>`` -> a text-only answer, which ends the agent's turn (so put it last).
@@ -67,7 +70,7 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------
 # Script parsing
 
-_DIRECTIVE_RE = re.compile(r"^\s*@(write|read|say|tool|sleep)(?:[ \t]+(.*?))?\s*$")
+_DIRECTIVE_RE = re.compile(r"^\s*@(write|edit|read|say|tool|sleep)(?:[ \t]+(.*?))?\s*$")
 _END_RE = re.compile(r"^\s*@end\s*$")
 
 
@@ -103,7 +106,18 @@ def parse_script(text: str) -> list[Step]:
                 pass
             continue
         step: Step
-        if kind == "write":
+        path, _, inline = arg.partition(" ")
+        if kind == "edit" or (kind == "write" and inline.lstrip().startswith('"')):
+            # The one-line forms, for prompts that are a single line (a comment prompt in an editor).
+            try:
+                content = json.loads(inline)
+            except json.JSONDecodeError:
+                content = inline
+            if kind == "edit":  # as a model does it: read the file, then write it whole
+                steps.append(Step("read", path=path, delay=delay))
+                delay = 0.0
+            step = Step("write", path=path, content=content if isinstance(content, str) else inline)
+        elif kind == "write":
             body: list[str] = []
             while i < len(lines) and not _END_RE.match(lines[i]):
                 body.append(lines[i])

@@ -312,3 +312,10 @@ def test_standalone_port_0_and_record(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_one_line_write_takes_a_json_string() -> None:
+    steps = parse_script('@write calc.py "a\\nb\\n"\n@write other.py\nx\n@end\n@edit c.py "z\\n"')
+    assert [(s.kind, s.path, s.content) for s in steps] == [
+        ("write", "calc.py", "a\nb\n"), ("write", "other.py", "x\n"), ("read", "c.py", ""), ("write", "c.py", "z\n"),
+    ]

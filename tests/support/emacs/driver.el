@@ -2,10 +2,12 @@
 
 ;; Runs inside real Emacs (`emacs -q --batch -l driver.el') with eglot and plays a user of the README's eglot
 ;; recipe against the real bridge and a real ACP agent: open a Python file in a git repository with eglot
-;; managing it, prompt the agent with `eglot-execute-command', wait for the turn and the hint diagnostics,
-;; apply each pending hunk through `eglot-code-actions' at the hunk's diagnostic (the picker answered by
-;; advising `completing-read', so eglot itself applies the action's WorkspaceEdit), prompt again in the same
-;; session, and shut the server down with `eglot-shutdown'.  It writes everything it saw to a JSON verdict
+;; managing it, write a comment prompt (`# ... AI!') and run its "Ask agent: ..." code action, wait for the
+;; answer eglot shows (window/showMessage) and the hint diagnostics, apply each pending hunk through
+;; `eglot-code-actions' at the hunk's diagnostic (the picker answered by advising `completing-read', so eglot
+;; itself applies the action's WorkspaceEdit), prompt again with `eglot-execute-command' as the README shows
+;; (no session id: the bridge continues the workspace's session), and shut the server down with
+;; `eglot-shutdown'.  It writes everything it saw to a JSON verdict
 ;; and exits; the pytest side makes the assertions.
 ;;
 ;; Environment:
@@ -15,7 +17,8 @@
 ;;   AB_EMACS_INIT_OPTIONS  initializationOptions, as JSON
 ;;   AB_EMACS_LOG_FILE      the bridge's --log-file
 ;;   AB_EMACS_AGENT         the agent's name (the Apply action's title names it)
-;;   AB_EMACS_PROMPT1/2     the two prompts (the second goes to the first one's session)
+;;   AB_EMACS_COMMENT       the comment prompt line written at the top of the file (the first prompt)
+;;   AB_EMACS_PROMPT2       the second prompt, sent with `eglot-execute-command' (continues the session)
 ;;   AB_EMACS_TIMEOUT       seconds for each wait
 ;;   AB_EMACS_DEADLINE      seconds for the whole run, after which it reports what it reached and exits
 ;;                          (the pytest side kills it a little later)
@@ -44,6 +47,7 @@
 (defvar ab-questions nil "Questions eglot put to the user (none are expected), newest first.")
 (defvar ab-events nil "agentBridge/event notifications, newest first.")
 (defvar ab-picked-from nil "The titles the code-action picker offered, newest first.")
+(defvar ab-pick nil "The prefix of the code action to pick; nil: the agent's Apply.")
 (defvar ab-server nil)
 (defvar ab-buffer nil)
 (defvar ab-start (float-time))
@@ -90,12 +94,11 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
   (let ((titles (mapcar (lambda (c) (if (consp c) (car c) c))
                         (if (functionp collection) (all-completions "" collection) collection))))
     (if (string-prefix-p "[eglot] Pick an action" prompt)
-        (let ((chosen (cl-find-if (lambda (title)
-                                    (string-prefix-p (format "Apply agent change (%s" ab-agent) title))
-                                  titles)))
+        (let* ((wanted (or ab-pick (format "Apply agent change (%s" ab-agent)))
+               (chosen (cl-find-if (lambda (title) (string-prefix-p wanted title)) titles)))
           (push (vconcat titles) ab-picked-from)
           (ab-step "code action picker offered %S, chose %S" titles chosen)
-          (or chosen (error "No \"Apply agent change (%s\" among the code actions %S" ab-agent titles)))
+          (or chosen (error "No \"%s\" among the code actions %S" wanted titles)))
       (push (format "%s %S" prompt titles) ab-questions)
       (ab-step "unexpected completing-read: %s %S" prompt titles)
       (or (car (member "Reject" titles)) (car titles) (apply orig prompt collection args)))))
@@ -167,6 +170,24 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
   (apply #'+ (mapcar (lambda (file) (length (plist-get file :hunks)))
                      (ab-command "agentBridge.pending" :sessionId session-id))))
 
+(defun ab-pending-ids (session-id)
+  (sort (apply #'append (mapcar (lambda (file) (mapcar (lambda (h) (plist-get h :hunkId)) (plist-get file :hunks)))
+                                (ab-command "agentBridge.pending" :sessionId session-id)))
+        #'string<))
+
+(defun ab-hint-ids ()
+  (sort (mapcar (lambda (d) (let ((text (flymake-diagnostic-text d)))
+                              (and (string-match "\\[\\(h[0-9a-f]+\\)\\]" text) (match-string 1 text))))
+                (ab-hints))
+        #'string<))
+
+(defun ab-wait-settled (what session-id left)
+  "Wait until the bridge holds LEFT pending hunks and flymake shows exactly those as hints.
+Right after an apply, flymake drops the hint whose text the edit replaced at once, while the bridge is still
+re-baselining: a user acting in between would see the old hunk. The test waits for both sides to agree."
+  (ab-wait what (lambda () (let ((ids (ab-pending-ids session-id)))
+                             (and (= (length ids) left) (equal ids (ab-hint-ids)))))))
+
 (defun ab-agent-processes (pid)
   "pid and command line of the live children of PID (the bridge) that run the agent."
   (let (found)
@@ -236,19 +257,33 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
            (bridge-pid (process-id bridge)))
       (ab-put "bridge_pid" bridge-pid)
 
-      ;; 2. Prompt: read the file and rewrite it (two hunks far apart).
+      ;; 2. Prompt with a comment: write it above `def add', pick its "Ask agent: ..." code action.
       (let* ((logged (length ab-logged))
-             (shown (length ab-shown))
-             (reply (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT1")))
-             (session-id (plist-get reply :sessionId)))
-        (ab-step "prompted: %S" reply)
-        (ab-put "first_reply" reply)
+             (shown (length ab-shown)))
+        (with-current-buffer ab-buffer
+          (goto-char (point-min))
+          (insert (ab-env "AB_EMACS_COMMENT") "\n")
+          (ab-put "with_comment" (ab-text))
+          (ab-idle)  ; the user pauses: eglot sends didChange
+          (goto-char (point-min))
+          (let ((ab-pick "Ask agent: ")
+                (last-nonmenu-event ?a)
+                (this-command 'eglot-code-actions))
+            (call-interactively #'eglot-code-actions)))
+        (ab-put "comment_picked_from" (car ab-picked-from))
+        (setq ab-picked-from nil)
+        (ab-step "comment prompt sent")
 
-        ;; 3. The turn, then the hunks as hints.
-        (ab-put "first_turn" (ab-await-turn reply))
-        (ab-step "first turn ended: %S" (gethash "first_turn" ab-verdict))
+        ;; 3. The answer eglot shows at the turn's end, then the hunks as hints.
         (ab-put "first_answer" (ab-answer-since shown))
         (ab-put "first_streamed" (ab-streamed-since logged))
+        (let* ((session-id (plist-get (aref (ab-command "agentBridge.sessions") 0) :sessionId))
+               (turn (aref (ab-command "agentBridge.history" :sessionId session-id) 0))
+               (reply (list :sessionId session-id :turnId (plist-get turn :turnId))))
+         (ab-put "first_reply" reply)
+         (ab-put "first_prompt" (plist-get turn :prompt))
+         (ab-put "first_turn" (ab-await-turn reply))
+         (ab-step "first turn ended: %S" (gethash "first_turn" ab-verdict))
         (ab-wait "two agent-bridge hints" (lambda () (= (length (ab-hints)) 2)))
         (ab-put "hint_lines" (ab-hint-lines))
         (ab-put "hint_texts" (vconcat (mapcar #'flymake-diagnostic-text (ab-hints))))
@@ -258,10 +293,10 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
 
         ;; 4. Apply both hunks through eglot's code actions, each at its own hint.
         (ab-apply-hunk-at-first-hint 1)
-        (ab-wait "one hint left after the first apply" (lambda () (= (length (ab-hints)) 1)))
+        (ab-wait-settled "one hunk left after the first apply" session-id 1)
         (ab-put "pending_after_hunk_1" (ab-pending-hunks session-id))
         (ab-apply-hunk-at-first-hint 2)
-        (ab-wait "no hint left after the second apply" (lambda () (null (ab-hints))))
+        (ab-wait-settled "no hunk left after the second apply" session-id 0)
         (ab-put "pending_after_hunk_2" (ab-pending-hunks session-id))
         (ab-put "picked_from" (vconcat (reverse ab-picked-from)))
 
@@ -269,11 +304,10 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
         (ab-put "after" (ab-text))
         (ab-put "modified" (if (buffer-modified-p ab-buffer) t :json-false))
 
-        ;; 6. A second turn in the same session, on the same warm agent.
+        ;; 6. A second turn, prompted as the README shows (no session id): the same session, the same warm agent.
         (let* ((logged2 (length ab-logged))
                (shown2 (length ab-shown))
-               (reply2 (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT2")
-                                   :sessionId session-id)))
+               (reply2 (ab-command "agentBridge.prompt" :text (ab-env "AB_EMACS_PROMPT2"))))
           (ab-step "prompted again: %S" reply2)
           (ab-put "second_reply" reply2)
           (ab-put "second_turn" (ab-await-turn reply2))
@@ -283,7 +317,7 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
         (ab-put "agents_after_second" (ab-agent-processes bridge-pid))
         (ab-put "statuses_after_second" (ab-agent-statuses))
         (ab-put "sessions" (vconcat (mapcar (lambda (s) (plist-get s :sessionId))
-                                            (ab-command "agentBridge.sessions")))))
+                                            (ab-command "agentBridge.sessions"))))))
 
       ;; 7. Shut down the way a user does; the server process ends.
       (let ((started (float-time)))
