@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real editors that the editor tests drive and that no Python or npm package ships: Emacs with eglot
-# (tests/real/test_emacs_eglot.py), from apt; and an SSH server (tests/real/test_ssh.py: an editor reaching the
+# and with lsp-mode (tests/real/test_emacs_eglot.py, test_emacs_lsp_mode.py; Debian's elpa-lsp-mode), from apt; and an SSH server (tests/real/test_ssh.py: an editor reaching the
 # bridge daemon over `ssh host agent-bridge serve`). Debian 12 ships Emacs 28.2 (emacs-nox) and eglot 1.9 as the separate
 # elpa-eglot; from Emacs 29 on eglot is built in, so elpa-eglot is installed only when Emacs has no eglot.
 #
@@ -16,11 +16,12 @@ elapsed() { awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - 
 have_emacs() { command -v emacs >/dev/null 2>&1; }
 # -q, not -Q: Debian puts elpa packages on the load path from its site-start.
 has_eglot() { emacs -q --batch --eval '(kill-emacs (if (require (quote eglot) nil t) 0 1))' >/dev/null 2>&1; }
+has_lsp_mode() { emacs -q --batch --eval '(kill-emacs (if (require (quote lsp-mode) nil t) 0 1))' >/dev/null 2>&1; }
 
 have_sshd() { [[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1; }
 
-if have_emacs && has_eglot && have_sshd; then
-    echo "install-editors: $(emacs --version | head -1) with eglot, and sshd, already installed in $(elapsed) s"
+if have_emacs && has_eglot && has_lsp_mode && have_sshd; then
+    echo "install-editors: $(emacs --version | head -1) with eglot and lsp-mode, and sshd, already installed in $(elapsed) s"
     exit 0
 fi
 
@@ -52,10 +53,11 @@ apt_install() {
 
 have_emacs || apt_install emacs-nox
 has_eglot || apt_install elpa-eglot
+has_lsp_mode || apt_install elpa-lsp-mode
 have_sshd || apt_install openssh-server openssh-client
 
-if ! have_emacs || ! has_eglot; then
-    echo "install-editors: installed, but emacs with eglot is still not usable" >&2
+if ! have_emacs || ! has_eglot || ! has_lsp_mode; then
+    echo "install-editors: installed, but emacs with eglot and lsp-mode is still not usable" >&2
     exit 1
 fi
-echo "install-editors: installed $(emacs --version | head -1) with eglot in $(elapsed) s"
+echo "install-editors: installed $(emacs --version | head -1) with eglot and lsp-mode in $(elapsed) s"
