@@ -136,6 +136,17 @@ def test_hunks_touching_picks_only_the_right_ones_and_keeps_order() -> None:
     assert hunks_touching([d1, d2], rng(0, 0, 9, 0)) == [d1, d2]
 
 
+def test_two_hunks_on_one_line_are_both_offered() -> None:
+    """An insertion that goes before line 3 and a change of line 3 (e.g. once the user removed the lines that kept
+    them apart): the cursor on that line reaches both, in order."""
+    insert = make_hunk("a.py", 3, (), ("new\n",))
+    change_ = make_hunk("a.py", 5, ("f\n",), ("F\n",))
+    both = modify("a.py", insert, change_)
+    d1, d2 = doc(insert, both), doc(change_, both, delta=-2)
+    assert hunks_touching([d1, d2], rng(3, 0, 3, 0)) == [d1, d2]
+    assert hunks_touching([d1, d2], rng(3, 4, 3, 4)) == [d1, d2]
+
+
 def test_hunks_touching_follows_delta() -> None:
     h = doc(make_hunk("a.py", 2, ("x\n",), ("X\n",)), delta=2)
     assert hunks_touching([h], rng(2, 0, 2, 0)) == []
