@@ -285,10 +285,12 @@ class Store:
         )
 
     # Turns
-    async def add_turn(self, turn_id: str, session_id: str, agent: str, prompt: str) -> None:
+    async def add_turn(
+        self, turn_id: str, session_id: str, agent: str, prompt: str, queued_at: float | None = None
+    ) -> None:
         await self._write(
             "INSERT INTO turns (id, session_id, agent, prompt, status, queued_at) VALUES (?,?,?,?,?,?)",
-            (turn_id, session_id, agent, prompt, "queued", time.time()),
+            (turn_id, session_id, agent, prompt, "queued", time.time() if queued_at is None else queued_at),
         )
 
     async def start_turn(self, turn_id: str) -> None:

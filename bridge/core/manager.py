@@ -21,6 +21,7 @@ from bridge.core.host import TurnHost
 from bridge.core.plans import DocLookup
 from bridge.core.pool import AgentPool, Key
 from bridge.core.ports import BackendFactory, Editor
+from bridge.core.preparing import Preparing, hand_over
 from bridge.core.prompts import selection_note, title_for
 from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
@@ -83,6 +84,7 @@ class SessionManager:
         self._watchdog = registry.settings.turn_watchdog
         self.sessions: dict[str, Session] = {}
         self._creating = asyncio.Lock()
+        self._preparing: dict[str, Preparing] = {}
         self._steering = steering.Steering(store, self.pool, self.agents.backend, self._agent)
         self._janitor: asyncio.Task[None] | None = None
 
@@ -161,6 +163,8 @@ class SessionManager:
     async def shutdown(self) -> None:
         if self._janitor is not None:
             self._janitor.cancel()
+        # Sessions being prepared finish first (a worktree half made would be left to the reaper), then stop.
+        await asyncio.gather(*(p.task for p in list(self._preparing.values()) if p.task), return_exceptions=True)
         await asyncio.gather(*(live.stop("the bridge is shutting down") for live in self.sessions.values()))
         await self.agents.stop(self.pool.keys())
         await self.factory.close()
@@ -203,16 +207,26 @@ class SessionManager:
         return [s for s in self.sessions.values() if sees(workspace, s.row.workspace)]
 
     # Creating sessions
-    async def create_session(self, workspace: Path, title: str) -> Session:
+    async def _repo_root(self, workspace: Path) -> Path:
         try:
-            repo_root = await asyncio.to_thread(worktrees.find_repo_root, workspace)
+            return await asyncio.to_thread(worktrees.find_repo_root, workspace)
         except NotAGitRepository:
             raise BridgeError(
                 f"{workspace} is not inside a git repository; agent-bridge needs one to keep agents' edits "
                 "apart from yours (run `git init` there first)"
             ) from None
-        session_id = uuid.uuid4().hex[:12]
+
+    async def create_session(self, workspace: Path, title: str) -> Session:
+        repo_root = await self._repo_root(workspace)
         overlays = self._editors(str(workspace)).unsaved_texts(repo_root)
+        return await self._make_session(uuid.uuid4().hex[:12], workspace, repo_root, title, overlays, time.time())
+
+    async def _make_session(
+        self, session_id: str, workspace: Path, repo_root: Path, title: str, overlays: dict[str, str], asked: float
+    ) -> Session:
+        """Snapshot what the user sees (`overlays`: unsaved buffers, as they were when asked) and check it out.
+        The session dates from when it was `asked` for: which session is the latest must not depend on which
+        worktree was ready first."""
         path = self.state_dir / "worktrees" / session_id
         try:
             base = await asyncio.to_thread(worktrees.snapshot_base, repo_root, overlays)
@@ -222,22 +236,59 @@ class SessionManager:
             tree = await asyncio.to_thread(linked.locate, repo_root, path)
         except GitError as exc:
             raise BridgeError(f"could not create the session worktree: {exc}") from exc
-        row = SessionRow(session_id, str(workspace), str(repo_root), title, "open", time.time())
+        row = SessionRow(session_id, str(workspace), str(repo_root), title, "open", asked)
         wt = WorktreeRow(session_id, str(path), branch_name(session_id), base, base_ref(session_id))
         await self.store.add_session(row, wt)
         live = self._session(row, wt, tree)
         self.sessions[session_id] = live
         return live
 
+    async def _begin_session(self, workspace: Path, title: str) -> Preparing:
+        """A new session announced at once; its worktree is made in the background (see preparing.py)."""
+        repo_root = await self._repo_root(workspace)
+        session_id = uuid.uuid4().hex[:12]
+        overlays = self._editors(str(workspace)).unsaved_texts(repo_root)
+        prep = Preparing(session_id, str(workspace), repo_root, self.state_dir / "worktrees" / session_id)
+        asked = prep.active_at
+        editor = self._editors(str(workspace))
+
+        def failed(turn: Turn, reason: str) -> None:
+            editor.notify_event(wire.TurnEnded(session_id, turn.id, turn.agent.name, "failed", error=reason))
+
+        async def run() -> Session:
+            try:
+                return await hand_over(
+                    prep, lambda: self._make_session(session_id, workspace, repo_root, title, overlays, asked),
+                    self._start, failed,
+                )
+            finally:
+                self._preparing.pop(session_id, None)
+
+        prep.task = asyncio.create_task(run())
+        # Its failure reaches the turns (and whoever waits); retrieved here so asyncio does not report it again.
+        prep.task.add_done_callback(lambda task: task.cancelled() or task.exception())
+        self._preparing[session_id] = prep
+        return prep
+
+    async def prepared(self, session_id: str | None, workspace: str | None = None) -> None:
+        """Wait until a session still being prepared exists (nothing to wait for otherwise)."""
+        prep = self._preparing.get(session_id) if session_id is not None else None
+        if prep is not None and sees(workspace, prep.workspace):
+            await prep.wait()
+
     # Turns
-    def latest(self, workspace: Path | None, uri: str | None) -> Session | None:
-        """The open session a prompt without `sessionId` continues (see queries.latest)."""
-        seen = self.sessions_of(str(workspace)) if workspace is not None else list(self.sessions.values())
+    def latest(self, workspace: Path | None, uri: str | None) -> Session | Preparing | None:
+        """The open session a prompt without `sessionId` continues (see queries.latest), one still being
+        prepared included."""
+        window = str(workspace) if workspace is not None else None
+        seen: list[Session | Preparing] = [*self.sessions_of(window)]
+        seen += [p for p in self._preparing.values() if sees(window, p.workspace)]
         return queries.latest(seen, workspace is None, to_path(uri) if uri is not None else None)
 
     async def prompt(self, args: wire.PromptArgs, workspace: Path | None, lookup: DocLookup) -> wire.PromptResult:
         """Queue a turn in `args.session_id`, else in a new session if `args.new_session`, else in the
-        workspace's latest session (see `latest`) or a new one when it has none; returns its ids at once.
+        workspace's latest session (see `latest`) or a new one when it has none; returns its ids at once, before
+        a new session's worktree exists (see preparing.py).
 
         `workspace` is the editor's root folder; without one, the prompt's document decides.
         """
@@ -246,7 +297,10 @@ class SessionManager:
             sticky = self.latest(window, args.uri)
             if sticky is not None:
                 args = attrs.evolve(args, session_id=wire.NonEmptyStr(sticky.id))
-        key = self.sessions[args.session_id].row.workspace if args.session_id in self.sessions else (
+        target: Session | Preparing | None = None
+        if args.session_id is not None:
+            target = self._preparing.get(args.session_id) or self.session(args.session_id)
+        key = (target.row.workspace if isinstance(target, Session) else target.workspace) if target is not None else (
             str(workspace) if workspace is not None else None
         )
         config = self.config(key)
@@ -263,34 +317,39 @@ class SessionManager:
             path = to_path(args.uri)
             if path is None:
                 raise InvalidArguments(f"{wire.PROMPT}: cannot map {args.uri!r} to a file")
-            if args.session_id is None and workspace is None:
+            if target is None and workspace is None:
                 workspace = Path(path)
             if args.range is not None:
-                repo_root = self.session(args.session_id).repo_root if args.session_id else None
+                repo_root = target.repo_root if target is not None else None
                 selection = await asyncio.to_thread(read_selection, lookup(args.uri), repo_root, Path(path), args.range)
-        session_root = self.session(args.session_id).repo_root if args.session_id else None
-        attached = await attachments.gather(args.attachments, lookup, session_root, workspace)
-        if args.session_id:
-            live = self.session(args.session_id)
-        elif workspace is None:
-            raise BridgeError("no workspace folder is open; open a folder inside a git repository or pass 'uri'")
-        else:
+        attached = await attachments.gather(
+            args.attachments, lookup, target.repo_root if target is not None else None, workspace
+        )
+        if target is None:
+            if workspace is None:
+                raise BridgeError("no workspace folder is open; open a folder inside a git repository or pass 'uri'")
             async with self._creating:  # two prompts at once into a workspace with no session share a new one
                 fresh = None if args.new_session else self.latest(window, args.uri)
-                live = fresh or await self.create_session(workspace, title_for(args.text))
+                target = fresh or await self._begin_session(workspace, title_for(args.text))
         turn_id = uuid.uuid4().hex[:12]
         parts: list[PromptPart] = [TextPart(args.text)]
         if selection is not None:
             parts.append(TextPart(selection_note(selection.path, selection.first_line, selection.last_line)))
-            parts.append(ResourcePart((live.path / selection.path).as_uri(), selection.text))
-        parts += attachments.attachment_parts(attached, live.path)
-        turn = Turn(turn_id, live.id, agent, args.text, parts, asyncio.get_running_loop().create_future())
+            parts.append(ResourcePart((target.path / selection.path).as_uri(), selection.text))
+        parts += attachments.attachment_parts(attached, target.path)
+        turn = Turn(turn_id, target.id, agent, args.text, parts, asyncio.get_running_loop().create_future())
         if selection is not None:
-            uri = (live.repo_root / selection.path).as_uri()
+            uri = (target.repo_root / selection.path).as_uri()
             turn.context = wire.TurnContext(uri, selection.first_line, selection.last_line)
-        await self.store.add_turn(turn_id, live.id, agent.name, args.text)
+        if isinstance(target, Preparing):
+            target.add(turn)
+        else:
+            await self._start(target, turn)
+        return wire.PromptResult(target.id, turn_id)
+
+    async def _start(self, live: Session, turn: Turn) -> None:
+        await self.store.add_turn(turn.id, live.id, turn.agent.name, turn.prompt, turn.queued_at)
         live.enqueue(turn)
-        return wire.PromptResult(live.id, turn_id)
 
     async def _run(self, live: Session, turn: Turn) -> TurnResult:
         key: Key = (live.row.id, turn.agent.name)
@@ -350,6 +409,12 @@ class SessionManager:
         return result
 
     async def await_turn(self, session_id: str, turn_id: str | None, timeout: float | None) -> TurnResult:
+        prep = self._preparing.get(session_id)
+        if prep is not None:
+            waiting = prep.turns.get(turn_id) if turn_id is not None else next(reversed(prep.turns.values()), None)
+            if waiting is not None:  # its session may never come to be: the turn itself says how it ended
+                return await self._wait_turn(waiting, timeout)
+            await prep.wait()
         live = self.session(session_id) if session_id in self.sessions else None
         if turn_id is None:
             if live is None:
@@ -367,10 +432,14 @@ class SessionManager:
             if row.status in ("queued", "running"):
                 raise BridgeError(f"turn {turn_id!r} was interrupted and cannot be awaited")
             return TurnResult(row.status, row.stop_reason, row.error)
+        return await self._wait_turn(turn, timeout)
+
+    @staticmethod
+    async def _wait_turn(turn: Turn, timeout: float | None) -> TurnResult:
         try:
             return await asyncio.wait_for(asyncio.shield(turn.done), timeout)
         except TimeoutError:
-            raise BridgeError(f"turn {turn_id!r} is still running after {timeout:g} s") from None
+            raise BridgeError(f"turn {turn.id!r} is still running after {timeout:g} s") from None
 
     async def history(self, session_id: str) -> list[wire.HistoryEntry]:
         """The session's turns, oldest first, with what the agent did (a running turn's: what its host saw so far)."""
@@ -384,9 +453,13 @@ class SessionManager:
         live = self.session(session_id, workspace)
         return await living.rewind(live, turn_id, self.store, self._editors(live.row.workspace))
 
-    async def cancel(self, session_id: str) -> bool:
-        """Cancel the running turn, wherever it is (starting the agent, prompting, asking permission)."""
-        return self.session(session_id).cancel()
+    async def cancel(self, session_id: str, workspace: str | None = None) -> bool:
+        """Cancel the running turn, wherever it is (preparing its session, starting the agent, prompting, asking
+        permission)."""
+        prep = self._preparing.get(session_id)
+        if prep is not None and sees(workspace, prep.workspace):
+            return prep.cancel()
+        return self.session(session_id, workspace).cancel()
 
     # Steering (bridge.core.steering)
     async def agent_state(self, session_id: str, agent: str | None, workspace: str | None) -> wire.AgentStateResult:

@@ -7,6 +7,7 @@ import shutil
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from bridge import protocol as wire
 from bridge.config import Registry
@@ -19,7 +20,20 @@ from bridge.core.trust import held_back
 from bridge.store import Store, TurnRow
 
 
-def latest(seen: Iterable[Session], folderless: bool, document: str | None) -> Session | None:
+class Recent(Protocol):
+    """What `latest` compares: a live session, or one still being prepared."""
+
+    @property
+    def repo_root(self) -> Path: ...
+
+    @property
+    def active_at(self) -> float: ...
+
+
+R = TypeVar("R", bound=Recent)
+
+
+def latest(seen: Iterable[R], folderless: bool, document: str | None) -> R | None:
     """Of the sessions a window sees, the one prompted (else created) last. A window without a folder sees
     every workspace's: there only a session of the repository holding the prompt's document counts, and none
     without one, so a prompt never lands in another project's session."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -169,7 +168,7 @@ class Session(Review):
     def enqueue(self, turn: Turn) -> None:
         """Queue a turn; turns of a session run one at a time, in order."""
         self._turns[turn.id] = turn
-        self.active_at = max(self.active_at, time.time())
+        self.active_at = max(self.active_at, turn.queued_at)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work())
         self._queue.put_nowait(turn)

@@ -25,6 +25,7 @@ class Turn:
     # Set by agentBridge.cancel at any point of the turn, even before the agent has it.
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     context: TurnContext | None = None  # the user's selection sent with the prompt
+    queued_at: float = field(default_factory=time.time)  # when the user prompted it
 
 
 @dataclass(frozen=True)

@@ -37,16 +37,17 @@ def command(server: BridgeServer, name: str, args: type[A]) -> Callable[[Handler
 def register_commands(server: BridgeServer) -> None:
     @command(server, wire.PROMPT, wire.PromptArgs)
     async def prompt(ls: BridgeServer, args: wire.PromptArgs) -> wire.PromptResult:
-        return await (await ls.core(args.session_id)).prompt(args, ls.workspace_root(), ls.lookup())
+        return await (await ls.core(args.session_id, wait=False)).prompt(args, ls.workspace_root(), ls.lookup())
 
     @command(server, wire.AWAIT_TURN, wire.AwaitTurnArgs)
     async def await_turn(ls: BridgeServer, args: wire.AwaitTurnArgs) -> wire.TurnStatus:
-        result = await (await ls.core(args.session_id)).await_turn(args.session_id, args.turn_id, args.timeout)
+        core = await ls.core(args.session_id, wait=False)
+        result = await core.await_turn(args.session_id, args.turn_id, args.timeout)
         return result.to_wire()
 
     @command(server, wire.CANCEL, wire.SessionArgs)
     async def cancel(ls: BridgeServer, args: wire.SessionArgs) -> wire.CancelResult:
-        return wire.CancelResult((await ls.session(args.session_id)).cancel())
+        return wire.CancelResult(await (await ls.core()).cancel(args.session_id, ls.workspace_key()))
 
     @command(server, wire.SESSIONS, wire.NoArgs)
     async def sessions(ls: BridgeServer, args: wire.NoArgs) -> list[wire.SessionSummary]:
@@ -62,7 +63,7 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.PENDING, wire.PendingArgs)
     async def pending(ls: BridgeServer, args: wire.PendingArgs) -> list[wire.PendingFile]:
-        return await ls.documents.pending(await ls.core(), args.session_id, args.uri)
+        return await ls.documents.pending(await ls.core(args.session_id), args.session_id, args.uri)
 
     @command(server, wire.APPLY, wire.HunkSelection)
     async def apply(ls: BridgeServer, args: wire.HunkSelection) -> wire.ApplyResult:
@@ -107,13 +108,14 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.AGENT_STATE, wire.AgentStateArgs)
     async def agent_state(ls: BridgeServer, args: wire.AgentStateArgs) -> wire.AgentStateResult:
-        return await (await ls.core()).agent_state(args.session_id, args.agent, ls.workspace_key())
+        return await (await ls.core(args.session_id)).agent_state(args.session_id, args.agent, ls.workspace_key())
 
     @command(server, wire.SET_MODE, wire.SetModeArgs)
     async def set_mode(ls: BridgeServer, args: wire.SetModeArgs) -> wire.AgentStateResult:
-        return await (await ls.core()).set_mode(args.session_id, args.agent, args.mode_id, ls.workspace_key())
+        core = await ls.core(args.session_id)
+        return await core.set_mode(args.session_id, args.agent, args.mode_id, ls.workspace_key())
 
     @command(server, wire.SET_OPTION, wire.SetOptionArgs)
     async def set_option(ls: BridgeServer, args: wire.SetOptionArgs) -> wire.AgentStateResult:
-        core = await ls.core()
+        core = await ls.core(args.session_id)
         return await core.set_option(args.session_id, args.agent, args.option_id, args.value, ls.workspace_key())

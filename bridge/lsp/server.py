@@ -229,17 +229,21 @@ class BridgeServer(LanguageServer):
         return live.hunk_count() if live is not None else 0
 
     # Helpers used by handlers
-    async def core(self, session_id: str | None = None) -> SessionManager:
-        """The core, once ready; with `session_id`, only if this window sees that session (else UnknownSession)."""
+    async def core(self, session_id: str | None = None, wait: bool = True) -> SessionManager:
+        """The core, once ready; with `session_id`, only if this window sees that session (else UnknownSession),
+        and once that session exists if it is still being prepared (unless not `wait`: awaitTurn and cancel act
+        on a session in the making)."""
         await asyncio.wait_for(self.ready.wait(), 60)
         assert self.manager is not None
         if session_id is not None:
+            if wait:
+                await self.manager.prepared(session_id, self.workspace_key())
             self.manager.visible(session_id, self.workspace_key())
         return self.manager
 
     async def session(self, session_id: str) -> Session:
         """A live session this window sees (UnknownSession otherwise)."""
-        return (await self.core()).session(session_id, self.workspace_key())
+        return (await self.core(session_id)).session(session_id, self.workspace_key())
 
     @property
     def encoding(self) -> str:

@@ -114,6 +114,7 @@ async def test_a_crashed_agent_fails_its_turn_and_the_next_turn_gets_a_new_backe
 async def test_cancel_stops_the_running_turn(repo: Path, tmp_path: Path) -> None:
     async with running_core(tmp_path / "state", [hang_until_cancelled()]) as (core, _, editor):
         started = await core.prompt(prompt("long"), repo, no_docs)
+        await core.prepared(started.session_id)  # the new session's worktree is made after the prompt returned
         for _ in range(100):
             if core.session(started.session_id).current is not None and "turnStarted" in editor.kinds():
                 break
@@ -180,6 +181,7 @@ async def test_a_closed_session_is_never_continued(repo: Path, tmp_path: Path) -
 async def test_prompts_at_once_into_a_workspace_without_sessions_share_one(repo: Path, tmp_path: Path) -> None:
     async with running_core(tmp_path / "state", [say("x")] * 3) as (core, _, _):
         started = await asyncio.gather(*(core.prompt(prompt(f"p{i}"), repo, no_docs) for i in range(3)))
+        await core.prepared(started[0].session_id)
         assert len({s.session_id for s in started}) == 1 and len(core.sessions) == 1
         await core.await_turn(started[0].session_id, started[-1].turn_id, 10)
 
