@@ -130,9 +130,31 @@ def _replace(uri: str, version: int | None, old: str, new: str, encoding: str) -
     if edit is None:
         return None
     lines = LspLines.of(old)
+    appended = _append_before_last_break(lines, edit.start, edit.end, edit.new_text, encoding)
+    if appended is not None:
+        return ReplaceText(uri, version, appended[0], appended[0], appended[1])
     start = lines.position(edit.start, encoding)
     end = lines.position(edit.end, encoding)
     return ReplaceText(uri, version, start, end, edit.new_text)
+
+
+def _append_before_last_break(
+    lines: LspLines, start: int, end: int, new_text: str, encoding: str
+) -> tuple[Position, str] | None:
+    """Lines appended after a text's final line break, as an insertion just before that break instead.
+
+    The plain form inserts at the empty line after the final break, a position LSP allows but Neovim's
+    apply_text_edits (0.10, 0.11) mishandles: it appends the inserted text's lines as whole lines, the empty
+    piece after its final break included, so the file ends with a blank line more. Inserting `break + text`
+    before the final break yields the same text in every editor."""
+    count = len(lines)
+    if start != end or start != count or count == 0:
+        return None
+    last = lines.lines[-1]
+    brk = "\r\n" if last.endswith("\r\n") else "\n" if last.endswith("\n") else None
+    if brk is None or not new_text.endswith(brk):
+        return None
+    return lines.line_end(count - 1, encoding), brk + new_text[: -len(brk)]
 
 
 def _need_resource(caps: EditorCaps, kind: str, path: str) -> None:
