@@ -36,6 +36,8 @@ end
 ---@return agent_bridge.Hunk[]
 function M.hunks(bufnr)
   local out = {}
+  -- A hunk appended after the last line sits on a line the cursor cannot reach: the last line stands for it.
+  local max = vim.api.nvim_buf_line_count(bufnr) - 1
   for _, d in ipairs(vim.diagnostic.get(bufnr)) do
     local data = d.user_data and d.user_data.lsp and d.user_data.lsp.data
     if d.source == SOURCE and type(data) == "table" and data.sessionId and data.hunkId then
@@ -50,8 +52,8 @@ function M.hunks(bufnr)
         summary = summary and short_reason(summary)
       end
       table.insert(out, {
-        lnum = d.lnum,
-        last = math.max(last, d.lnum),
+        lnum = math.min(d.lnum, max),
+        last = math.min(math.max(last, d.lnum), max),
         session_id = data.sessionId,
         hunk_id = data.hunkId,
         label = agent and (agent .. ": " .. summary) or d.message,

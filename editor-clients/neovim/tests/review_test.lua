@@ -1,0 +1,67 @@
+-- Reviewing in place, run by tests/real/test_neovim_review.py in real headless Neovim after the README's minimal
+-- configuration: the real `agent-bridge serve` and its scripted ACP agent. Records a check per observation in
+-- the JSON file named by AB_TEST_VERDICT. Environment: AB_TEST_REPO (a fresh git repository with greet.py and
+-- other.txt).
+local verdict_path = assert(os.getenv("AB_TEST_VERDICT"), "AB_TEST_VERDICT not set")
+local repo = assert(os.getenv("AB_TEST_REPO"), "AB_TEST_REPO not set")
+
+local here = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2))
+local helper = dofile(vim.fs.joinpath(here, "helper.lua"))
+local t = helper.start(verdict_path)
+local verdict, check, wait, turn_end, buf_text = t.verdict, t.check, t.wait, t.turn_end, helper.buf_text
+
+local GREET = "def greet(name):\n    print('hello ' + name)\n"
+local GREET_EOF = GREET .. "\n\ndef farewell(name):\n    print('bye ' + name)\n"
+
+vim.lsp.set_log_level("debug")
+
+local function main()
+  local ab = require("agent_bridge")
+  local review = require("agent_bridge.review")
+  local sessions = require("agent_bridge.sessions")
+  local client_mod = require("agent_bridge.client")
+  vim.cmd("filetype on")
+  vim.cmd.edit(vim.fn.fnameescape(vim.fs.joinpath(repo, "greet.py")))
+  local buf = vim.api.nvim_get_current_buf()
+  local win = vim.api.nvim_get_current_win()
+
+  local client
+  wait("client attached", function()
+    client = client_mod.clients({ bufnr = buf })[1]
+    return client ~= nil and client.initialized == true
+  end)
+
+  -- 1. A hunk appended at the end of the file: reachable from the last line, applied without a blank line more.
+  local queued
+  ab.prompt({ text = "@write greet.py\n" .. GREET_EOF:gsub("\n$", "") .. "\n@end", on_queued = function(res)
+    queued = res
+  end })
+  wait("eof turn queued", function()
+    return queued ~= nil
+  end)
+  wait("eof turn ended", function()
+    return turn_end(queued.turnId) ~= nil
+  end)
+  wait("eof hunk shown", function()
+    return #review.hunks(buf) == 1
+  end)
+  verdict.eof_hunks = review.hunks(buf)
+  vim.api.nvim_set_current_win(win)
+  vim.api.nvim_win_set_cursor(win, { vim.api.nvim_buf_line_count(buf), 0 })
+  local applied
+  review.apply({ on_done = function(n)
+    applied = n
+  end })
+  wait("eof apply answered", function()
+    return applied ~= nil
+  end, 3000)
+  check("the last line reaches the hunk appended after it", applied == 1, applied)
+  wait("eof hunk applied", function()
+    return #review.hunks(buf) == 0
+  end)
+  check("the appended hunk applies without an extra blank line", buf_text(buf) == GREET_EOF, buf_text(buf))
+
+  verdict.ok = true
+end
+
+t.finish(main)
