@@ -25,20 +25,21 @@ local function main()
   local buf = vim.api.nvim_get_current_buf()
   local win = vim.api.nvim_get_current_win()
 
-  local client
-  wait("client attached", function()
-    client = client_mod.clients({ bufnr = buf })[1]
-    return client ~= nil and client.initialized == true
-  end)
-
-  -- 1. A hunk appended at the end of the file: reachable from the last line, applied without a blank line more.
+  -- 1. A prompt at once after opening the file, while its bridge is still starting, waits for it.
+  local started = client_mod.clients({ bufnr = buf })[1]
+  check("the bridge is not attached yet when the first prompt goes", started == nil or not started.initialized)
   local queued
+  -- A hunk appended at the end of the file: reachable from the last line, applied without a blank line more.
   ab.prompt({ text = "@write greet.py\n" .. GREET_EOF:gsub("\n$", "") .. "\n@end", on_queued = function(res)
     queued = res
   end })
   wait("eof turn queued", function()
     return queued ~= nil
   end)
+  check("a prompt sent while the bridge starts is not dropped", not vim.iter(verdict.notifications):any(function(n)
+    return n.msg:find("no agent-bridge", 1, true) ~= nil
+  end), verdict.notifications)
+  local client = client_mod.clients({ bufnr = buf })[1]
   wait("eof turn ended", function()
     return turn_end(queued.turnId) ~= nil
   end)

@@ -162,6 +162,52 @@ function M.enable()
   end
 end
 
+--- Calls `cb(client)` with the bridge of `bufnr` once it is initialized: at once when it is, else when it
+--- attaches (a prompt written in the first seconds after opening a file waits for the bridge it starts), or
+--- `cb(nil, why)` when no bridge is coming for the buffer or it did not come up within `timeout_ms`.
+---@param bufnr integer
+---@param cb fun(client: vim.lsp.Client|nil, why: string|nil)
+---@param timeout_ms? integer
+function M.when_ready(bufnr, cb, timeout_ms)
+  local c = M.for_buffer(bufnr)
+  if c and c.initialized then
+    return cb(c, nil)
+  end
+  local o = config.options
+  local coming = c ~= nil or (o.autostart and M.root_of(bufnr) ~= nil
+    and (o.filetypes == nil or vim.tbl_contains(o.filetypes, vim.bo[bufnr].filetype)))
+  if not coming then
+    return cb(nil, "no agent-bridge running here: open a file inside a git repository first")
+  end
+  local done, autocmd = false, nil
+  local function finish(client, why)
+    if done then
+      return
+    end
+    done = true
+    pcall(vim.api.nvim_del_autocmd, autocmd)
+    cb(client, why)
+  end
+  local function check()
+    local ready = vim.api.nvim_buf_is_valid(bufnr) and M.for_buffer(bufnr) or nil
+    if ready and ready.initialized then
+      finish(ready, nil)
+    end
+  end
+  -- LspAttach comes after the server answered `initialize`.
+  autocmd = vim.api.nvim_create_autocmd("LspAttach", {
+    callback = function(args)
+      if M.by_id(args.data.client_id) then
+        vim.schedule(check)
+      end
+    end,
+  })
+  vim.defer_fn(function()
+    finish(nil, "the agent-bridge did not start in time (see :checkhealth agent_bridge)")
+  end, timeout_ms or 30000)
+  vim.schedule(check) -- it may have come up since
+end
+
 ---@param filter? table
 ---@return vim.lsp.Client[]
 function M.clients(filter)

@@ -24,11 +24,20 @@ function M.prompt(opts)
     return client_mod.notify("empty prompt", vim.log.levels.WARN)
   end
   local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf() or opts.bufnr
-  local c = client_mod.for_buffer(bufnr)
-  if not c then
-    return client_mod.notify("no agent-bridge running here: open a file inside a git repository first",
-      vim.log.levels.WARN)
-  end
+  -- Right after a file is opened its bridge may still be starting: the prompt waits for it.
+  client_mod.when_ready(bufnr, function(c, why)
+    if not c or not vim.api.nvim_buf_is_valid(bufnr) then
+      return client_mod.notify(why or "the buffer was closed before the bridge started", vim.log.levels.WARN)
+    end
+    M._send(c, bufnr, text, opts)
+  end)
+end
+
+---@param c vim.lsp.Client
+---@param bufnr integer
+---@param text string
+---@param opts agent_bridge.PromptOpts
+function M._send(c, bufnr, text, opts)
   local arg = { text = text }
   local agent = opts.agent or sessions.agent
   if agent then
