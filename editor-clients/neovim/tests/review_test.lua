@@ -62,6 +62,49 @@ local function main()
   end)
   check("the appended hunk applies without an extra blank line", buf_text(buf) == GREET_EOF, buf_text(buf))
 
+  -- 2. The chat follows its output past a folded reasoning block to the turn's end.
+  local chat = require("agent_bridge.chat")
+  local session = sessions.get(queued.sessionId)
+  local chat_win = chat.window(session.id)
+  check("the chat window is open", chat_win ~= nil)
+  local function say_lines(n, tag)
+    local out = {}
+    for i = 1, n do
+      table.insert(out, string.format("@say %s line %d", tag, i))
+    end
+    return table.concat(out, "\n")
+  end
+  local function run_turn(text)
+    local res
+    ab.prompt({ text = text, bufnr = buf, on_queued = function(r)
+      res = r
+    end })
+    wait("turn queued: " .. text:sub(1, 20), function()
+      return res ~= nil
+    end)
+    wait("turn ended: " .. text:sub(1, 20), function()
+      return turn_end(res.turnId) ~= nil
+    end)
+    return res
+  end
+  run_turn("@think pondering it over\n@think and more\n" .. say_lines(40, "answer"))
+  local cbuf = chat.chats[session.id].buf
+  local last = vim.api.nvim_buf_line_count(cbuf)
+  local bottom = vim.fn.line("w$", chat_win)
+  check("the chat shows the turn's end after a reasoning fold", bottom == last
+    and vim.api.nvim_win_get_cursor(chat_win)[1] == last, { bottom = bottom, last = last,
+    cursor = vim.api.nvim_win_get_cursor(chat_win) })
+  -- Scrolled up: new output leaves the window where the user put it; back at the end, it follows again.
+  vim.api.nvim_win_set_cursor(chat_win, { 1, 0 })
+  run_turn(say_lines(5, "more"))
+  check("the chat stays where the user scrolled up to", vim.api.nvim_win_get_cursor(chat_win)[1] == 1,
+    vim.api.nvim_win_get_cursor(chat_win))
+  vim.api.nvim_win_set_cursor(chat_win, { vim.api.nvim_buf_line_count(cbuf), 0 })
+  run_turn(say_lines(5, "again"))
+  last = vim.api.nvim_buf_line_count(cbuf)
+  check("back at the end, the chat follows again", vim.api.nvim_win_get_cursor(chat_win)[1] == last
+    and vim.fn.line("w$", chat_win) == last, { vim.api.nvim_win_get_cursor(chat_win), last })
+
   verdict.ok = true
 end
 

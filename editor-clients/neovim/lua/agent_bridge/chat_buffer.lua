@@ -23,7 +23,9 @@ function M.line_count(buf)
   return vim.api.nvim_buf_line_count(buf)
 end
 
--- Windows showing the buffer whose cursor sits on the last line: they follow the output.
+-- Windows showing the buffer whose cursor sits on the last line, or on a closed fold that holds it (Neovim puts
+-- the cursor on the first line of a closed fold: a reasoning block streamed with the cursor at its end): they
+-- follow the output. A window whose cursor the user moved up (scrolled away from the end) stays put.
 local function followers(buf)
   local out = {}
   if not config.options.chat.follow then
@@ -31,7 +33,11 @@ local function followers(buf)
   end
   local last = M.line_count(buf)
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
-    if vim.api.nvim_win_get_cursor(win)[1] >= last then
+    local row = vim.api.nvim_win_get_cursor(win)[1]
+    local at_end = row >= last or vim.api.nvim_win_call(win, function()
+      return vim.fn.foldclosedend(row) >= last
+    end)
+    if at_end then
       table.insert(out, win)
     end
   end
