@@ -105,6 +105,75 @@ local function main()
   check("back at the end, the chat follows again", vim.api.nvim_win_get_cursor(chat_win)[1] == last
     and vim.fn.line("w$", chat_win) == last, { vim.api.nvim_win_get_cursor(chat_win), last })
 
+  -- 3. The chat's and the prompt buffer's mappings: <CR> sends the prompt, <C-c> cancels the running turn.
+  local function mapping(b, mode, lhs)
+    local found
+    vim.api.nvim_buf_call(b, function()
+      found = vim.fn.maparg(lhs, mode, false, true)
+    end)
+    return found and found.callback and found or nil
+  end
+  for _, lhs in ipairs({ "q", "i", "<C-c>" }) do
+    check("chat maps " .. lhs, mapping(cbuf, "n", lhs) ~= nil)
+  end
+  local pwin = ab.compose(session.id, { insert = false })
+  local pbuf = vim.api.nvim_win_get_buf(pwin)
+  check("the prompt buffer opens under the chat", vim.bo[pbuf].filetype == "agent_bridge_prompt"
+    and vim.fn.win_screenpos(pwin)[1] > vim.fn.win_screenpos(chat_win)[1], vim.bo[pbuf].filetype)
+  for _, m in ipairs({ { "n", "<CR>" }, { "n", "<C-s>" }, { "i", "<C-s>" }, { "n", "<C-c>" }, { "i", "<C-c>" },
+    { "n", "q" } }) do
+    check("prompt buffer maps " .. m[1] .. " " .. m[2], mapping(pbuf, m[1], m[2]) ~= nil)
+  end
+  vim.api.nvim_buf_set_lines(pbuf, 0, -1, false, { "@say from the prompt buffer", "@sleep 30", "@say not reached" })
+  local before = session.turn and session.turn.id
+  vim.api.nvim_buf_call(pbuf, function()
+    mapping(pbuf, "n", "<CR>").callback()
+  end)
+  wait("the prompt buffer's turn runs", function()
+    return session.turn and session.turn.id ~= before and session.turn.status == "running"
+  end)
+  check("<CR> sent the prompt and emptied the buffer", buf_text(pbuf) == "\n", buf_text(pbuf))
+  local running = session.turn.id
+  vim.api.nvim_buf_call(pbuf, function()
+    mapping(pbuf, "n", "<C-c>").callback()
+  end)
+  wait("the turn is cancelled", function()
+    return turn_end(running) ~= nil
+  end)
+  check("<C-c> in the prompt buffer cancelled the turn", turn_end(running).status == "cancelled", turn_end(running))
+
+  -- 4. `--new` shows the new session's chat in the same window, as wide as before; the prompt window follows.
+  vim.api.nvim_set_current_win(win)
+  local width = vim.api.nvim_win_get_width(chat_win)
+  vim.cmd("AgentPrompt --new @say a second session")
+  local second
+  wait("second session", function()
+    second = sessions.current(client.id)
+    for id, s in pairs(sessions.by_id) do
+      if id ~= session.id then
+        second = s
+      end
+    end
+    return second ~= session and second.turn ~= nil and chat.window(second.id) ~= nil
+  end)
+  local chat_wins = vim.tbl_filter(function(w)
+    return vim.bo[vim.api.nvim_win_get_buf(w)].filetype == "agent_bridge_chat"
+  end, vim.api.nvim_tabpage_list_wins(0))
+  check("--new reuses the one chat window", #chat_wins == 1 and chat.window(second.id) == chat_win, chat_wins)
+  check("the chat window keeps its width", vim.api.nvim_win_get_width(chat_win) == width,
+    { vim.api.nvim_win_get_width(chat_win), width })
+  check("the prompt window follows the chat's session", vim.api.nvim_win_is_valid(pwin)
+    and vim.b[vim.api.nvim_win_get_buf(pwin)].agent_bridge_session == second.id)
+  wait("second turn ended", function()
+    return turn_end(second.turn.id) ~= nil
+  end)
+  local scratch = vim.api.nvim_create_buf(false, true)
+  require("agent_bridge.config").options.mappings = false
+  require("agent_bridge.keymaps").chat(scratch)
+  require("agent_bridge.keymaps").prompt(scratch)
+  require("agent_bridge.config").options.mappings = true
+  check("mappings = false sets none", mapping(scratch, "n", "q") == nil and mapping(scratch, "n", "<CR>") == nil)
+
   verdict.ok = true
 end
 

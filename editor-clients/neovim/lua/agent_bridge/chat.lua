@@ -6,7 +6,6 @@
 -- with a past (after a restart, or when switching to it) is drawn from the bridge's history first
 -- (chat_history.lua).
 local blocks = require("agent_bridge.chat_buffer")
-local config = require("agent_bridge.config")
 local fmt = require("agent_bridge.chat_lines")
 
 local M = {}
@@ -274,53 +273,21 @@ function M.get(session)
   chat = { buf = buf, blocks = {}, tools = {}, turns = {}, permissions = {} }
   M.chats[session.id] = chat
   M.header(chat, session)
-  vim.keymap.set("n", "q", "<cmd>silent! close<cr>", { buffer = buf, desc = "Close the chat window" })
-  vim.keymap.set("n", "i", function()
-    require("agent_bridge.chat_prompt").open(session)
-  end, { buffer = buf, desc = "Write the next prompt (the prompt buffer under the chat)" })
+  require("agent_bridge.keymaps").chat(buf)
   -- The session may have turns this Neovim never saw (an earlier Neovim's, another editor's).
   require("agent_bridge.chat_history").load(session, chat)
   return chat
 end
 
-local function setup_window(win)
-  local wo = vim.wo[win]
-  wo.foldmethod = "expr"
-  wo.foldexpr = "v:lua.require'agent_bridge.chat_buffer'.foldexpr(v:lnum)"
-  wo.foldtext = "v:lua.require'agent_bridge.chat_buffer'.foldtext()"
-  wo.foldlevel = 0
-  wo.foldenable = true
-  wo.wrap = true
-  wo.linebreak = true
-  wo.number = false
-  wo.relativenumber = false
-  wo.signcolumn = "no"
-  wo.conceallevel = 0
-end
-
-local function size(total, value)
-  if value < 1 then
-    return math.max(20, math.floor(total * value))
-  end
-  return math.floor(value)
-end
-
 --- The window showing a session's chat in the current tab, if any.
 function M.window(session_id)
   local chat = M.chats[session_id]
-  if not chat then
-    return nil
-  end
-  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
-    if vim.api.nvim_win_get_buf(win) == chat.buf then
-      return win
-    end
-  end
-  return nil
+  return chat and require("agent_bridge.chat_window").find("agent_bridge_chat", chat.buf) or nil
 end
 
---- Shows a session's chat (opening a window if needed). `opts.focus`: move the cursor there; `opts.redraw`:
---- draw an existing chat again from the bridge's history (a chat just created is drawn from it anyway).
+--- Shows a session's chat in the tab's chat window (one window, reused for every session; opened if needed).
+--- `opts.focus`: move the cursor there; `opts.redraw`: draw an existing chat again from the bridge's history
+--- (a chat just created is drawn from it anyway).
 ---@param session agent_bridge.Session
 ---@param opts? { focus?: boolean, redraw?: boolean }
 function M.open(session, opts)
@@ -330,29 +297,7 @@ function M.open(session, opts)
   if existed and opts.redraw then
     require("agent_bridge.chat_history").load(session, chat)
   end
-  local win = M.window(session.id)
-  if not win then
-    local prev = vim.api.nvim_get_current_win()
-    local pos = config.options.chat.position
-    local value = config.options.chat.size
-    if pos == "tab" then
-      vim.cmd("tab split")
-    elseif pos == "right" or pos == "left" then
-      vim.cmd((pos == "right" and "botright " or "topleft ") .. size(vim.o.columns, value) .. "vsplit")
-    else
-      vim.cmd((pos == "bottom" and "botright " or "topleft ") .. size(vim.o.lines, value) .. "split")
-    end
-    win = vim.api.nvim_get_current_win()
-    vim.api.nvim_win_set_buf(win, chat.buf)
-    setup_window(win)
-    pcall(vim.api.nvim_win_set_cursor, win, { blocks.line_count(chat.buf), 0 })
-    if not opts.focus and vim.api.nvim_win_is_valid(prev) then
-      vim.api.nvim_set_current_win(prev)
-    end
-  elseif opts.focus then
-    vim.api.nvim_set_current_win(win)
-  end
-  return win
+  return require("agent_bridge.chat_window").show(chat.buf, { focus = opts.focus })
 end
 
 function M.toggle(session)

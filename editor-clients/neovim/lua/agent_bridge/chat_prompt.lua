@@ -1,6 +1,7 @@
 -- The chat's prompt buffer: a few lines under the chat window to write the session's next prompt in (as many
--- lines as it takes), sent with <C-s>, <CR> in Normal mode or :w. `@` completes the workspace's files and `/` at
--- the start the agent's slash commands, with <C-x><C-o> ('omnifunc') or <C-x><C-u> ('completefunc').
+-- lines as it takes), sent with <C-s>, <CR> in Normal mode (keymaps.lua) or :w; <C-c> cancels the running
+-- turn. `@` completes the workspace's files and `/` at the start the agent's slash commands, with <C-x><C-o>
+-- ('omnifunc') or <C-x><C-u> ('completefunc').
 local client_mod = require("agent_bridge.client")
 
 local M = {}
@@ -63,13 +64,7 @@ function M.buffer(session)
       M.send(buf)
     end,
   })
-  local function send()
-    vim.cmd.stopinsert()
-    M.send(buf)
-  end
-  vim.keymap.set({ "n", "i" }, "<C-s>", send, { buffer = buf, desc = "Send the prompt to the agent" })
-  vim.keymap.set("n", "<CR>", send, { buffer = buf, desc = "Send the prompt to the agent" })
-  vim.keymap.set("n", "q", "<cmd>close<cr>", { buffer = buf, desc = "Close the prompt window" })
+  require("agent_bridge.keymaps").prompt(buf)
   M.bufs[session.id] = buf
   return buf
 end
@@ -81,14 +76,12 @@ end
 function M.open(session, opts)
   opts = opts or {}
   local buf = M.buffer(session)
-  local win
-  for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
-    if vim.api.nvim_win_get_buf(w) == buf then
-      win = w
-    end
-  end
-  if not win then
-    local chat_win = require("agent_bridge.chat").open(session, { focus = true })
+  local chat_window = require("agent_bridge.chat_window")
+  local win = chat_window.find(chat_window.PROMPT_FT, buf)
+  local chat_win = not win and require("agent_bridge.chat").open(session, { focus = true }) or nil
+  -- A prompt window under another session's chat switched to this buffer with it.
+  win = win or chat_window.find(chat_window.PROMPT_FT, buf)
+  if not win and chat_win then
     vim.api.nvim_set_current_win(chat_win)
     vim.cmd("belowright " .. M.HEIGHT .. "split")
     win = vim.api.nvim_get_current_win()

@@ -20,6 +20,8 @@ M.defaults = {
   filetypes = nil,
   -- Extra fields merged into the LSP client configuration (capabilities, handlers, on_attach, ...).
   lsp = {},
+  -- The chat and prompt buffers' default mappings (:help agent_bridge-mappings); false: none.
+  mappings = true,
   chat = {
     -- Open a session's chat window when you prompt it: "prompt" | "never".
     open = "prompt",
@@ -65,6 +67,7 @@ local function check(opts)
   validate("filetypes", opts.filetypes, "table", true)
   validate("chat", opts.chat, "table")
   validate("review", opts.review, "table")
+  validate("mappings", opts.mappings, "boolean")
   if not vim.tbl_contains({ "prompt", "never" }, opts.chat.open) then
     error("agent_bridge: chat.open must be 'prompt' or 'never', not " .. vim.inspect(opts.chat.open))
   end
