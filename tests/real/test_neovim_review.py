@@ -33,7 +33,50 @@ GREET = "def greet(name):\n    print('hello ' + name)\n"
 OTHER = "one\ntwo\nthree\nfour\n"
 
 # Every check the driver must have made (and passed); a renamed or dropped check fails here.
-EXPECTED_CHECKS: list[str] = []
+EXPECTED_CHECKS = [
+    "the bridge is not attached yet when the first prompt goes",
+    "a prompt sent while the bridge starts is not dropped",
+    "the last line reaches the hunk appended after it",
+    "the appended hunk applies without an extra blank line",
+    "the chat window is open",
+    "the chat shows the turn's end after a reasoning fold",
+    "the chat stays where the user scrolled up to",
+    "back at the end, the chat follows again",
+    "chat maps q",
+    "chat maps i",
+    "chat maps <C-c>",
+    "the prompt buffer opens under the chat",
+    "prompt buffer maps n <CR>",
+    "prompt buffer maps n <C-s>",
+    "prompt buffer maps i <C-s>",
+    "prompt buffer maps n <C-c>",
+    "prompt buffer maps i <C-c>",
+    "prompt buffer maps n q",
+    "<CR> sent the prompt and emptied the buffer",
+    "<C-c> in the prompt buffer cancelled the turn",
+    "--new reuses the one chat window",
+    "the chat window keeps its width",
+    "the prompt window follows the chat's session",
+    "mappings = false sets none",
+    "preview highlights the removed line in place",
+    "preview shows the added line as a virtual line under it",
+    "preview is per buffer",
+    "next: the hunk below in this file",
+    "next: the next file's first hunk",
+    "preview shows lines appended at the end under the last line",
+    "preview is off in buffers not toggled",
+    "next: the appended hunk on the last line",
+    "next wraps around to the first file",
+    "prev: the previous file's last hunk",
+    "prev: the hunk above in this file",
+    "reject says how many and how to undo",
+    "unreject says what came back",
+    "reject of the file rejects both hunks",
+    "unreject restores the file's hunks",
+    "reject-all rejects the session's three hunks",
+    "apply-all applies every hunk of the session",
+    "apply-all says how many",
+]
 
 
 def test_neovim_review_in_place(tmp_path: Path) -> None:

@@ -174,6 +174,159 @@ local function main()
   require("agent_bridge.config").options.mappings = true
   check("mappings = false sets none", mapping(scratch, "n", "q") == nil and mapping(scratch, "n", "<CR>") == nil)
 
+  -- 5. A change to two files: inline preview, moving hunk to hunk across files, bulk reject / unreject / apply.
+  local OTHER_AGENT = "one\nTWO\nthree\nfour\nfive\n"
+  local GREET_AGENT = GREET_EOF:gsub("hello ", "hi ")
+  local multi
+  ab.prompt({ session = second.id, bufnr = buf, text = "@write other.txt\n" .. OTHER_AGENT .. "@end\n@write greet.py\n"
+    .. GREET_AGENT .. "@end", on_queued = function(r)
+    multi = r
+  end })
+  wait("multi-file turn queued", function()
+    return multi ~= nil
+  end)
+  wait("multi-file turn ended", function()
+    return turn_end(multi.turnId) ~= nil
+  end)
+  vim.api.nvim_set_current_win(win)
+  wait("greet.py hunk shown", function()
+    return #review.hunks(buf) == 1
+  end)
+  local preview = require("agent_bridge.preview")
+  local function preview_marks(b)
+    return vim.api.nvim_buf_get_extmarks(b, preview.ns, 0, -1, { details = true })
+  end
+  local toggled
+  vim.cmd("AgentPreview")
+  wait("preview drawn", function()
+    return #preview_marks(buf) > 0
+  end)
+  local marks = preview_marks(buf)
+  verdict.preview_marks = marks
+  local removed = vim.tbl_filter(function(m)
+    return m[4].line_hl_group == "AgentBridgePreviewDelete"
+  end, marks)
+  local added = vim.tbl_filter(function(m)
+    return m[4].virt_lines ~= nil
+  end, marks)
+  check("preview highlights the removed line in place", #removed == 1 and removed[1][2] == 1, removed)
+  check("preview shows the added line as a virtual line under it", #added == 1 and added[1][2] == 1
+    and vim.trim(added[1][4].virt_lines[1][1][1]) == "print('hi ' + name)"
+    and added[1][4].virt_lines[1][1][2] == "AgentBridgePreviewAdd", added)
+  check("preview is per buffer", vim.b[buf].agent_bridge_preview == true)
+
+  -- Next / previous hunk, across files.
+  vim.api.nvim_win_set_cursor(win, { 1, 0 })
+  local function nav(dir)
+    local where
+    ab[dir .. "_hunk"]({ on_done = function(path, line)
+      where = { path = path and vim.fs.basename(path), line = line }
+    end })
+    wait(dir .. " hunk", function()
+      return where ~= nil
+    end)
+    return where
+  end
+  local w = nav("next")
+  check("next: the hunk below in this file", w.path == "greet.py" and w.line == 2, w)
+  w = nav("next")
+  check("next: the next file's first hunk", w.path == "other.txt" and w.line == 2
+    and vim.api.nvim_win_get_buf(win) ~= buf and vim.api.nvim_get_current_win() == win, w)
+  local obuf = vim.api.nvim_win_get_buf(win)
+  wait("other.txt hunks shown", function()
+    return #review.hunks(obuf) == 2
+  end)
+  preview.toggle({ bufnr = obuf, on = true })
+  wait("other.txt preview drawn", function()
+    return #preview_marks(obuf) == 3
+  end)
+  local appended = vim.tbl_filter(function(m)
+    return m[4].virt_lines ~= nil and vim.trim(m[4].virt_lines[1][1][1]) == "five"
+  end, preview_marks(obuf))
+  check("preview shows lines appended at the end under the last line", #appended == 1 and appended[1][2] == 3
+    and not appended[1][4].virt_lines_above, preview_marks(obuf))
+  check("preview is off in buffers not toggled", preview.enabled(vim.api.nvim_create_buf(true, false)) == false)
+  w = nav("next")
+  check("next: the appended hunk on the last line", w.path == "other.txt" and w.line == 4, w)
+  w = nav("next")
+  check("next wraps around to the first file", w.path == "greet.py" and w.line == 2, w)
+  w = nav("prev")
+  check("prev: the previous file's last hunk", w.path == "other.txt" and w.line == 4, w)
+  w = nav("prev")
+  check("prev: the hunk above in this file", w.path == "other.txt" and w.line == 2, w)
+
+  -- Reject reports what it did and how to undo it; :AgentUnreject brings the hunk back.
+  local function last_note()
+    return verdict.notifications[#verdict.notifications].msg
+  end
+  vim.cmd.buffer(buf)
+  vim.api.nvim_win_set_cursor(win, { 2, 0 })
+  local rejected
+  review.reject({ on_done = function(n)
+    rejected = n
+  end })
+  wait("hunk rejected", function()
+    return rejected ~= nil
+  end)
+  check("reject says how many and how to undo", rejected == 1
+    and last_note():find("rejected 1 agent change (:AgentUnreject brings them back)", 1, true), last_note())
+  wait("preview follows pendingChanged (cleared)", function()
+    return #preview_marks(buf) == 0 and #review.hunks(buf) == 0
+  end)
+  vim.cmd("AgentUnreject")
+  wait("the rejected hunk is pending again", function()
+    return #review.hunks(buf) == 1
+  end)
+  check("unreject says what came back", last_note():find("1 rejected agent change pending again", 1, true), last_note())
+  wait("preview follows pendingChanged (drawn again)", function()
+    return #preview_marks(buf) == 2
+  end)
+
+  -- The whole file: :AgentReject!, and back.
+  vim.cmd.buffer(obuf)
+  rejected = nil
+  review.reject({ bang = true, on_done = function(n)
+    rejected = n
+  end })
+  wait("file rejected", function()
+    return rejected ~= nil and #review.hunks(obuf) == 0
+  end)
+  check("reject of the file rejects both hunks", rejected == 2 and last_note():find("rejected 2 agent changes", 1,
+    true), last_note())
+  local restored
+  ab.unreject({ on_done = function(n)
+    restored = n
+  end })
+  wait("file unrejected", function()
+    return restored ~= nil and #review.hunks(obuf) == 2
+  end)
+  check("unreject restores the file's hunks", restored == 2, restored)
+
+  -- The whole session: reject-all, unreject, apply-all.
+  rejected = nil
+  ab.reject_all({ session = second.id, on_done = function(n)
+    rejected = n
+  end })
+  wait("session rejected", function()
+    return rejected ~= nil
+  end)
+  check("reject-all rejects the session's three hunks", rejected == 3, rejected)
+  restored = nil
+  vim.cmd("AgentUnreject")
+  wait("session unrejected", function()
+    return #review.hunks(obuf) == 2 and #review.hunks(buf) == 1
+  end)
+  local applied
+  ab.apply_all({ session = second.id, on_done = function(n)
+    applied = n
+  end })
+  wait("session applied", function()
+    return applied ~= nil
+  end)
+  check("apply-all applies every hunk of the session", applied == 3 and buf_text(obuf) == OTHER_AGENT
+    and buf_text(buf) == GREET_AGENT, { applied, buf_text(obuf), buf_text(buf) })
+  check("apply-all says how many", last_note():find("applied 3 agent changes", 1, true), last_note())
+
   verdict.ok = true
 end
 

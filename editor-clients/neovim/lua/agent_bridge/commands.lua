@@ -1,4 +1,4 @@
--- The user commands and their completion. No keymaps are set (see :help agent_bridge-keymaps).
+-- The user commands and their completion. No global keymaps are set (see :help agent_bridge-keymaps).
 local client_mod = require("agent_bridge.client")
 local sessions = require("agent_bridge.sessions")
 
@@ -212,6 +212,43 @@ function M.create()
   cmd("AgentReject", function(o)
     require("agent_bridge.review").reject({ bang = o.bang, line1 = o.line1, line2 = o.line2 })
   end, { bang = true, range = true, nargs = 0, desc = "Reject the agent change under the cursor (!: whole file)" })
+
+  local session_arg = {
+    nargs = "?",
+    complete = function(lead)
+      return matching(session_ids(), lead)
+    end,
+  }
+  cmd("AgentApplyAll", function(o)
+    require("agent_bridge.review").apply({ all = true, session = o.args })
+  end, vim.tbl_extend("force", session_arg, { desc = "Apply every pending change of the session" }))
+
+  cmd("AgentRejectAll", function(o)
+    require("agent_bridge.review").reject({ all = true, session = o.args })
+  end, vim.tbl_extend("force", session_arg, { desc = "Reject every pending change of the session" }))
+
+  cmd("AgentUnreject", function()
+    require("agent_bridge.bulk").unreject()
+  end, { nargs = 0, desc = "Bring back the changes the latest reject took away" })
+
+  cmd("AgentNext", function()
+    require("agent_bridge.navigate").next()
+  end, { nargs = 0, desc = "Go to the next pending agent change (across files)" })
+
+  cmd("AgentPrev", function()
+    require("agent_bridge.navigate").prev()
+  end, { nargs = 0, desc = "Go to the previous pending agent change (across files)" })
+
+  cmd("AgentPreview", function(o)
+    local on = ({ on = true, off = false })[o.args]
+    require("agent_bridge.preview").toggle({ on = on })
+  end, {
+    nargs = "?",
+    complete = function()
+      return { "on", "off" }
+    end,
+    desc = "Show or hide this buffer's pending changes inline",
+  })
 end
 
 return M

@@ -44,6 +44,9 @@ M.defaults = {
     virtual_text = true,
     -- Hide the bridge's own hint-diagnostic signs when the plugin draws its signs.
     hide_diagnostic_signs = true,
+    -- Show every buffer's pending hunks inline (removed lines highlighted, added lines as virtual lines);
+    -- :AgentPreview toggles one buffer.
+    preview = false,
   },
 }
 

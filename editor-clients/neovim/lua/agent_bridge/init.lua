@@ -28,6 +28,7 @@ function M.setup(opts)
   end
   require("agent_bridge.commands").create()
   require("agent_bridge.review").setup()
+  require("agent_bridge.preview").setup()
   vim.api.nvim_create_autocmd("LspAttach", {
     group = vim.api.nvim_create_augroup("agent_bridge.sessions", { clear = true }),
     callback = function(args)
@@ -118,6 +119,34 @@ end
 --- Undoes the agent's changes of a turn and every later one: { turn?, session?, on_done? } (no turn: a picker).
 function M.rewind(opts)
   require("agent_bridge.rewind").rewind(opts)
+end
+
+--- Applies / rejects every pending change of a session: { session?, on_done? } (default: the current one).
+function M.apply_all(opts)
+  require("agent_bridge.review").apply(vim.tbl_extend("force", opts or {}, { all = true }))
+end
+
+function M.reject_all(opts)
+  require("agent_bridge.review").reject(vim.tbl_extend("force", opts or {}, { all = true }))
+end
+
+--- Brings back the changes the latest reject took away: { on_done? }.
+function M.unreject(opts)
+  require("agent_bridge.bulk").unreject(opts)
+end
+
+--- Moves to the next / previous pending hunk, opening the next file with pending changes past this one's.
+function M.next_hunk(opts)
+  require("agent_bridge.navigate").next(opts)
+end
+
+function M.prev_hunk(opts)
+  require("agent_bridge.navigate").prev(opts)
+end
+
+--- Toggles the buffer's inline preview of pending hunks: { bufnr?, on?, on_done? }.
+function M.preview(opts)
+  require("agent_bridge.preview").toggle(opts)
 end
 
 function M.pending(opts)

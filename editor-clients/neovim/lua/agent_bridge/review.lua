@@ -19,7 +19,7 @@ end
 
 -- A conflict's reason as a label: its first clause ("you and the agent both changed these lines; this is the
 -- agent's version, ..." → the part before ";"); the diagnostic's float has it whole.
-local function short_reason(reason)
+function M.short_reason(reason)
   return vim.trim(reason:match("^(.-)[;(]") or reason)
 end
 
@@ -49,7 +49,7 @@ function M.hunks(bufnr)
       local agent, summary = msg:match("^Pending agent change from (.-): (.-)%. Use a code action")
       if not agent then
         agent, summary = msg:match("^Pending agent change from (.-) collides with your edit: (.-)%.?$")
-        summary = summary and short_reason(summary)
+        summary = summary and M.short_reason(summary)
       end
       table.insert(out, {
         lnum = math.min(d.lnum, max),
@@ -121,7 +121,7 @@ function M.setup()
 end
 
 -- The loaded buffer showing `uri`, if any (never creates one).
-local function loaded_buf(uri)
+function M.loaded_buf(uri)
   for _, buf in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_is_loaded(buf) and vim.uri_from_bufnr(buf) == uri then
       return buf
@@ -145,7 +145,7 @@ function M.break_undo_for(edit)
     end
   end
   for uri in pairs(uris) do
-    local buf = loaded_buf(uri)
+    local buf = M.loaded_buf(uri)
     if buf then
       vim.api.nvim_buf_call(buf, function()
         vim.go.undolevels = vim.go.undolevels -- :help undo-break
@@ -165,7 +165,7 @@ function M.target(bufnr)
 end
 
 -- Runs `command` for each argument one after the other (each apply changes the buffer the next one sees),
--- then `done(results, errors)`.
+-- then `done(done, errors)`: each answered argument with its result, and the errors.
 local function chain(c, command, args, done)
   local results, errors = {}, {}
   local function step(i)
@@ -176,7 +176,7 @@ local function chain(c, command, args, done)
       if err then
         table.insert(errors, err)
       else
-        table.insert(results, res)
+        table.insert(results, { arg = args[i], res = type(res) == "table" and res or {} })
       end
       step(i + 1)
     end)
@@ -201,37 +201,17 @@ function M.sessions_with_changes(c, uri, cb)
   end)
 end
 
-local QF_TITLE = "agent-bridge: pending changes"
-
--- In the quickfix window of :AgentPending: the entries on lines [line1, line2] (bang: their whole files).
-local function quickfix_selection(opts, what, cb)
-  local c = client_mod.for_buffer(0)
-  if not c then
-    return client_mod.notify("no agent-bridge running", vim.log.levels.WARN)
-  end
-  local list = vim.fn.getqflist({ title = 1, items = 1 })
-  local args, seen = {}, {}
-  for i = opts.line1 or vim.fn.line("."), opts.line2 or vim.fn.line(".") do
-    local data = list.items[i] and list.items[i].user_data
-    if type(data) == "table" and data.sessionId and data.uri then
-      local arg = { sessionId = data.sessionId, uri = data.uri, hunkId = not opts.bang and data.hunkId or nil }
-      local key = arg.sessionId .. arg.uri .. (arg.hunkId or "")
-      if not seen[key] then
-        seen[key] = true
-        table.insert(args, arg)
-      end
-    end
-  end
-  if #args == 0 then
-    return client_mod.notify("no agent change on this line of the list to " .. what, vim.log.levels.WARN)
-  end
-  cb(c, args, true)
-end
-
 -- The selection for apply/reject: hunks touching lines [line1, line2] (1-based), or the whole file (bang).
 local function selection(bufnr, opts, what, cb)
+  if opts.all then
+    local s, c = require("agent_bridge.prompt").session_for(opts.session, bufnr)
+    if not s or not c then
+      return client_mod.notify("no agent session to " .. what, vim.log.levels.WARN)
+    end
+    return cb(c, { { sessionId = s.id } })
+  end
   if vim.bo[bufnr].buftype == "quickfix" then
-    return quickfix_selection(opts, what, cb)
+    return require("agent_bridge.quickfix").selection(opts, what, cb)
   end
   local c, uri = M.target(bufnr)
   if not c then
@@ -262,29 +242,18 @@ local function selection(bufnr, opts, what, cb)
   cb(c, args)
 end
 
---- :AgentApply — the hunk(s) under the cursor or in the range; `bang`: the whole file.
----@param opts? { bang?: boolean, line1?: integer, line2?: integer, bufnr?: integer, on_done?: fun(applied: integer) }
+--- :AgentApply — the hunk(s) under the cursor or in the range; `bang`: the whole file; `all`: the whole session
+--- (`session`, default: the current one).
+---@param opts? { bang?: boolean, all?: boolean, session?: string, line1?: integer, line2?: integer, bufnr?: integer, on_done?: fun(applied: integer) }
 function M.apply(opts)
   opts = opts or {}
   local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
   selection(bufnr, opts, "apply", function(c, args, from_list)
-    chain(c, "agentBridge.apply", args, function(results, errors)
+    chain(c, "agentBridge.apply", args, function(done, errors)
       if from_list then
-        M.pending({ open = false })
+        require("agent_bridge.quickfix").pending({ open = false })
       end
-      local applied, conflicts = 0, {}
-      for _, r in ipairs(results) do
-        applied = applied + (r.applied or 0)
-        for _, conflict in ipairs(r.conflicts or {}) do
-          table.insert(conflicts, conflict.reason or vim.inspect(conflict))
-        end
-      end
-      for _, e in ipairs(errors) do
-        table.insert(conflicts, e)
-      end
-      if #conflicts > 0 then
-        client_mod.notify("not applied: " .. table.concat(conflicts, "; "), vim.log.levels.WARN)
-      end
+      local applied = require("agent_bridge.bulk").report_apply(done, errors)
       if opts.on_done then
         opts.on_done(applied)
       end
@@ -292,24 +261,18 @@ function M.apply(opts)
   end)
 end
 
---- :AgentReject — the hunk(s) under the cursor or in the range; `bang`: the whole file.
+--- :AgentReject — the hunk(s) under the cursor or in the range; `bang`: the whole file; `all`: the whole
+--- session. :AgentUnreject takes it back.
+---@param opts? { bang?: boolean, all?: boolean, session?: string, line1?: integer, line2?: integer, bufnr?: integer, on_done?: fun(rejected: integer) }
 function M.reject(opts)
   opts = opts or {}
   local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
   selection(bufnr, opts, "reject", function(c, args, from_list)
-    chain(c, "agentBridge.reject", args, function(results, errors)
+    chain(c, "agentBridge.reject", args, function(done, errors)
       if from_list then
-        M.pending({ open = false })
+        require("agent_bridge.quickfix").pending({ open = false })
       end
-      local rejected = 0
-      for _, r in ipairs(results) do
-        rejected = rejected + (r.rejected or 0)
-      end
-      if #errors > 0 then
-        client_mod.notify("reject failed: " .. table.concat(errors, "; "), vim.log.levels.ERROR)
-      elseif rejected > 0 then
-        client_mod.notify(string.format("rejected %d agent change%s", rejected, rejected == 1 and "" or "s"))
-      end
+      local rejected = require("agent_bridge.bulk").report_reject(c, done, errors)
       if opts.on_done then
         opts.on_done(rejected)
       end
@@ -317,102 +280,9 @@ function M.reject(opts)
   end)
 end
 
-local function first_line(text)
-  for _, l in ipairs(vim.split(text or "", "\n", { plain = true })) do
-    if vim.trim(l) ~= "" then
-      return vim.trim(l)
-    end
-  end
-  return nil
-end
-
-local function describe_change(file, hunk)
-  if file.change == "create" then
-    return "new file"
-  elseif file.change == "delete" then
-    return "delete file"
-  elseif file.change == "rename" and (hunk.newText or "") == "" then
-    return "rename from " .. vim.fn.fnamemodify(vim.uri_to_fname(file.oldUri or file.uri), ":.")
-  elseif file.binary then
-    return "binary change"
-  end
-  local new, old = first_line(hunk.newText), first_line(hunk.oldText)
-  if new then
-    return "+ " .. new
-  end
-  return old and ("- " .. old) or "change"
-end
-
---- The quickfix text of a pending hunk: its first changed line (a conflict says so, and why).
-function M.describe(file, hunk)
-  local what = describe_change(file, hunk)
-  if hunk.conflict == true then
-    local reason = type(hunk.conflictReason) == "string" and short_reason(hunk.conflictReason) or ""
-    return "conflict" .. (reason ~= "" and (" (" .. reason .. ")") or "") .. ": " .. what
-  end
-  return what
-end
-
-local function current_line_of(uri, hunk)
-  local buf = loaded_buf(uri)
-  if buf then
-    for _, h in ipairs(M.hunks(buf)) do
-      if h.hunk_id == hunk.hunkId then
-        return h.lnum + 1
-      end
-    end
-  end
-  return (hunk.range and hunk.range.start and hunk.range.start.line or 0) + 1
-end
-
---- The quickfix items of agentBridge.pending's answer.
-function M.quickfix_items(res)
-  local items, sessions = {}, {}
-  for _, f in ipairs(res or {}) do
-    sessions[f.sessionId] = true
-  end
-  local several = vim.tbl_count(sessions) > 1
-  for _, f in ipairs(res or {}) do
-    for _, h in ipairs(f.hunks or {}) do
-      local text = string.format("[%s%s] %s", h.agent or "?", several and (" " .. f.sessionId:sub(1, 8)) or "",
-        M.describe(f, h))
-      table.insert(items, {
-        filename = vim.uri_to_fname(f.uri),
-        lnum = current_line_of(f.uri, h),
-        col = 1,
-        text = text,
-        type = h.conflict == true and "W" or "I",
-        user_data = { sessionId = f.sessionId, hunkId = h.hunkId, uri = f.uri },
-      })
-    end
-  end
-  return items
-end
-
---- :AgentPending — every pending hunk of the workspace's sessions in the quickfix list.
+--- :AgentPending — every pending hunk of the workspace's sessions in the quickfix list (quickfix.lua).
 function M.pending(opts)
-  opts = opts or {}
-  local c = client_mod.for_buffer(0)
-  if not c then
-    return client_mod.notify("no agent-bridge for this buffer (is it inside a git repository?)", vim.log.levels.WARN)
-  end
-  client_mod.exec(c, "agentBridge.pending", {}, function(err, res)
-    if err then
-      return client_mod.notify(err, vim.log.levels.ERROR)
-    end
-    local items = M.quickfix_items(res)
-    -- Refreshing our own list replaces it; otherwise a new list goes on the quickfix stack.
-    local action = vim.fn.getqflist({ title = 1 }).title == QF_TITLE and "r" or " "
-    vim.fn.setqflist({}, action, { title = QF_TITLE, items = items })
-    if #items == 0 then
-      client_mod.notify("no pending agent changes")
-    elseif opts.open ~= false then
-      vim.cmd("botright copen")
-    end
-    if opts.on_done then
-      opts.on_done(items)
-    end
-  end)
+  require("agent_bridge.quickfix").pending(opts)
 end
 
 return M
