@@ -76,6 +76,15 @@ EXPECTED_CHECKS = [
     "reject-all rejects the session's three hunks",
     "apply-all applies every hunk of the session",
     "apply-all says how many",
+    "stale help tags are generated again",
+    ":help agent_bridge lands on the plugin's main tag",
+    ":help agent-bridge lands on the plugin's main tag",
+    ":help :AgentUnreject",
+    ":help :AgentNext",
+    ":help :AgentPreview",
+    ":help :AgentApplyAll",
+    ":help :AgentRejectAll",
+    ":help agent_bridge-mappings",
 ]
 
 

@@ -327,6 +327,29 @@ local function main()
     and buf_text(buf) == GREET_AGENT, { applied, buf_text(obuf), buf_text(buf) })
   check("apply-all says how many", last_note():find("applied 3 agent changes", 1, true), last_note())
 
+  -- 6. :help agent_bridge lands on the plugin's main tag; stale tags (an older plugin's) are generated again.
+  local doc = vim.fs.joinpath(vim.fs.dirname(here), "doc")
+  local tags = vim.fs.joinpath(doc, "tags")
+  vim.fn.writefile({ ":AgentPrompt\tagent_bridge.txt\t/*:AgentPrompt*" }, tags)
+  vim.uv.fs_utime(tags, 1, 1)
+  ab.helptags()
+  local tag_lines = vim.fn.readfile(tags)
+  check("stale help tags are generated again", vim.iter(tag_lines):any(function(l)
+    return vim.startswith(l, ":AgentUnreject\t")
+  end), #tag_lines)
+  for _, topic in ipairs({ "agent_bridge", "agent-bridge" }) do
+    local ok = pcall(vim.cmd.help, topic)
+    check(":help " .. topic .. " lands on the plugin's main tag", ok
+      and vim.fs.basename(vim.api.nvim_buf_get_name(0)) == "agent_bridge.txt"
+      and vim.api.nvim_get_current_line():find("*agent_bridge*", 1, true) ~= nil, vim.api.nvim_get_current_line())
+    vim.cmd("silent! helpclose")
+  end
+  for _, topic in ipairs({ ":AgentUnreject", ":AgentNext", ":AgentPreview", ":AgentApplyAll", ":AgentRejectAll",
+    "agent_bridge-mappings" }) do
+    check(":help " .. topic, pcall(vim.cmd.help, topic))
+    vim.cmd("silent! helpclose")
+  end
+
   verdict.ok = true
 end
 

@@ -6,11 +6,14 @@ local M = {}
 M.did_setup = false
 local restored = {} -- client ids whose restored sessions were fetched
 
-local function generate_helptags()
+--- Generates the help tags of doc/ when they are missing or older than the help file (an updated plugin's new
+--- tags, e.g. a new command's, would otherwise not be found), if the directory is writable.
+function M.helptags()
   local src = debug.getinfo(1, "S").source:sub(2)
   local doc = vim.fs.joinpath(vim.fs.dirname(vim.fs.dirname(vim.fs.dirname(src))), "doc")
-  if vim.fn.isdirectory(doc) == 1 and vim.fn.filereadable(vim.fs.joinpath(doc, "tags")) == 0
-    and vim.fn.filewritable(doc) == 2 then
+  local tags = vim.fs.joinpath(doc, "tags")
+  local stale = vim.fn.getftime(tags) < vim.fn.getftime(vim.fs.joinpath(doc, "agent_bridge.txt"))
+  if vim.fn.isdirectory(doc) == 1 and stale and vim.fn.filewritable(doc) == 2 then
     pcall(vim.cmd.helptags, vim.fn.fnameescape(doc))
   end
 end
@@ -42,7 +45,7 @@ function M.setup(opts)
   if config.options.autostart then
     require("agent_bridge.client").enable()
   end
-  generate_helptags()
+  M.helptags()
   M.did_setup = true
   return M
 end
