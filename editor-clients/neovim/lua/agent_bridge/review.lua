@@ -242,9 +242,18 @@ local function selection(bufnr, opts, what, cb)
   cb(c, args)
 end
 
+---@class (exact) agent_bridge.ReviewOpts
+---@field bang? boolean      the whole file
+---@field all? boolean       the whole session
+---@field session? string    with `all`: the session (default: the current one)
+---@field line1? integer     the range (default: the cursor's line)
+---@field line2? integer
+---@field bufnr? integer
+---@field on_done? fun(count: integer)  how many hunks were applied / rejected
+
 --- :AgentApply — the hunk(s) under the cursor or in the range; `bang`: the whole file; `all`: the whole session
 --- (`session`, default: the current one).
----@param opts? { bang?: boolean, all?: boolean, session?: string, line1?: integer, line2?: integer, bufnr?: integer, on_done?: fun(applied: integer) }
+---@param opts? agent_bridge.ReviewOpts
 function M.apply(opts)
   opts = opts or {}
   local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
@@ -263,7 +272,7 @@ end
 
 --- :AgentReject — the hunk(s) under the cursor or in the range; `bang`: the whole file; `all`: the whole
 --- session. :AgentUnreject takes it back.
----@param opts? { bang?: boolean, all?: boolean, session?: string, line1?: integer, line2?: integer, bufnr?: integer, on_done?: fun(rejected: integer) }
+---@param opts? agent_bridge.ReviewOpts
 function M.reject(opts)
   opts = opts or {}
   local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
