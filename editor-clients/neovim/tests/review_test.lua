@@ -275,7 +275,7 @@ local function main()
   end)
   vim.cmd("AgentUnreject")
   wait("the rejected hunk is pending again", function()
-    return #review.hunks(buf) == 1
+    return #review.hunks(buf) == 1 and last_note():find("pending again", 1, true) ~= nil
   end)
   check("unreject says what came back", last_note():find("1 rejected agent change pending again", 1, true), last_note())
   wait("preview follows pendingChanged (drawn again)", function()
