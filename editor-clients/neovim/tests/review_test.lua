@@ -176,7 +176,7 @@ local function main()
 
   -- 5. A change to two files: inline preview, moving hunk to hunk across files, bulk reject / unreject / apply.
   local OTHER_AGENT = "one\nTWO\nthree\nfour\nfive\n"
-  local GREET_AGENT = GREET_EOF:gsub("hello ", "hi ")
+  local GREET_AGENT = GREET_EOF:gsub("hello ", "hi "):gsub("\ndef farewell", "\n# and then\ndef farewell")
   local multi
   ab.prompt({ session = second.id, bufnr = buf, text = "@write other.txt\n" .. OTHER_AGENT .. "@end\n@write greet.py\n"
     .. GREET_AGENT .. "@end", on_queued = function(r)
@@ -189,8 +189,8 @@ local function main()
     return turn_end(multi.turnId) ~= nil
   end)
   vim.api.nvim_set_current_win(win)
-  wait("greet.py hunk shown", function()
-    return #review.hunks(buf) == 1
+  wait("greet.py hunks shown", function()
+    return #review.hunks(buf) == 2
   end)
   local preview = require("agent_bridge.preview")
   local function preview_marks(b)
@@ -210,9 +210,11 @@ local function main()
     return m[4].virt_lines ~= nil
   end, marks)
   check("preview highlights the removed line in place", #removed == 1 and removed[1][2] == 1, removed)
-  check("preview shows the added line as a virtual line under it", #added == 1 and added[1][2] == 1
+  check("preview shows the added line as a virtual line under it", #added == 2 and added[1][2] == 1
     and vim.trim(added[1][4].virt_lines[1][1][1]) == "print('hi ' + name)"
-    and added[1][4].virt_lines[1][1][2] == "AgentBridgePreviewAdd", added)
+    and added[1][4].virt_lines[1][1][2] == "AgentBridgePreviewAdd" and not added[1][4].virt_lines_above, added)
+  check("preview shows an inserted line above the line it goes before", added[2] and added[2][2] == 4
+    and added[2][4].virt_lines_above == true and vim.trim(added[2][4].virt_lines[1][1][1]) == "# and then", added)
   check("preview is per buffer", vim.b[buf].agent_bridge_preview == true)
 
   -- Next / previous hunk, across files.
@@ -229,6 +231,8 @@ local function main()
   end
   local w = nav("next")
   check("next: the hunk below in this file", w.path == "greet.py" and w.line == 2, w)
+  w = nav("next")
+  check("next: the file's next hunk", w.path == "greet.py" and w.line == 5, w)
   w = nav("next")
   check("next: the next file's first hunk", w.path == "other.txt" and w.line == 2
     and vim.api.nvim_win_get_buf(win) ~= buf and vim.api.nvim_get_current_win() == win, w)
@@ -270,16 +274,16 @@ local function main()
   end)
   check("reject says how many and how to undo", rejected == 1
     and last_note():find("rejected 1 agent change (:AgentUnreject brings them back)", 1, true), last_note())
-  wait("preview follows pendingChanged (cleared)", function()
-    return #preview_marks(buf) == 0 and #review.hunks(buf) == 0
+  wait("preview follows pendingChanged (the rejected hunk's marks go)", function()
+    return #preview_marks(buf) == 1 and #review.hunks(buf) == 1
   end)
   vim.cmd("AgentUnreject")
   wait("the rejected hunk is pending again", function()
-    return #review.hunks(buf) == 1 and last_note():find("pending again", 1, true) ~= nil
+    return #review.hunks(buf) == 2 and last_note():find("pending again", 1, true) ~= nil
   end)
   check("unreject says what came back", last_note():find("1 rejected agent change pending again", 1, true), last_note())
   wait("preview follows pendingChanged (drawn again)", function()
-    return #preview_marks(buf) == 2
+    return #preview_marks(buf) == 3
   end)
 
   -- The whole file: :AgentReject!, and back.
@@ -310,11 +314,11 @@ local function main()
   wait("session rejected", function()
     return rejected ~= nil
   end)
-  check("reject-all rejects the session's three hunks", rejected == 3, rejected)
+  check("reject-all rejects the session's four hunks", rejected == 4, rejected)
   restored = nil
   vim.cmd("AgentUnreject")
   wait("session unrejected", function()
-    return #review.hunks(obuf) == 2 and #review.hunks(buf) == 1
+    return #review.hunks(obuf) == 2 and #review.hunks(buf) == 2
   end)
   local applied
   ab.apply_all({ session = second.id, on_done = function(n)
@@ -323,9 +327,9 @@ local function main()
   wait("session applied", function()
     return applied ~= nil
   end)
-  check("apply-all applies every hunk of the session", applied == 3 and buf_text(obuf) == OTHER_AGENT
+  check("apply-all applies every hunk of the session", applied == 4 and buf_text(obuf) == OTHER_AGENT
     and buf_text(buf) == GREET_AGENT, { applied, buf_text(obuf), buf_text(buf) })
-  check("apply-all says how many", last_note():find("applied 3 agent changes", 1, true), last_note())
+  check("apply-all says how many", last_note():find("applied 4 agent changes", 1, true), last_note())
 
   -- 6. :help agent_bridge lands on the plugin's main tag; stale tags (an older plugin's) are generated again.
   local doc = vim.fs.joinpath(vim.fs.dirname(here), "doc")
