@@ -67,6 +67,12 @@ local function main()
   local session = sessions.get(queued.sessionId)
   local chat_win = chat.window(session.id)
   check("the chat window is open", chat_win ~= nil)
+  local cw = require("agent_bridge.chat_window")
+  local under = cw.find(cw.PROMPT_FT)
+  check("the prompt buffer opens under the chat with it", under ~= nil
+    and vim.b[vim.api.nvim_win_get_buf(under)].agent_bridge_session == session.id
+    and vim.fn.win_screenpos(under)[1] > vim.fn.win_screenpos(chat_win)[1]
+    and vim.api.nvim_get_current_win() == win)
   local function say_lines(n, tag)
     local out = {}
     for i = 1, n do
@@ -117,6 +123,7 @@ local function main()
     check("chat maps " .. lhs, mapping(cbuf, "n", lhs) ~= nil)
   end
   local pwin = ab.compose(session.id, { insert = false })
+  check("compose uses the prompt window already there", pwin == under)
   local pbuf = vim.api.nvim_win_get_buf(pwin)
   check("the prompt buffer opens under the chat", vim.bo[pbuf].filetype == "agent_bridge_prompt"
     and vim.fn.win_screenpos(pwin)[1] > vim.fn.win_screenpos(chat_win)[1], vim.bo[pbuf].filetype)
@@ -172,6 +179,11 @@ local function main()
   require("agent_bridge.keymaps").chat(scratch)
   require("agent_bridge.keymaps").prompt(scratch)
   require("agent_bridge.config").options.mappings = true
+  vim.api.nvim_set_current_win(chat_win)
+  mapping(chat.chats[second.id].buf, "n", "q").callback()
+  check("q in the chat closes the chat and the prompt window", chat.window(second.id) == nil
+    and cw.find(cw.PROMPT_FT) == nil and vim.api.nvim_win_is_valid(win))
+  vim.api.nvim_set_current_win(win)
   check("mappings = false sets none", mapping(scratch, "n", "q") == nil and mapping(scratch, "n", "<CR>") == nil)
 
   -- 5. A change to two files: inline preview, moving hunk to hunk across files, bulk reject / unreject / apply.

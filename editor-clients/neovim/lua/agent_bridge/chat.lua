@@ -303,7 +303,7 @@ end
 function M.toggle(session)
   local win = M.window(session.id)
   if win and #vim.api.nvim_tabpage_list_wins(0) > 1 then
-    vim.api.nvim_win_close(win, false)
+    require("agent_bridge.chat_window").close()
   else
     M.open(session, { focus = true })
   end

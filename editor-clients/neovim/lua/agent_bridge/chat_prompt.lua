@@ -69,6 +69,26 @@ function M.buffer(session)
   return buf
 end
 
+--- Opens the session's prompt buffer in a window under `chat_win` (the current window stays current).
+---@param chat_win integer
+---@param session agent_bridge.Session
+---@return integer win
+function M.split_under(chat_win, session)
+  local buf = M.buffer(session)
+  local prev = vim.api.nvim_get_current_win()
+  vim.api.nvim_set_current_win(chat_win)
+  vim.cmd("belowright " .. M.HEIGHT .. "split")
+  local win = vim.api.nvim_get_current_win()
+  vim.api.nvim_set_current_win(prev)
+  vim.api.nvim_win_set_buf(win, buf)
+  vim.wo[win].winfixheight = true
+  vim.wo[win].wrap = true
+  vim.wo[win].number = false
+  vim.wo[win].relativenumber = false
+  vim.wo[win].signcolumn = "no"
+  return win
+end
+
 --- Opens the session's prompt buffer under its chat window (the chat opens too) and starts Insert mode.
 ---@param session agent_bridge.Session
 ---@param opts? { insert?: boolean }
@@ -82,15 +102,7 @@ function M.open(session, opts)
   -- A prompt window under another session's chat switched to this buffer with it.
   win = win or chat_window.find(chat_window.PROMPT_FT, buf)
   if not win and chat_win then
-    vim.api.nvim_set_current_win(chat_win)
-    vim.cmd("belowright " .. M.HEIGHT .. "split")
-    win = vim.api.nvim_get_current_win()
-    vim.api.nvim_win_set_buf(win, buf)
-    vim.wo[win].winfixheight = true
-    vim.wo[win].wrap = true
-    vim.wo[win].number = false
-    vim.wo[win].relativenumber = false
-    vim.wo[win].signcolumn = "no"
+    win = M.split_under(chat_win, session)
   end
   vim.api.nvim_set_current_win(win)
   if opts.insert ~= false then

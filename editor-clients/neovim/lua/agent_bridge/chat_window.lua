@@ -76,6 +76,10 @@ function M.show(buf, opts)
     end
     win = vim.api.nvim_get_current_win()
     vim.api.nvim_win_set_buf(win, buf)
+    local s = require("agent_bridge.sessions").get(vim.b[buf].agent_bridge_session or "")
+    if s and config.options.chat.prompt_window then
+      require("agent_bridge.chat_prompt").split_under(win, s)
+    end
   end
   setup_window(win)
   pcall(vim.api.nvim_win_set_cursor, win, { vim.api.nvim_buf_line_count(buf), 0 })
@@ -85,6 +89,16 @@ function M.show(buf, opts)
     vim.api.nvim_set_current_win(prev)
   end
   return win
+end
+
+--- Closes the tab's chat window and the prompt window under it (the last window of the tab stays).
+function M.close()
+  for _, ft in ipairs({ M.PROMPT_FT, M.CHAT_FT }) do
+    local win = M.find(ft)
+    if win and #vim.api.nvim_tabpage_list_wins(0) > 1 then
+      pcall(vim.api.nvim_win_close, win, false)
+    end
+  end
 end
 
 -- A prompt window open for another session's chat switches to the prompt buffer of the session shown now.

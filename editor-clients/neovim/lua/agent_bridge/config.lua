@@ -31,6 +31,8 @@ M.defaults = {
     size = 0.4,
     -- Keep the cursor on the last line while text streams in (when it was already there).
     follow = true,
+    -- Open the prompt buffer (the next prompt, on as many lines as it takes) under the chat window with it.
+    prompt_window = true,
     -- How many lines of a tool call's output to show under it.
     tool_output_lines = 6,
   },

@@ -28,8 +28,8 @@ end
 --- The chat buffer's mappings (the list :help agent_bridge-mappings documents).
 ---@type agent_bridge.Mapping[]
 M.CHAT = {
-  { mode = "n", lhs = "q", desc = "Close the chat window", fn = function()
-    vim.cmd("silent! close")
+  { mode = "n", lhs = "q", desc = "Close the chat window (and the prompt window under it)", fn = function()
+    require("agent_bridge.chat_window").close()
   end },
   { mode = "n", lhs = "i", desc = "Write the next prompt (the prompt buffer under the chat)", fn = function(buf)
     local s = require("agent_bridge.sessions").get(session_of(buf) or "")
