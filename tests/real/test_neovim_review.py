@@ -5,7 +5,8 @@ init file).
 What it covers: a hunk appended at the end of a file is reached from the last line and applied without an extra
 blank line; the inline preview (removed lines highlighted in place, added lines as virtual lines) toggled per
 buffer and redrawn on ``pendingChanged``; next/previous pending hunk across files; accept-all / reject-all for a
-file and for the session; a reject reported with how to undo it and undone by ``:AgentUnreject``; the chat's
+file and for the session, and from inside the diff view; a reject reported with how to undo it and undone by
+``:AgentUnreject``; the chat's
 and the prompt buffer's default mappings (and ``mappings = false``); the chat following its output past a
 reasoning fold unless the user scrolled up; a prompt sent before the bridge has attached is queued, not dropped;
 ``--new`` reusing the one chat window; ``:help agent_bridge``.
@@ -78,7 +79,9 @@ EXPECTED_CHECKS = [
     "unreject says what came back",
     "reject of the file rejects both hunks",
     "unreject restores the file's hunks",
-    "reject-all rejects the session's four hunks",
+    "reject in the diff view rejects the hunk under the cursor",
+    "apply in the diff view applies the hunk under the cursor to the file's buffer",
+    "reject-all rejects the session's three hunks",
     "apply-all applies every hunk of the session",
     "apply-all says how many",
     "stale help tags are generated again",

@@ -277,7 +277,7 @@ local function main()
   end
   vim.cmd.buffer(buf)
   vim.api.nvim_win_set_cursor(win, { 2, 0 })
-  local rejected
+  local rejected, applied
   review.reject({ on_done = function(n)
     rejected = n
   end })
@@ -318,6 +318,49 @@ local function main()
   end)
   check("unreject restores the file's hunks", restored == 2, restored)
 
+  -- From inside the diff view: :AgentReject and :AgentApply in the agent's window act on the hunk there.
+  vim.api.nvim_set_current_win(win)
+  local diff_win
+  ab.diff({ on_done = function(w)
+    diff_win = w
+  end })
+  wait("diff view open", function()
+    return diff_win ~= nil
+  end)
+  local scratch = vim.api.nvim_win_get_buf(diff_win)
+  vim.api.nvim_set_current_win(diff_win)
+  vim.api.nvim_win_set_cursor(diff_win, { 2, 0 }) -- "TWO"
+  rejected = nil
+  review.reject({ on_done = function(n)
+    rejected = n
+  end })
+  wait("rejected from the diff view", function()
+    return rejected ~= nil and #review.hunks(obuf) == 1
+  end)
+  wait("the diff view shows the agent's version after the reject", function()
+    return vim.api.nvim_buf_get_lines(scratch, 1, 2, false)[1] == "two"
+  end)
+  check("reject in the diff view rejects the hunk under the cursor", rejected == 1 and vim.api.nvim_buf_get_lines(
+    scratch, 0, -1, false)[5] == "five", vim.api.nvim_buf_get_lines(scratch, 0, -1, false))
+  vim.api.nvim_win_set_cursor(diff_win, { 5, 0 }) -- "five", appended
+  applied = nil
+  review.apply({ on_done = function(n)
+    applied = n
+  end })
+  wait("applied from the diff view", function()
+    return applied ~= nil
+  end)
+  check("apply in the diff view applies the hunk under the cursor to the file's buffer", applied == 1
+    and buf_text(obuf) == "one\ntwo\nthree\nfour\nfive\n", buf_text(obuf))
+  wait("nothing pending closes the diff view", function()
+    return not vim.api.nvim_buf_is_valid(scratch) or #review.hunks(obuf) == 0
+  end)
+  vim.api.nvim_set_current_win(win)
+  vim.cmd("AgentUnreject") -- "TWO" again, for the session's bulk actions
+  wait("the diff view's reject taken back", function()
+    return #review.hunks(obuf) == 1
+  end)
+
   -- The whole session: reject-all, unreject, apply-all.
   rejected = nil
   ab.reject_all({ session = second.id, on_done = function(n)
@@ -326,22 +369,22 @@ local function main()
   wait("session rejected", function()
     return rejected ~= nil
   end)
-  check("reject-all rejects the session's four hunks", rejected == 4, rejected)
+  check("reject-all rejects the session's three hunks", rejected == 3, rejected)
   restored = nil
   vim.cmd("AgentUnreject")
   wait("session unrejected", function()
-    return #review.hunks(obuf) == 2 and #review.hunks(buf) == 2
+    return #review.hunks(obuf) == 1 and #review.hunks(buf) == 2
   end)
-  local applied
+  applied = nil
   ab.apply_all({ session = second.id, on_done = function(n)
     applied = n
   end })
   wait("session applied", function()
     return applied ~= nil
   end)
-  check("apply-all applies every hunk of the session", applied == 4 and buf_text(obuf) == OTHER_AGENT
+  check("apply-all applies every hunk of the session", applied == 3 and buf_text(obuf) == OTHER_AGENT
     and buf_text(buf) == GREET_AGENT, { applied, buf_text(obuf), buf_text(buf) })
-  check("apply-all says how many", last_note():find("applied 4 agent changes", 1, true), last_note())
+  check("apply-all says how many", last_note():find("applied 3 agent changes", 1, true), last_note())
 
   -- 6. :help agent_bridge lands on the plugin's main tag; stale tags (an older plugin's) are generated again.
   local doc = vim.fs.joinpath(vim.fs.dirname(here), "doc")

@@ -15,15 +15,20 @@ local function close_diff(src_win, scratch)
   end
 end
 
-local function show_diff(bufnr, session_id, res)
-  if res.binary then
-    return client_mod.notify("binary file: no text diff", vim.log.levels.WARN)
-  end
+local function agent_lines(res)
   local text = res.agentText ~= vim.NIL and res.agentText or ""
   local lines = vim.split(text, "\n", { plain = true })
   if lines[#lines] == "" then
     table.remove(lines)
   end
+  return lines
+end
+
+local function show_diff(bufnr, session_id, uri, res)
+  if res.binary then
+    return client_mod.notify("binary file: no text diff", vim.log.levels.WARN)
+  end
+  local lines = agent_lines(res)
   local src_win = vim.fn.bufwinid(bufnr)
   if src_win == -1 then
     src_win = vim.api.nvim_get_current_win()
@@ -44,6 +49,8 @@ local function show_diff(bufnr, session_id, res)
   vim.bo[scratch].modifiable = false
   vim.bo[scratch].filetype = vim.bo[bufnr].filetype
   vim.b[scratch].agent_bridge_session = session_id
+  -- :AgentApply / :AgentReject in this window act on the hunk under the cursor (M.selection).
+  vim.b[scratch].agent_bridge_diff = { uri = uri, source = bufnr }
   vim.cmd("diffthis")
   vim.cmd("rightbelow vsplit")
   local win = vim.api.nvim_get_current_win()
@@ -69,6 +76,71 @@ local function show_diff(bufnr, session_id, res)
   return win
 end
 
+-- The agent's version again (after a reject changed it); the diff closes when nothing is pending any more.
+local function reload(c, scratch)
+  local d = vim.b[scratch].agent_bridge_diff
+  local sid = vim.b[scratch].agent_bridge_session
+  client_mod.exec(c, "agentBridge.diff", { sessionId = sid, uri = d.uri }, function(err, res)
+    if not vim.api.nvim_buf_is_valid(scratch) then
+      return
+    end
+    if err or res.binary then
+      return close_diff(vim.fn.bufwinid(d.source), scratch)
+    end
+    vim.bo[scratch].modifiable = true
+    vim.api.nvim_buf_set_lines(scratch, 0, -1, false, agent_lines(res))
+    vim.bo[scratch].modifiable = false
+    vim.cmd("diffupdate")
+  end)
+end
+
+local function count_lines(text)
+  if type(text) ~= "string" or text == "" then
+    return 0
+  end
+  local _, breaks = text:gsub("\n", "")
+  return breaks + (text:sub(-1) == "\n" and 0 or 1)
+end
+
+--- In the agent's window of a diff: the hunks whose lines there touch [line1, line2] (1-based), as apply/reject
+--- arguments for `cb(client, args, after)`. A hunk's lines in the agent's version start where its base lines
+--- do, moved by what the hunks above it added or removed.
+function M.selection(scratch, opts, what, cb)
+  local d = vim.b[scratch].agent_bridge_diff
+  local sid = vim.b[scratch].agent_bridge_session
+  local c = client_mod.for_buffer(d.source)
+  if not c then
+    return client_mod.notify("no agent-bridge for this diff", vim.log.levels.WARN)
+  end
+  local line1 = (opts.line1 or vim.fn.line(".")) - 1
+  local line2 = (opts.line2 or vim.fn.line(".")) - 1
+  client_mod.exec(c, "agentBridge.pending", { sessionId = sid, uri = d.uri }, function(err, res)
+    if err then
+      return client_mod.notify(err, vim.log.levels.ERROR)
+    end
+    local hunks = vim.tbl_get(res or {}, 1, "hunks") or {}
+    table.sort(hunks, function(a, b)
+      return a.range.start.line < b.range.start.line
+    end)
+    local args, moved = {}, 0
+    for _, h in ipairs(hunks) do
+      local old, new = count_lines(h.oldText), count_lines(h.newText)
+      local first = h.range.start.line + moved
+      local last = first + math.max(new, 1) - 1
+      if opts.bang or (first <= line2 and last >= line1) then
+        table.insert(args, { sessionId = sid, uri = d.uri, hunkId = h.hunkId })
+      end
+      moved = moved + new - old
+    end
+    if #args == 0 then
+      return client_mod.notify("no agent change under the cursor to " .. what, vim.log.levels.WARN)
+    end
+    cb(c, args, function()
+      reload(c, scratch)
+    end)
+  end)
+end
+
 --- :AgentDiff — the agent's version of this file beside it, in diff mode.
 function M.diff(opts)
   opts = opts or {}
@@ -86,7 +158,7 @@ function M.diff(opts)
         if err then
           return client_mod.notify(err, vim.log.levels.ERROR)
         end
-        local win = show_diff(bufnr, session_id, res)
+        local win = show_diff(bufnr, session_id, uri, res)
         if opts.on_done then
           opts.on_done(win)
         end

@@ -28,7 +28,9 @@ function M.selection(opts, what, cb)
   if #args == 0 then
     return client_mod.notify("no agent change on this line of the list to " .. what, vim.log.levels.WARN)
   end
-  cb(c, args, true)
+  cb(c, args, function()
+    M.pending({ open = false })
+  end)
 end
 
 local function first_line(text)

@@ -201,7 +201,9 @@ function M.sessions_with_changes(c, uri, cb)
   end)
 end
 
--- The selection for apply/reject: hunks touching lines [line1, line2] (1-based), or the whole file (bang).
+-- The selection for apply/reject: hunks touching lines [line1, line2] (1-based), or the whole file (bang), or
+-- the session (all); in the quickfix list its entries, in a diff's agent window the hunks there. `cb(client,
+-- args, after?)`: `after` redraws the list or diff once done.
 local function selection(bufnr, opts, what, cb)
   if opts.all then
     local s, c = require("agent_bridge.prompt").session_for(opts.session, bufnr)
@@ -212,6 +214,9 @@ local function selection(bufnr, opts, what, cb)
   end
   if vim.bo[bufnr].buftype == "quickfix" then
     return require("agent_bridge.quickfix").selection(opts, what, cb)
+  end
+  if vim.b[bufnr].agent_bridge_diff then
+    return require("agent_bridge.diff").selection(bufnr, opts, what, cb)
   end
   local c, uri = M.target(bufnr)
   if not c then
@@ -257,10 +262,10 @@ end
 function M.apply(opts)
   opts = opts or {}
   local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
-  selection(bufnr, opts, "apply", function(c, args, from_list)
+  selection(bufnr, opts, "apply", function(c, args, after)
     chain(c, "agentBridge.apply", args, function(done, errors)
-      if from_list then
-        require("agent_bridge.quickfix").pending({ open = false })
+      if after then
+        after() -- a list or a diff view shows what is pending now
       end
       local applied = require("agent_bridge.bulk").report_apply(done, errors)
       if opts.on_done then
@@ -276,10 +281,10 @@ end
 function M.reject(opts)
   opts = opts or {}
   local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
-  selection(bufnr, opts, "reject", function(c, args, from_list)
+  selection(bufnr, opts, "reject", function(c, args, after)
     chain(c, "agentBridge.reject", args, function(done, errors)
-      if from_list then
-        require("agent_bridge.quickfix").pending({ open = false })
+      if after then
+        after() -- a list or a diff view shows what is pending now
       end
       local rejected = require("agent_bridge.bulk").report_reject(c, done, errors)
       if opts.on_done then
