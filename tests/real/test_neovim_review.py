@@ -4,12 +4,12 @@ init file).
 
 What it covers: a hunk appended at the end of a file is reached from the last line and applied without an extra
 blank line; the inline preview (removed lines highlighted in place, added lines as virtual lines) toggled per
-buffer and redrawn on ``pendingChanged``; next/previous pending hunk across files; accept-all / reject-all for a
-file and for the session, and from inside the diff view; a reject reported with how to undo it and undone by
-``:AgentUnreject``; the chat's
-and the prompt buffer's default mappings (and ``mappings = false``); the chat following its output past a
-reasoning fold unless the user scrolled up; a prompt sent before the bridge has attached is queued, not dropped;
-``--new`` reusing the one chat window; ``:help agent_bridge``.
+buffer and redrawn on ``pendingChanged``; next/previous pending hunk across files; apply / reject for a file, for
+the whole session and from inside the diff view; a reject reported with how to undo it and undone by
+``:AgentUnreject``; the chat's and the prompt buffer's default mappings (and ``mappings = false``); the prompt
+buffer under the chat; the chat following its output past a reasoning fold unless the user scrolled up; a prompt
+sent before the bridge has attached is queued, not dropped; ``--new`` reusing the one chat window; ``:help
+agent_bridge``.
 """
 
 from __future__ import annotations
