@@ -5,7 +5,7 @@
  */
 import type {
   AgentInfo, AgentStateResult, ApplyResult, DiffResult, HistoryEntry, HunkSelection, PendingFile, PromptArgs, PromptResult,
-  RejectResult, RewindResult, SessionInfo, TurnResult,
+  RejectResult, RewindResult, SessionInfo, TurnResult, UnrejectResult,
 } from "./protocol";
 import { ServerCommands } from "./protocol";
 
@@ -49,6 +49,11 @@ export class BridgeApi {
 
   reject(selection: HunkSelection): Promise<RejectResult> {
     return this.call<RejectResult>(ServerCommands.reject, dropUndefined({ ...selection }));
+  }
+
+  /** Puts the hunks of a rejection back (pending again, same ids); fails when the worktree moved on. */
+  unreject(sessionId: string, rejectionId: string): Promise<UnrejectResult> {
+    return this.call<UnrejectResult>(ServerCommands.unreject, { sessionId, rejectionId });
   }
 
   diff(sessionId: string, uri: string): Promise<DiffResult> {

@@ -15,6 +15,8 @@ export interface HunkNode {
   label: string;
   description: string;
   range: Range;
+  /** The file's change: a hunk of a file the agent created opens as a diff (there is no file to open yet). */
+  change: ChangeKind;
   /** You and the agent both changed these lines: applying the file or session skips this hunk. */
   conflict: boolean;
   conflictReason?: string;
@@ -148,6 +150,7 @@ function fileNode(file: PendingFile, roots: string[]): FileNode {
       file.hunks.length === 1 && !file.hunks[0].oldText && !file.hunks[0].newText ? "" : `line ${h.range.start.line + 1}`,
     ].filter(Boolean).join(" · "),
     range: h.range,
+    change: file.change,
     conflict: h.conflict === true,
     conflictReason: h.conflictReason ?? undefined,
   }));
@@ -168,6 +171,14 @@ function fileNode(file: PendingFile, roots: string[]): FileNode {
     ].filter(Boolean).join(" · "),
     hunks,
   };
+}
+
+/** What clicking a hunk row does: go to its line, or (a file the agent created, not on your disk yet) show
+ * the diff of nothing against the agent's text. */
+export function hunkClick(node: HunkNode): { kind: "open"; line: number } | { kind: "diff"; selection: HunkSelection } {
+  return node.change === "create"
+    ? { kind: "diff", selection: selectionOf(node) }
+    : { kind: "open", line: node.range.start.line };
 }
 
 /** What an apply/reject/diff command acts on, from a tree node. */
@@ -195,6 +206,12 @@ export interface HunkSpan {
 export function spanOf(sessionId: string, uri: string, hunkId: string, range: Range): HunkSpan {
   const endLine = range.end.line > range.start.line && range.end.character === 0 ? range.end.line - 1 : range.end.line;
   return { sessionId, uri, hunkId, startLine: range.start.line, endLine: Math.max(endLine, range.start.line) };
+}
+
+/** `span` kept within a document whose last line is `lastLine`: a hunk appended at the end of a file may be
+ * reported on the line after the last one, where no cursor can go. */
+export function clampSpan(span: HunkSpan, lastLine: number): HunkSpan {
+  return { ...span, startLine: Math.min(span.startLine, lastLine), endLine: Math.min(span.endLine, lastLine) };
 }
 
 /** The hunk under the cursor's line; with several (insertions at one line), the one from the current session. */

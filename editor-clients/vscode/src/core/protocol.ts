@@ -13,6 +13,7 @@ export const ServerCommands = {
   pending: "agentBridge.pending",
   apply: "agentBridge.apply",
   reject: "agentBridge.reject",
+  unreject: "agentBridge.unreject",
   diff: "agentBridge.diff",
   history: "agentBridge.history",
   rewind: "agentBridge.rewind",
@@ -118,6 +119,8 @@ export interface PendingHunk {
   agent: string;
   turnId: string | null;
   range: Range;
+  /** Where the hunk is now in an open document, after the user's edits (only for open documents). */
+  liveRange?: Range | null;
   oldText: string;
   newText: string;
   /** Both you and the agent changed these lines since the agent's turn: `newText` is the agent's version,
@@ -155,6 +158,12 @@ export interface ApplyResult {
 
 export interface RejectResult {
   rejected: number;
+  /** Names this rejection for `agentBridge.unreject`; null when nothing was rejected (older servers: absent). */
+  rejectionId?: string | null;
+}
+
+export interface UnrejectResult {
+  restored: number;
 }
 
 export interface DiffResult {
