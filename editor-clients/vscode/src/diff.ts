@@ -63,7 +63,8 @@ async function liveText(uri: vscode.Uri): Promise<string> {
   }
 }
 
-async function exists(uri: vscode.Uri): Promise<boolean> {
+/** Open in the editor or on disk. */
+export async function exists(uri: vscode.Uri): Promise<boolean> {
   if (vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri.toString())) {
     return true;
   }

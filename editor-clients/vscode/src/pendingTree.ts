@@ -2,7 +2,7 @@
 import * as vscode from "vscode";
 import type { BridgeApi } from "./core/api";
 import type { FileNode, HunkNode, PendingNode, SessionNode } from "./core/pendingModel";
-import { buildPendingTree, selectionOf } from "./core/pendingModel";
+import { buildPendingTree, hunkClick, selectionOf } from "./core/pendingModel";
 import type { PendingFile } from "./core/protocol";
 import type { BridgeState } from "./core/state";
 
@@ -128,11 +128,13 @@ function hunkItem(node: HunkNode): vscode.TreeItem {
     item.tooltip = `${node.label} (hunk ${node.hunkId})`;
     item.iconPath = new vscode.ThemeIcon("diff");
   }
-  const line = node.range.start.line;
-  item.command = {
-    title: "Go to Change",
-    command: "vscode.open",
-    arguments: [vscode.Uri.parse(node.uri), { selection: new vscode.Range(line, 0, line, 0), preview: true }],
-  };
+  const click = hunkClick(node);
+  item.command = click.kind === "diff"
+    ? { title: "Show Diff", command: "agentBridge.ui.showDiff", arguments: [click.selection] }
+    : {
+        title: "Go to Change",
+        command: "vscode.open",
+        arguments: [vscode.Uri.parse(node.uri), { selection: new vscode.Range(click.line, 0, click.line, 0), preview: true }],
+      };
   return item;
 }
