@@ -8,7 +8,9 @@ import type { BridgeState } from "./core/state";
 import type { Transcripts } from "./core/transcript";
 import type { ChatView } from "./chat";
 import type { Conversation } from "./conversation";
+import type { ReviewNavigation } from "./navigate";
 import type { PendingTree } from "./pendingTree";
+import type { InlinePreview } from "./preview";
 import type { Review, ReviewArg } from "./review";
 import type { ServerSupervisor } from "./server";
 import type { Steering } from "./steering";
@@ -24,6 +26,8 @@ export interface CommandDeps {
   chat: ChatView;
   tree: PendingTree;
   review: Review;
+  navigation: ReviewNavigation;
+  preview: InlinePreview;
   server: ServerSupervisor;
   conversation: Conversation;
   steering: Steering;
@@ -64,6 +68,10 @@ export class Commands {
       r("agentBridge.ui.applyAll", (arg?: ReviewArg) => review.apply("all", arg)),
       r("agentBridge.ui.rejectAll", (arg?: ReviewArg) => review.reject("all", arg)),
       r("agentBridge.ui.showDiff", (arg?: ReviewArg) => review.diff(arg)),
+      r("agentBridge.ui.nextHunk", () => this.d.navigation.step(1)),
+      r("agentBridge.ui.previousHunk", () => this.d.navigation.step(-1)),
+      r("agentBridge.ui.undoReject", () => review.unreject()),
+      r("agentBridge.ui.toggleInlinePreview", () => this.d.preview.toggle()),
       r("agentBridge.ui.refresh", () => this.d.tree.refresh()),
       r("agentBridge.ui.restartServer", () => this.d.server.restart()),
       r("agentBridge.ui.showLog", () => this.d.output.show(true)),

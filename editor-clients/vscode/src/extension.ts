@@ -12,7 +12,9 @@ import { Transcripts } from "./core/transcript";
 import { AgentDocuments } from "./diff";
 import { EventRouter } from "./events";
 import { Mentions } from "./mentions";
+import { ReviewNavigation } from "./navigate";
 import { PENDING_VIEW_ID, PendingTree } from "./pendingTree";
+import { InlinePreview } from "./preview";
 import { Review } from "./review";
 import { ServerSupervisor } from "./server";
 import { StatusItem, SteeringStatus } from "./status";
@@ -33,6 +35,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const docs = new AgentDocuments(api);
   const tree = new PendingTree(api, state, () => server.running, output);
   const review = new Review(api, state, tree, docs);
+  const preview = new InlinePreview(tree);
+  review.preview = preview;
+  const navigation = new ReviewNavigation(api, state, tree);
   const showError = (error: unknown): void => {
     void vscode.window.showErrorMessage(`Agent Bridge: ${error instanceof Error ? error.message : String(error)}`);
   };
@@ -51,7 +56,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       docs.refresh(sessionId);
     },
   });
-  const commands: Commands = new Commands({ context, api, state, transcripts, chat, tree, review, server, conversation, steering, output });
+  const commands: Commands = new Commands({
+    context, api, state, transcripts, chat, tree, review, navigation, preview, server, conversation, steering, output,
+  });
   const router = new EventRouter(state, transcripts, {
     transcriptChanged: (sessionId) => chat.transcriptChanged(sessionId),
     pendingChanged: (sessionId) => {
@@ -71,6 +78,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     chat,
     conversation,
     new ConflictDecorations(tree),
+    preview,
+    navigation,
     steering,
     mentions,
     new StatusItem(state),
