@@ -212,6 +212,18 @@ export async function editorText(page: Page): Promise<string> {
   return text.replace(/\u00a0/g, " ");
 }
 
+/** Where the e2e run saves its screenshots for a reviewer (scripts/test-vscode.sh prints the folder). */
+export const SCREENSHOTS = process.env.AGENT_BRIDGE_E2E_SCREENSHOTS ?? path.join(EXTENSION_DIR, "test-results", "screenshots");
+
+/** Saves a screenshot of the page as `<SCREENSHOTS>/<name>.png` and says where. */
+export async function saveScreenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  console.log(`e2e: screenshot ${file}`);
+  return file;
+}
+
 /** Runs a command from the palette by its title. */
 export async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press("F1");
@@ -457,7 +469,9 @@ export async function waitForEditorText(
 
 export async function waitForDisk(file: string, expected: string): Promise<void> {
   const deadline = Date.now() + TIMEOUT;
-  while (Date.now() < deadline && fs.readFileSync(file, "utf8") !== expected) {
+  // A file that is not there yet (a new file being saved) reads as no text until it appears.
+  const read = (): string | undefined => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined);
+  while (Date.now() < deadline && read() !== expected) {
     await new Promise((r) => setTimeout(r, 200));
   }
   assert.equal(fs.readFileSync(file, "utf8"), expected);
