@@ -197,11 +197,23 @@ test("apply sends a workspace edit for the open document; undo makes the hunk pe
   assert.equal(pending[0]?.hunks[0]?.hunkId, hunkId);
 });
 
-test("reject reverts the hunk in the worktree", { skip }, async () => {
-  const { rejected } = await api.reject({ sessionId, uri: greetUri });
+test("reject reverts the hunk in the worktree; its rejectionId takes it back (the notification's Undo)", { skip }, async () => {
+  const [before] = await api.pending(sessionId);
+  const { rejected, rejectionId } = await api.reject({ sessionId, uri: greetUri });
   assert.equal(rejected, 1);
+  assert.equal(typeof rejectionId, "string");
   assert.deepEqual(await api.pending(sessionId), []);
   assert.equal(client.docs.get(greetUri)?.text, ORIGINAL);
+
+  assert.deepEqual(await api.unreject(sessionId, rejectionId as string), { restored: 1 });
+  const [again] = await api.pending(sessionId);
+  assert.deepEqual(again?.hunks.map((h) => h.hunkId), before.hunks.map((h) => h.hunkId), "pending again, same ids");
+  // A second undo of the same reject is refused with a message the extension shows as is.
+  await assert.rejects(api.unreject(sessionId, rejectionId as string), /reject/i);
+
+  const second = await api.reject({ sessionId, uri: greetUri });
+  assert.equal(second.rejected, 1);
+  assert.deepEqual(await api.pending(sessionId), []);
 });
 
 test("a command asks through window/showMessageRequest with Allow / Always allow / Reject", { skip }, async () => {
