@@ -45,7 +45,7 @@ export class ReviewNavigation implements vscode.Disposable {
       await this.tree.refresh();
     }
     const stops = hunkStops(this.tree.files, this.roots(), (uri) => liveRanges(vscode.Uri.parse(uri)), lastLineOf);
-    const stop = stepHunk(stops, dir, here());
+    const stop = stepHunk(stops, dir, here(dir));
     if (stop === undefined) {
       void vscode.window.showInformationMessage("Agent Bridge: no pending agent changes.");
       return;
@@ -102,17 +102,17 @@ function lastLineOf(uri: string): number | undefined {
   return doc === undefined ? undefined : Math.max(doc.lineCount - 1, 0);
 }
 
-/** The file and line the cursor is at: in a file, or in the agent's side of a diff editor (its file). */
-function here(): { uri: string; line: number } | undefined {
+/** Where "next" starts: the cursor in a file; in a diff editor of an agent change, the file as a whole (its
+ * lines are the agent's, not yours), so next goes past its hunks and previous before them. */
+function here(dir: 1 | -1): { uri: string; line: number } | undefined {
   const editor = vscode.window.activeTextEditor;
   if (editor === undefined) {
     return undefined;
   }
   const uri = editor.document.uri;
-  const line = editor.selection.active.line;
   if (uri.scheme === "file") {
-    return { uri: uri.toString(), line };
+    return { uri: uri.toString(), line: editor.selection.active.line };
   }
   const ref = uri.scheme === AGENT_SCHEME ? parseAgentDocQuery(uri.query) : undefined;
-  return ref === undefined ? undefined : { uri: ref.uri, line };
+  return ref === undefined ? undefined : { uri: ref.uri, line: dir === 1 ? Number.MAX_SAFE_INTEGER : -1 };
 }

@@ -89,9 +89,10 @@ async function waitForCursorLine(line: number): Promise<void> {
   assert.equal(await cursorLine(), line, "the cursor's line");
 }
 
-/** Focuses the editor's text: a click on one of its lines (the middle of the editor may be a preview block). */
+/** Focuses the editor's text: a click on one of its lines (the middle of the editor may be a preview block;
+ * a sticky-scroll line over the text takes the click as well, which focuses the editor too). */
 async function focusEditor(): Promise<void> {
-  await page.locator(".editor-instance .monaco-editor .view-lines .view-line").first().click();
+  await page.locator(".editor-instance .monaco-editor .view-lines .view-line").first().click({ force: true });
 }
 
 step("an agent turn changes calc.py and notes.md and creates util.py", async () => {
@@ -158,6 +159,8 @@ step("Shift+Alt+] and Shift+Alt+[ go hunk to hunk across files; a new file's hun
   await page.locator(".tabs-container .tab.active", { hasText: "notes.md" }).waitFor();
   await page.keyboard.press("Shift+Alt+BracketRight");
   await page.locator(".tabs-container .tab.active", { hasText: "util.py (yours ↔ scripted, create)" }).waitFor();
+  // From inside the diff editor (the agent's side) back to notes.md.
+  await page.locator(".monaco-diff-editor .editor.modified .view-line", { hasText: "return 42" }).click();
   await page.keyboard.press("Shift+Alt+BracketLeft");
   await page.locator(".tabs-container .tab.active", { hasText: "notes.md" }).waitFor();
   await waitForCursorLine(1);
@@ -225,5 +228,6 @@ step("Shift+Alt+Y applies the hunk at the cursor; Ctrl+Shift+Alt+Y applies the r
   await page.locator(".notification-toast", { hasText: "Applied 1 change" }).waitFor();
   await waitForEditorText(page, CALC_AGENT);
   await previewBlocks().first().waitFor({ state: "detached" });
-  await treeRow("calc.py").waitFor({ state: "detached" });
+  await treeRow("scripted: add 4 lines").waitFor({ state: "detached" });
+  await treeRow("no pending changes").waitFor();
 });

@@ -54,6 +54,9 @@ test("next / previous walk hunks by file path then line, across files, wrapping 
   assert.equal(stepHunk(stops, -1)?.hunkId, "h6");
   assert.equal(stepHunk([], 1), undefined);
   assert.equal(stops[0].created, true, "a new file is shown as a diff");
+  // In a diff editor the file counts as a whole: next goes past its hunks, previous before them.
+  assert.equal(stepHunk(stops, 1, at("b.py", Number.MAX_SAFE_INTEGER))?.hunkId, "h6");
+  assert.equal(stepHunk(stops, -1, at("b.py", -1))?.hunkId, "h5");
 });
 
 test("a new file's hunk row opens the diff, not the file (it is not on disk yet)", () => {
