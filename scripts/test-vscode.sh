@@ -11,7 +11,8 @@
 #
 # Ends with a line "vscode: N passed, N failed[, N skipped]"; exits non-zero if any step or test failed.
 # Usage: scripts/test-vscode.sh   (AGENT_BRIDGE_E2E_KEEP=1 keeps the e2e temp dir; a failing e2e leaves a
-# screenshot at editor-clients/vscode/.e2e/failure.png)
+# screenshot at editor-clients/vscode/.e2e/failure.png; screenshots for review, e.g. of the inline preview,
+# go to editor-clients/vscode/test-results/screenshots/, printed at the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -137,6 +138,10 @@ export AGENT_BRIDGE="$repo/.venv/bin/agent-bridge"
 export AGENT_BRIDGE_REQUIRE_E2E=1
 mkdir -p .e2e
 rm -f .e2e/failure.png
+# Screenshots for a reviewer (the inline preview, the chat): one folder, printed at the end for CI artifacts.
+export AGENT_BRIDGE_E2E_SCREENSHOTS="$ext/test-results/screenshots"
+rm -rf "$AGENT_BRIDGE_E2E_SCREENSHOTS"
+mkdir -p "$AGENT_BRIDGE_E2E_SCREENSHOTS"
 run_layer unit node --test "out/test/unit/"*.test.js
 run_layer protocol node --test --test-concurrency=1 "out/test/protocol/"*.test.js
 run_layer e2e env CODE_SERVER="$code_server" CHROMIUM="$chromium_bin" VSIX="$ext/agent-bridge.vsix" \
@@ -154,6 +159,8 @@ if (( passed == 0 )); then
     status=1
 fi
 (( failed == 0 )) || status=1
+echo "test-vscode: screenshots in $AGENT_BRIDGE_E2E_SCREENSHOTS"
+ls -1 "$AGENT_BRIDGE_E2E_SCREENSHOTS" 2>/dev/null | sed 's/^/test-vscode:   /'
 echo "test-vscode: finished in $(( $(date +%s) - start_all )) s"
 echo "vscode: $passed passed, $failed failed, $skipped skipped"
 exit "$status"
