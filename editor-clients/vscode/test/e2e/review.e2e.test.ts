@@ -173,12 +173,12 @@ step("a new file's hunk row opens its diff; Apply in the diff's title writes not
   await diffTab.waitFor();
   await page.locator(".monaco-diff-editor .editor.modified .view-lines", { hasText: "return 42" }).waitFor();
   await page.locator(".editor-actions a.action-label[aria-label^=\"Apply File's Changes\"]").click();
-  // An unsaved editor named util.py holds the agent's text; the disk has no util.py yet.
+  await treeRow("util.py").waitFor({ state: "detached" });
+  // Applied: the disk has no util.py yet (it had an empty one); an unsaved editor named util.py holds the text.
+  assert.equal(fs.existsSync(path.join(repo, "util.py")), false, "applying a new file must not write it");
   const tab = page.locator(".tabs-container .tab.active.dirty", { hasText: "util.py" });
   await tab.waitFor();
   await waitForEditorText(page, UTIL);
-  await treeRow("util.py").waitFor({ state: "detached" });
-  assert.equal(fs.existsSync(path.join(repo, "util.py")), false, "applying a new file must not write it");
   await page.keyboard.press("Control+S");
   await waitForDisk(path.join(repo, "util.py"), UTIL);
   await page.locator(".tabs-container .tab.active.dirty").waitFor({ state: "detached" });
