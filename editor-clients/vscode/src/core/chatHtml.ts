@@ -1,32 +1,20 @@
 /**
  * HTML for the chat view: the transcript of one session rendered to a string, and the page around it.
- * Pure (no VS Code); everything from the agent is escaped.
+ * Pure (no VS Code); everything from the agent is escaped or rendered as sanitized Markdown (./markdown),
+ * and its worktree paths are shown relative to the workspace, as links to the user's files (./chatPaths).
  */
 import type { PlanEntry, ToolCallFields, Usage } from "./protocol";
 import type { Entry } from "./entries";
+import type { PathContext } from "./chatPaths";
+import { NO_PATHS, relativize, showPath } from "./chatPaths";
+import { escapeHtml, pathLink, renderMarkdown, textWithPaths } from "./markdown";
 import type { SessionTranscript, TurnView } from "./transcript";
 
-export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/'/g, "&#39;");
-}
+export { escapeHtml } from "./markdown";
 
-/** Agent text: fenced code blocks become <pre>, `inline code` becomes <code>, the rest keeps its lines. */
-export function renderAgentText(text: string): string {
-  const parts = text.split(/^```[^\n]*\n?/m);
-  return parts
-    .map((part, i) => {
-      if (i % 2 === 1) {
-        return `<pre class="code">${escapeHtml(part.replace(/\n$/, ""))}</pre>`;
-      }
-      const inline = escapeHtml(part).replace(/`([^`\n]+)`/g, "<code>$1</code>");
-      return inline === "" ? "" : `<div class="prose">${inline}</div>`;
-    })
-    .join("");
+/** The agent's answer: Markdown, with code blocks highlighted and paths made relative and clickable. */
+export function renderAgentText(text: string, paths: PathContext = NO_PATHS): string {
+  return `<div class="markdown">${renderMarkdown(text, paths)}</div>`;
 }
 
 const STATUS_ICONS: Record<string, string> = {
@@ -36,16 +24,31 @@ const STATUS_ICONS: Record<string, string> = {
   failed: "✕",
 };
 
-export function renderToolCall(call: ToolCallFields): string {
+function renderPaths(paths: string[], ctx: PathContext): string {
+  const shown = paths.map((p) => {
+    const rel = showPath(p, ctx);
+    return rel === undefined ? escapeHtml(p) : pathLink(rel);
+  });
+  return shown.length ? ` <span class="paths">${shown.join(", ")}</span>` : "";
+}
+
+/** A tool call: one line (status, kind, title, paths); its command and output folded under it, opened on
+ * click (`data-key` lets the page keep it open across re-renders). */
+export function renderToolCall(call: ToolCallFields, ctx: PathContext = NO_PATHS): string {
   const icon = STATUS_ICONS[call.status] ?? "○";
-  const paths = call.paths.length ? ` <span class="paths">${call.paths.map(escapeHtml).join(", ")}</span>` : "";
-  const command = call.command ? `<pre class="command">$ ${escapeHtml(call.command)}</pre>` : "";
-  const output = call.output ? `<pre class="output">${escapeHtml(call.output)}</pre>` : "";
-  return (
-    `<div class="tool status-${escapeHtml(call.status)}" data-tool-call="${escapeHtml(call.toolCallId)}">` +
+  const line =
     `<span class="icon" title="${escapeHtml(call.status)}">${icon}</span> ` +
     `<span class="tool-kind">${escapeHtml(call.toolKind)}</span> ` +
-    `<span class="tool-title">${escapeHtml(call.title)}</span>${paths}${command}${output}</div>`
+    `<span class="tool-title">${textWithPaths(call.title, ctx)}</span>${renderPaths(call.paths, ctx)}`;
+  const command = call.command ? `<pre class="command">$ ${escapeHtml(relativize(call.command, ctx))}</pre>` : "";
+  const output = call.output ? `<pre class="output">${escapeHtml(relativize(call.output, ctx))}</pre>` : "";
+  const attrs = `class="tool status-${escapeHtml(call.status)}" data-tool-call="${escapeHtml(call.toolCallId)}"`;
+  if (command === "" && output === "") {
+    return `<div ${attrs}>${line}</div>`;
+  }
+  return (
+    `<details ${attrs} data-key="tool:${escapeHtml(call.toolCallId)}"><summary>${line}</summary>` +
+    `<div class="tool-body">${command}${output}</div></details>`
   );
 }
 
@@ -81,31 +84,31 @@ export function formatUsage(usage: Usage): string {
   return parts.join(" · ");
 }
 
-function renderEntry(entry: Entry): string {
+function renderEntry(entry: Entry, key: string, ctx: PathContext): string {
   switch (entry.type) {
     case "text":
-      return `<div class="text">${renderAgentText(entry.text)}</div>`;
+      return `<div class="text">${renderAgentText(entry.text, ctx)}</div>`;
     case "reasoning":
-      return `<details class="reasoning"><summary>Thinking</summary><div>${escapeHtml(entry.text)}</div></details>`;
+      return `<details class="reasoning" data-key="${escapeHtml(key)}"><summary>Thinking</summary><div>${escapeHtml(entry.text)}</div></details>`;
     case "tool":
-      return renderToolCall(entry.call);
+      return renderToolCall(entry.call, ctx);
     case "permission": {
-      const where = entry.cwd ? ` <span class="paths">in ${escapeHtml(entry.cwd)}</span>` : "";
+      const where = entry.cwd ? ` <span class="paths">in ${textWithPaths(entry.cwd, ctx)}</span>` : "";
       const reason = entry.reason ? ` — ${escapeHtml(entry.reason)}` : "";
       return (
         `<div class="permission outcome-${escapeHtml(entry.outcome)}">Permission: ` +
-        `<span class="tool-title">${escapeHtml(entry.command ?? entry.title)}</span>${where} ` +
+        `<span class="tool-title">${textWithPaths(entry.command ?? entry.title, ctx)}</span>${where} ` +
         `<span class="outcome">${escapeHtml(entry.outcome)}</span>${reason}</div>`
       );
     }
     case "notice":
-      return `<div class="notice">${escapeHtml(entry.message)}</div>`;
+      return `<div class="notice">${textWithPaths(entry.message, ctx)}</div>`;
   }
 }
 
 export const REWIND_LABEL = "Rewind to before this turn";
 
-export function renderTurn(turn: TurnView): string {
+export function renderTurn(turn: TurnView, ctx: PathContext = NO_PATHS): string {
   const usage = formatUsage(turn.usage);
   const status =
     turn.status === "running" || turn.status === "queued"
@@ -125,7 +128,7 @@ export function renderTurn(turn: TurnView): string {
     `<div class="prompt"><span class="who">You</span><div class="prompt-text">${escapeHtml(turn.prompt)}</div></div>` +
     `<div class="answer"><span class="who">${escapeHtml(turn.agent || "agent")}</span>` +
     renderPlan(turn.plan) +
-    turn.entries.map(renderEntry).join("") +
+    turn.entries.map((e, i) => renderEntry(e, `${turn.turnId}:${i}`, ctx)).join("") +
     error +
     `<div class="turn-footer">${status}${usage ? ` <span class="usage">${escapeHtml(usage)}</span>` : ""}${rewind}</div>` +
     `</div></section>`
@@ -152,7 +155,7 @@ export const EMPTY_EARLIER_SESSION =
 
 export function renderTranscript(
   transcript: SessionTranscript | undefined, usage: { agent: string; usage: Usage }[] = [],
-  empty: string = EMPTY_NEW_SESSION,
+  empty: string = EMPTY_NEW_SESSION, ctx: PathContext = NO_PATHS,
 ): string {
   if (transcript === undefined || (transcript.turns.length === 0 && transcript.notices.length === 0)) {
     return `<div class="empty">${escapeHtml(empty)}</div>${renderSessionUsage(usage)}`;
@@ -161,5 +164,5 @@ export function renderTranscript(
   const pending = transcript.pending.hunks
     ? `<div class="pending-summary">${transcript.pending.hunks} pending change${transcript.pending.hunks === 1 ? "" : "s"} in ${transcript.pending.files} file${transcript.pending.files === 1 ? "" : "s"} to review</div>`
     : "";
-  return notices + transcript.turns.map(renderTurn).join("") + pending + renderSessionUsage(usage);
+  return notices + transcript.turns.map((t) => renderTurn(t, ctx)).join("") + pending + renderSessionUsage(usage);
 }

@@ -19,15 +19,16 @@ test("everything from the agent is escaped", () => {
       { type: "permission", title: "x", command: "rm <x>", outcome: "asking" },
     ],
   }));
-  assert.doesNotMatch(html, /<script>|<b>|<t>|<p>|<o>|<x>/);
+  assert.doesNotMatch(html, /<script>|<b>|<t>|<o>|<x>/);
   assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+  assert.match(html, /class="paths">&lt;p&gt;</);
 });
 
-test("fenced code becomes a block and inline code a code span", () => {
+test("fenced code becomes a highlighted block and inline code a code span", () => {
   const html = renderAgentText("Run `make`:\n```sh\nmake <all>\n```\ndone");
   assert.match(html, /<code>make<\/code>/);
-  assert.match(html, /<pre class="code">make &lt;all&gt;<\/pre>/);
-  assert.match(html, /done/);
+  assert.match(html, /<pre class="code hljs" data-lang="sh"><code>make &lt;all&gt;<\/code><\/pre>/);
+  assert.match(html, /<p>done<\/p>/);
 });
 
 test("usage reads like people write it", () => {
