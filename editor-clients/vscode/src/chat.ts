@@ -1,11 +1,17 @@
 /**
  * The Chat view: the current session's streamed transcript, the agent's mode and model pickers in its header,
  * and a composer that completes `/commands` and `@files` (attachments as chips). A webview view.
+ * Links in the transcript lead here, never straight from the page: a path opens your file (its diff while
+ * the session has changes to it pending), a web address opens through VS Code's external opener.
  */
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
 import * as vscode from "vscode";
+import type { BridgeApi } from "./core/api";
 import { EMPTY_EARLIER_SESSION, EMPTY_NEW_SESSION, renderTranscript } from "./core/chatHtml";
 import { chatPage } from "./core/chatPage";
+import type { PathContext } from "./core/chatPaths";
+import { showPath } from "./core/chatPaths";
 import type { Attachment } from "./core/protocol";
 import type { BridgeState } from "./core/state";
 import { steeringView } from "./core/steering";
@@ -27,6 +33,8 @@ type FromWebview =
   | { type: "cancel" }
   | { type: "ready" }
   | { type: "rewind"; turnId: string }
+  | { type: "open"; path: string }
+  | { type: "link"; href: string }
   | { type: "complete"; id: number; text: string; cursor: number }
   | { type: "setMode"; modeId: string }
   | { type: "setOption"; optionId: string; value: string | boolean };
@@ -42,6 +50,8 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     private readonly actions: ChatActions,
     private readonly steering: Steering,
     private readonly mentions: Mentions,
+    private readonly api: BridgeApi,
+    private readonly output: vscode.LogOutputChannel,
   ) {
     this.subscriptions.push(
       state.onChange(() => this.scheduleRender()),
@@ -100,6 +110,13 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       void this.actions.cancel();
     } else if (msg.type === "rewind" && typeof msg.turnId === "string") {
       void this.actions.rewind(msg.turnId);
+    } else if (msg.type === "open" && typeof msg.path === "string") {
+      void this.openPath(msg.path).catch((error: unknown) => this.output.warn(`opening ${msg.path} from the chat: ${String(error)}`));
+    } else if (msg.type === "link" && typeof msg.href === "string") {
+      // The page only marks http(s) and mailto addresses as links; check again, it shows untrusted text.
+      if (/^(https?:|mailto:)/i.test(msg.href)) {
+        void vscode.env.openExternal(vscode.Uri.parse(msg.href, true));
+      }
     } else if (msg.type === "ready") {
       this.render();
     }
@@ -113,6 +130,54 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     const answer = await this.mentions.complete(text, cursor);
     if (answer !== undefined) {
       void this.view?.webview.postMessage({ type: "completions", id, ...answer });
+    }
+  }
+
+  /** Where the shown session's paths point: its worktree stands for the workspace it mirrors. */
+  private paths(): PathContext {
+    const session = this.state.current;
+    const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+    return {
+      worktree: session?.worktree,
+      workspace: session?.workspace ?? roots[0],
+      roots,
+      isFile: (p) => {
+        try {
+          return fs.statSync(p).isFile();
+        } catch {
+          return false;
+        }
+      },
+    };
+  }
+
+  /** A path clicked in the chat: the diff when the session has changes to that file pending, else the file.
+   * Only paths in the workspace open (the page sends what the transcript drew, but it shows agent text). */
+  private async openPath(target: string): Promise<void> {
+    const shown = showPath(target, this.paths());
+    if (shown === undefined) {
+      return;
+    }
+    const uri = vscode.Uri.file(target);
+    const sessionId = this.state.currentSessionId;
+    if (sessionId !== undefined) {
+      const pending = await this.api.pending(sessionId, uri.toString());
+      if (pending.length > 0) {
+        await vscode.commands.executeCommand("agentBridge.ui.showDiff", { sessionId, uri: uri.toString() });
+        return;
+      }
+    }
+    let stat: vscode.FileStat;
+    try {
+      stat = await vscode.workspace.fs.stat(uri);
+    } catch {
+      void vscode.window.showInformationMessage(`Agent Bridge: ${shown.label} is not in your workspace (no change to it is pending).`);
+      return;
+    }
+    if (stat.type & vscode.FileType.Directory) {
+      await vscode.commands.executeCommand("revealInExplorer", uri);
+    } else {
+      await vscode.window.showTextDocument(uri, { preview: true });
     }
   }
 
@@ -139,6 +204,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
       sessionId === undefined ? undefined : this.transcripts.get(sessionId),
       session?.usage,
       session === undefined ? EMPTY_NEW_SESSION : EMPTY_EARLIER_SESSION,
+      this.paths(),
     );
     // After a failed or refused change the pickers are drawn again from the state: they show what holds.
     void view.webview.postMessage({ type: "render", html, header, steering: steeringView(this.steering.model.state) });

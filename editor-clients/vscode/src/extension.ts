@@ -47,7 +47,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     prompt: (text, attachments): Promise<void> => commands.prompt(text, attachments).catch(showError),
     cancel: (): Promise<void> => commands.cancel(),
     rewind: (turnId): Promise<void> => conversation.rewind(turnId).catch(showError),
-  }, steering, mentions);
+  }, steering, mentions, api, output);
   const conversation = new Conversation({
     api, state, transcripts, output,
     changed: (sessionId) => chat.transcriptChanged(sessionId),

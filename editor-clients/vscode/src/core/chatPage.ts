@@ -2,7 +2,9 @@
  * The chat view's page: a header with the session and the agent's mode and model pickers, the transcript, and
  * the composer (prompt box, `/` and `@` completion list, attachment chips, send and cancel). The extension does
  * the thinking (what to complete, with what); the page's script draws what it is sent and splices the chosen
- * completion in. Pure: no VS Code. Agent-provided strings reach the page as text (textContent), never markup.
+ * completion in. Pure: no VS Code. Agent-provided strings reach the page as text (textContent) or as the
+ * transcript's sanitized HTML (./chatHtml), whose links carry no `href`: a click on a path or a web address is
+ * a message to the extension. Folded tool calls and reasoning stay open across re-renders (`data-key`).
  */
 
 /** The page; `nonce` guards the inline script (CSP). */
@@ -35,17 +37,48 @@ body { padding: 0; margin: 0; font-family: var(--vscode-font-family); font-size:
 #steering label { opacity: .9; white-space: nowrap; }
 #steering label[hidden] { display: none; }
 #steering select { color: var(--vscode-dropdown-foreground); background: var(--vscode-dropdown-background); border: 1px solid var(--vscode-dropdown-border, transparent); max-width: 12em; }
-#transcript { flex: 1; overflow-y: auto; padding: 0 8px; }
+#transcript { flex: 1; overflow-y: auto; overflow-x: hidden; overflow-wrap: anywhere; padding: 0 8px; }
 .turn { border-bottom: 1px solid var(--vscode-panel-border); padding: 6px 0; }
 .who { font-weight: bold; display: block; margin: 4px 0 2px; }
 .prompt-text, .prose { white-space: pre-wrap; word-wrap: break-word; }
-pre { white-space: pre-wrap; word-wrap: break-word; background: var(--vscode-textCodeBlock-background); padding: 4px; margin: 2px 0; font-family: var(--vscode-editor-font-family); }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--vscode-textCodeBlock-background); padding: 4px; margin: 2px 0; font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
 code { font-family: var(--vscode-editor-font-family); background: var(--vscode-textCodeBlock-background); }
+pre code { background: none; }
+.markdown > :first-child { margin-top: 2px; }
+.markdown p { margin: 4px 0; }
+.markdown ul, .markdown ol { margin: 4px 0; padding-left: 20px; }
+.markdown h1, .markdown h2, .markdown h3, .markdown h4 { margin: 8px 0 4px; font-size: 1.1em; }
+.markdown h1 { font-size: 1.25em; }
+.markdown blockquote { margin: 4px 0; padding: 2px 8px; border-left: 3px solid var(--vscode-textBlockQuote-border); background: var(--vscode-textBlockQuote-background); }
+.markdown table { border-collapse: collapse; table-layout: fixed; width: 100%; margin: 4px 0; }
+.markdown th, .markdown td { border: 1px solid var(--vscode-panel-border); padding: 2px 6px; text-align: left; }
+.markdown hr { border: none; border-top: 1px solid var(--vscode-panel-border); }
+pre.code { position: relative; padding: 6px 8px; border-radius: 3px; }
+pre.code[data-lang]::before { content: attr(data-lang); float: right; margin-left: 8px; opacity: .6; font-size: 85%; font-family: var(--vscode-font-family); }
+a.path, a.link { color: var(--vscode-textLink-foreground); cursor: pointer; text-decoration: none; }
+a.path:hover, a.link:hover, a.path:focus, a.link:focus { color: var(--vscode-textLink-activeForeground); text-decoration: underline; }
+a.link.dead { color: inherit; cursor: default; text-decoration: underline dotted; }
+.hljs-keyword, .hljs-selector-tag, .hljs-literal, .hljs-meta .hljs-keyword { color: var(--vscode-debugTokenExpression-boolean); }
+.hljs-built_in, .hljs-doctag, .hljs-meta { color: var(--vscode-debugTokenExpression-name); }
+.hljs-string, .hljs-regexp, .hljs-char.escape_, .hljs-symbol, .hljs-template-tag, .hljs-selector-attr { color: var(--vscode-debugTokenExpression-string); }
+.hljs-number, .hljs-bullet { color: var(--vscode-debugTokenExpression-number); }
+.hljs-title, .hljs-section { color: var(--vscode-symbolIcon-functionForeground); }
+.hljs-title.class_, .hljs-type, .hljs-selector-class, .hljs-name { color: var(--vscode-symbolIcon-classForeground); }
+.hljs-variable, .hljs-params, .hljs-attr, .hljs-attribute, .hljs-property, .hljs-template-variable, .hljs-selector-id { color: var(--vscode-symbolIcon-variableForeground); }
+.hljs-comment, .hljs-quote { color: var(--vscode-descriptionForeground); font-style: italic; }
+.hljs-addition { color: var(--vscode-gitDecoration-addedResourceForeground); }
+.hljs-deletion { color: var(--vscode-gitDecoration-deletedResourceForeground); }
+.hljs-emphasis { font-style: italic; }
+.hljs-strong { font-weight: bold; }
 .tool, .permission { margin: 3px 0; padding: 2px 4px; border-left: 2px solid var(--vscode-textLink-foreground); }
+details.tool > summary { cursor: pointer; }
+details.tool > summary::marker { color: var(--vscode-descriptionForeground); }
+.tool-body { margin: 2px 0 2px 14px; }
 .tool-kind { opacity: .7; }
 .paths { opacity: .7; font-family: var(--vscode-editor-font-family); }
 .status-failed, .outcome-rejected { border-left-color: var(--vscode-errorForeground); }
 .reasoning { opacity: .75; font-style: italic; white-space: pre-wrap; }
+.reasoning > summary { cursor: pointer; }
 .plan ul { list-style: none; padding-left: 8px; margin: 2px 0; }
 .plan-completed { text-decoration: line-through; opacity: .7; }
 .label { font-weight: bold; }
@@ -196,9 +229,25 @@ pickers.mode.select.addEventListener("change", () => vscode.postMessage({ type: 
 pickers.model.select.addEventListener("change", () => {
   if (modelOptionId) { vscode.postMessage({ type: "setOption", optionId: modelOptionId, value: pickers.model.select.value }); }
 });
+// Paths and web addresses go to the extension; preventDefault also keeps a click on a path in a tool's summary
+// from folding the tool.
+function follow(e) {
+  const target = e.target instanceof Element ? e.target : null;
+  const path = target ? target.closest("[data-open]") : null;
+  const link = target ? target.closest("[data-href]") : null;
+  if (path) { vscode.postMessage({ type: "open", path: path.getAttribute("data-open") }); }
+  else if (link) { vscode.postMessage({ type: "link", href: link.getAttribute("data-href") }); }
+  else { return false; }
+  e.preventDefault();
+  return true;
+}
 transcript.addEventListener("click", (e) => {
+  if (follow(e)) { return; }
   const button = e.target instanceof Element ? e.target.closest("button[data-rewind]") : null;
   if (button) { vscode.postMessage({ type: "rewind", turnId: button.getAttribute("data-rewind") }); }
+});
+transcript.addEventListener("keydown", (e) => {
+  if (e.key === "Enter") { follow(e); }
 });
 chipBox.addEventListener("click", (e) => {
   const button = e.target instanceof Element ? e.target.closest("button[data-chip]") : null;
@@ -240,7 +289,11 @@ window.addEventListener("message", (e) => {
   const msg = e.data;
   if (msg.type === "render") {
     const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 30;
+    const opened = new Set(Array.from(transcript.querySelectorAll("details[data-key]")).filter((d) => d.open).map((d) => d.dataset.key));
     transcript.innerHTML = msg.html;
+    for (const d of transcript.querySelectorAll("details[data-key]")) {
+      if (opened.has(d.dataset.key)) { d.open = true; }
+    }
     title.textContent = msg.header;
     const steering = msg.steering || { modes: [], models: [] };
     drawPicker(pickers.mode, steering.modes);

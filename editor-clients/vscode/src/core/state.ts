@@ -19,6 +19,9 @@ export interface SessionView {
   pendingFiles?: number;
   /** Tokens and cost so far per agent, as `agentBridge.sessions` reports them (updated after each turn). */
   usage: { agent: string; usage: Usage }[];
+  /** The session's worktree and the workspace it mirrors (the chat shows worktree paths relative to it). */
+  worktree?: string;
+  workspace?: string;
 }
 
 export type Listener = () => void;
@@ -80,6 +83,8 @@ export class BridgeState {
       view.agents = info.agents.map((a) => a.agent);
       view.usage = info.agents.filter((a) => a.usage !== undefined).map((a) => ({ agent: a.agent, usage: a.usage ?? {} }));
       view.pendingHunks = info.pendingHunks;
+      view.worktree = info.worktree ?? view.worktree;
+      view.workspace = info.workspace ?? view.workspace;
       if (info.busy && view.turn !== "running") {
         view.turn = "running";
       } else if (info.busy === false && view.turn === "running") {
