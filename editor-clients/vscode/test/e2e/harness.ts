@@ -546,3 +546,18 @@ export class ScriptedLlm {
     await stopProcess(this.proc);
   }
 }
+
+/** Where the e2e runs leave screenshots for a reviewer (CI keeps the folder as an artifact). */
+export const SCREENSHOTS = path.join(EXTENSION_DIR, "test-results", "screenshots");
+
+/** Saves a screenshot of the page, or of `part` (a workbench part, webviews included), as `<name>.png` in
+ * SCREENSHOTS; prints where it went. */
+export async function saveScreenshot(page: Page, name: string, part?: Locator): Promise<string> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  // Webviews are drawn over their part, outside its DOM: clip the page to the part's box, not the element.
+  const clip = part === undefined ? undefined : (await part.boundingBox()) ?? undefined;
+  await page.screenshot({ path: file, ...(clip ? { clip } : {}) });
+  console.log(`e2e: screenshot ${file}`);
+  return file;
+}

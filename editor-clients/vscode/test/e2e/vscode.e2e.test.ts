@@ -103,7 +103,8 @@ step("a permission question is a notification with buttons; the answer reaches t
   const toast = page.locator(".notification-toast", { hasText: "echo permitted-output" });
   await toast.waitFor();
   await toast.locator(".monaco-button", { hasText: /^Allow$/ }).click();
-  await chat.locator(".tool .output", { hasText: "permitted-output" }).waitFor();
+  // The command's output is folded under the tool call (chat.e2e.test.ts unfolds one).
+  await chat.locator(".tool .output", { hasText: "permitted-output" }).waitFor({ state: "attached" });
   await chat.locator(".turn-status.completed").nth(1).waitFor();
 });
 

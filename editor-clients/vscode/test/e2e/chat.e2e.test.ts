@@ -1,0 +1,190 @@
+/**
+ * The chat end to end in real VS Code (code-server + headless Chromium) with the bridge's scripted agent: the
+ * chat sits in the secondary side bar beside the editor; the agent's answer is Markdown (heading, bold, list,
+ * a highlighted code block, a link); the worktree paths it reports read relative to the workspace and open
+ * your file, or the diff while a change to it is pending; a tool call's output is folded until clicked; long
+ * paths and words wrap instead of scrolling sideways; after a window reload all of it is drawn again from the
+ * session's history. Screenshots go to test-results/screenshots/ (printed).
+ *
+ * Needs code-server, Chromium, the bridge (.venv) and the packaged .vsix, like vscode.e2e.test.ts.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before } from "node:test";
+import type { FrameLocator, Locator, Page } from "playwright-core";
+import {
+  chatFrame, findTools, makeRepo, runCommand, saveScreenshot, sendChat, statusItem, Steps, TIMEOUT, VsCode,
+  writeBridgeSettings,
+} from "./harness";
+
+const LONG_DIR = "docs/a-rather-long-directory-name-that-must-wrap/and-another-long-directory-name";
+const NOTES = `${LONG_DIR}/notes-with-a-long-file-name.md`;
+const LONG_WORD = "x".repeat(300);
+const PROMPT = [
+  `@write ${NOTES}`, "# notes", "@end",
+  "@run echo folded-tool-output",
+  "@say ## What I did",
+  "@say **Bold claim**, *emphasis* and [a link](https://example.com/docs).",
+  "@say - wrote the notes",
+  "@say - ran a command",
+  "@say ```typescript",
+  "@say const greet = (name: string): string => \"hello \" + name; // a comment",
+  "@say export default greet;",
+  "@say ```",
+  "@say See `greet.py` for the greeting.",
+  `@say ${LONG_WORD}`,
+];
+
+const found = findTools();
+const skip = found.tools === undefined && !process.env.AGENT_BRIDGE_REQUIRE_E2E
+  ? `missing: ${found.missing.join(", ")}`
+  : false;
+const steps = new Steps(skip);
+const step = steps.step;
+let root = "";
+let vscode: VsCode | undefined;
+let page: Page;
+
+before(async () => {
+  if (skip) {
+    return;
+  }
+  steps.broken = "setup";
+  assert.ok(found.tools, `e2e tools missing: ${found.missing.join(", ")}`);
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "agent-bridge-chat-e2e-"));
+  const repo = makeRepo(path.join(root, "project"), {
+    "greet.py": "def greet(name):\n    print('hello ' + name)\n",
+    ".gitignore": ".vscode/\n",
+  });
+  writeBridgeSettings(repo, found.tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
+  vscode = new VsCode(found.tools, root);
+  page = await vscode.open(repo);
+  steps.broken = undefined;
+});
+
+after(async () => {
+  await vscode?.close(steps.broken !== undefined);
+  if (root && !process.env.AGENT_BRIDGE_E2E_KEEP) {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+async function box(locator: Locator): Promise<{ x: number; y: number; width: number; height: number }> {
+  const b = await locator.boundingBox();
+  assert.ok(b, "the element has a box on screen");
+  return b;
+}
+
+/** Whether the transcript scrolls sideways (content wider than the view). */
+async function scrollsSideways(chat: FrameLocator): Promise<string | undefined> {
+  return chat.locator("#transcript").evaluate((el: unknown) => {
+    const e = el as { scrollWidth: number; clientWidth: number };
+    return e.scrollWidth > e.clientWidth ? `scrollWidth ${e.scrollWidth} > clientWidth ${e.clientWidth}` : undefined;
+  });
+}
+
+/** Answers the turn's permission notifications with Allow until the turn ends (edits inside the worktree may
+ * need no answer: how many questions come depends on the permission policy, not on the chat). */
+async function allowUntilDone(turn: Locator): Promise<void> {
+  const done = turn.locator(".turn-status.completed");
+  const allowButton = page.locator(".notification-toast .monaco-button", { hasText: /^Allow$/ }).first();
+  for (const deadline = Date.now() + TIMEOUT; Date.now() < deadline;) {
+    if (await done.count() > 0) {
+      return;
+    }
+    if (await allowButton.isVisible()) {
+      await allowButton.click().catch(() => undefined);
+    }
+    await page.waitForTimeout(200);
+  }
+  await done.waitFor({ timeout: 1 });
+}
+
+step("the chat opens in the secondary side bar, beside the editor", async () => {
+  await statusItem(page, "scripted").waitFor({ timeout: 60_000 });
+  await runCommand(page, "Agent Bridge: New Session");
+  await chatFrame(page).locator(".empty").waitFor();
+  const aux = page.locator(".part.auxiliarybar");
+  await aux.waitFor();
+  const chatBox = await box(page.locator("iframe.webview.ready").first());
+  const auxBox = await box(aux);
+  const inside = chatBox.x >= auxBox.x - 1 && chatBox.x + chatBox.width <= auxBox.x + auxBox.width + 1;
+  assert.ok(inside, `the chat ${JSON.stringify(chatBox)} is in the secondary side bar ${JSON.stringify(auxBox)}`);
+  const editor = await box(page.locator(".part.editor"));
+  assert.ok(auxBox.x >= editor.x + editor.width - 1, "the secondary side bar is right of the editor");
+  await aux.locator(".pane-header", { hasText: "Pending Changes" }).waitFor();
+});
+
+step("the answer is Markdown with a highlighted code block; a tool's output is folded until clicked", async () => {
+  const chat = chatFrame(page);
+  await sendChat(page, PROMPT, { paste: true });
+  const turn = chat.locator(".turn").first();
+  await allowUntilDone(turn);
+  const answer = turn.locator(".text .markdown");
+  await answer.locator("h2", { hasText: "What I did" }).waitFor();
+  await answer.locator("strong", { hasText: "Bold claim" }).waitFor();
+  await answer.locator("em", { hasText: "emphasis" }).waitFor();
+  assert.deepEqual(await answer.locator("ul > li").allInnerTexts(), ["wrote the notes", "ran a command"]);
+  const code = answer.locator("pre.code[data-lang=typescript]");
+  await code.locator(".hljs-keyword", { hasText: "const" }).waitFor();
+  await code.locator(".hljs-string").first().waitFor();
+  await code.locator(".hljs-comment", { hasText: "// a comment" }).waitFor();
+  // Highlighting is colour, not just markup: the keyword is drawn in another colour than plain code.
+  const colours = await code.evaluate((el: unknown) => {
+    const pre = el as { querySelector(s: string): unknown };
+    const style = (x: unknown): string => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } })
+      .getComputedStyle(x).color;
+    return [style(pre.querySelector(".hljs-keyword")), style(pre.querySelector("code"))];
+  });
+  assert.notEqual(colours[0], colours[1], `keyword and code colours: ${JSON.stringify(colours)}`);
+  await answer.locator("a.link", { hasText: "a link" }).waitFor();
+
+  const tool = turn.locator("details.tool", { hasText: "echo folded-tool-output" });
+  await tool.locator("summary").waitFor();
+  const output = tool.locator(".output");
+  assert.equal(await output.isVisible(), false, "the output is folded");
+  await saveScreenshot(page, "chat-markdown-folded-tool", page.locator(".part.auxiliarybar"));
+  await tool.locator("summary").click();
+  await output.filter({ hasText: "folded-tool-output" }).waitFor();
+  await saveScreenshot(page, "chat-tool-expanded", page.locator(".part.auxiliarybar"));
+  await saveScreenshot(page, "workbench-with-chat");
+});
+
+step("paths read relative to the workspace, open your file or the pending diff, and nothing scrolls sideways", async () => {
+  const chat = chatFrame(page);
+  const transcript = await chat.locator("#transcript").innerText();
+  assert.doesNotMatch(transcript, /worktrees/, "no worktree path is shown");
+  const toolPath = chat.locator(".tool .paths a.path", { hasText: NOTES });
+  await toolPath.waitFor();
+  assert.equal(await scrollsSideways(chat), undefined);
+
+  await chat.locator(".markdown a.path", { hasText: "greet.py" }).click();
+  await page.locator(".tabs-container .tab.active", { hasText: "greet.py" }).waitFor();
+
+  // The notes are a new file only the agent has: its path opens the diff of the pending change.
+  await toolPath.click();
+  await page.locator(".tabs-container .tab.active", { hasText: "yours ↔ scripted" }).waitFor();
+  await page.locator(".monaco-diff-editor").waitFor();
+});
+
+step("after a window reload the chat draws the turn again from the history: Markdown, folded tool, paths", async () => {
+  const reloaded = page.waitForEvent("load", { timeout: 60_000 });
+  await runCommand(page, "Developer: Reload Window");
+  await reloaded;
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+  await statusItem(page, "scripted").waitFor({ timeout: 60_000 });
+  const chat = chatFrame(page);
+  const turn = chat.locator(".turn").first();
+  await turn.locator(".markdown strong", { hasText: "Bold claim" }).waitFor({ timeout: 60_000 });
+  await turn.locator(".markdown pre.code .hljs-keyword", { hasText: "const" }).waitFor();
+  assert.equal(await chat.locator(".turn").count(), 1);
+  const tool = turn.locator("details.tool", { hasText: "echo folded-tool-output" });
+  await tool.locator("summary").waitFor();
+  assert.equal(await tool.locator(".output").isVisible(), false, "folded again after the reload");
+  await chat.locator(".tool .paths a.path", { hasText: NOTES }).waitFor();
+  assert.doesNotMatch(await chat.locator("#transcript").innerText(), /worktrees/);
+  assert.equal(await scrollsSideways(chat), undefined);
+  await saveScreenshot(page, "chat-after-reload", page.locator(".part.auxiliarybar"));
+});
