@@ -561,3 +561,8 @@ export async function saveScreenshot(page: Page, name: string, part?: Locator): 
   console.log(`e2e: screenshot ${file}`);
   return file;
 }
+
+/** Rows of the Pending Changes tree, wherever its view sits (the Explorer beside it has rows too). */
+export function pendingRows(page: Page, options: { hasText?: string | RegExp } = {}): Locator {
+  return page.locator(".pane:has(.pane-header:has-text(\"Pending Changes\")) .pane-body .monaco-list-row", options);
+}

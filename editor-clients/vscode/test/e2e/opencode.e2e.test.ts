@@ -22,7 +22,7 @@ import { after, before } from "node:test";
 import type { Page } from "playwright-core";
 import {
   chatFrame, findTools, makeRepo, openFile, openQuickFixes, processesWith, processesWithEnv, REPO, runCommand,
-  ScriptedLlm, sendChat, statusItem, Steps, VsCode, waitForDisk, waitForEditorText,
+  pendingRows, ScriptedLlm, sendChat, statusItem, Steps, VsCode, waitForDisk, waitForEditorText,
   writeBridgeSettings,
 } from "./harness";
 
@@ -196,7 +196,7 @@ step("a chat prompt has the real opencode read and rewrite the file; its two hun
   const lenses = page.locator(".editor-instance .codelens-decoration");
   await lenses.locator("a", { hasText: `Apply (${TOP_HUNK})` }).waitFor();
   await lenses.locator("a", { hasText: `Apply (${BOTTOM_HUNK})` }).waitFor();
-  const tree = page.locator(".pane-body .monaco-list-row");
+  const tree = pendingRows(page);
   await tree.filter({ hasText: TOP_HUNK }).first().waitFor();
   await tree.filter({ hasText: BOTTOM_HUNK }).first().waitFor();
   servers = opencodeServers();
@@ -213,7 +213,7 @@ async function applyWithQuickFix(hunk: string): Promise<void> {
   await page.keyboard.press("Enter");
   await menu.locator(".monaco-list-row.action").first().waitFor({ state: "hidden" });
   await page.locator(".editor-instance .codelens-decoration a", { hasText: `Apply (${hunk})` }).waitFor({ state: "detached" });
-  await page.locator(".pane-body .monaco-list-row", { hasText: hunk }).waitFor({ state: "detached" });
+  await pendingRows(page, { hasText: hunk }).waitFor({ state: "detached" });
 }
 
 step("Ctrl+. then Enter on each hunk's line applies both: the buffer is opencode's version; saving keeps it", async () => {

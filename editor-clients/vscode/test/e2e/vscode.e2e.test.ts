@@ -20,7 +20,7 @@ import { after, before } from "node:test";
 import type { Page } from "playwright-core";
 import {
   chatFrame, findFiles, findTools, makeRepo, openFile, openQuickFixes, processesWith, runCommand, sendChat, statusItem, Steps,
-  TIMEOUT, VsCode, waitForDisk, waitForEditorText,
+  pendingRows, TIMEOUT, VsCode, waitForDisk, waitForEditorText,
   writeBridgeSettings,
 } from "./harness";
 
@@ -128,7 +128,7 @@ step("a multi-line chat prompt edits greet.py; the hunk shows as lenses and in t
   await lenses.locator("a", { hasText: /^Diff$/ }).waitFor();
 
   await page.locator(".pane-header", { hasText: "Pending Changes" }).waitFor();
-  const tree = page.locator(".pane-body .monaco-list-row");
+  const tree = pendingRows(page);
   await tree.filter({ hasText: "greet.py" }).first().waitFor();
   await tree.filter({ hasText: "scripted: add 1 line" }).first().waitFor();
 });
@@ -149,7 +149,7 @@ step("Apply lands the change in the editor (undoable); saving writes it to disk"
   await page.locator(".editor-instance .codelens-decoration a", { hasText: "Apply (scripted: add 1 line)" }).click();
   await waitForEditorText(page, AGENT_TEXT);
   await page.locator(".editor-instance .codelens-decoration a", { hasText: /^Apply/ }).waitFor({ state: "detached" });
-  await page.locator(".pane-body .monaco-list-row", { hasText: "scripted: add 1 line" }).waitFor({ state: "detached" });
+  await pendingRows(page, { hasText: "scripted: add 1 line" }).waitFor({ state: "detached" });
   assert.equal(fs.readFileSync(path.join(repo, "greet.py"), "utf8"), ORIGINAL, "applying must not save");
 
   // Undo restores your text and the hunk is pending again; apply it once more from the palette.
@@ -165,7 +165,7 @@ step("Apply lands the change in the editor (undoable); saving writes it to disk"
   await page.keyboard.press("Escape");
   await runCommand(page, "Agent Bridge: Apply Change");
   await waitForEditorText(page, AGENT_TEXT);
-  await page.locator(".pane-body .monaco-list-row", { hasText: "scripted: add 1 line" }).waitFor({ state: "detached" });
+  await pendingRows(page, { hasText: "scripted: add 1 line" }).waitFor({ state: "detached" });
 
   await page.keyboard.press("Control+S");
   await waitForDisk(path.join(repo, "greet.py"), AGENT_TEXT);
@@ -200,7 +200,7 @@ step("Ctrl+. then Enter applies a pending hunk: Apply is the first, focused quic
   await page.keyboard.press("Enter");
   await menu.locator(".monaco-list-row.action").first().waitFor({ state: "hidden" });
   await applyLens.waitFor({ state: "detached" });
-  await page.locator(".pane-body .monaco-list-row", { hasText: hunk }).waitFor({ state: "detached" });
+  await pendingRows(page, { hasText: hunk }).waitFor({ state: "detached" });
   await waitForEditorText(page, FAREWELL_TEXT, `Ctrl+. Enter did not apply the hunk (${shown})`, 5000);
   assert.match(listed[0] ?? "", /^Apply agent change/, `Apply is not the first quick fix (${shown})`);
   assert.match(focused.join(" | "), /^Apply agent change[^|]*$/, `Apply is not the focused quick fix (${shown})`);
@@ -224,7 +224,7 @@ step("Cancel in the chat stops a running turn; the Reject lens drops a change", 
   await reject.waitFor();
   await reject.click();
   await reject.waitFor({ state: "detached" });
-  await page.locator(".pane-body .monaco-list-row", { hasText: "README.md" }).waitFor({ state: "detached" });
+  await pendingRows(page, { hasText: "README.md" }).waitFor({ state: "detached" });
   await waitForEditorText(page, "# project\n");
   assert.equal(fs.readFileSync(path.join(repo, "README.md"), "utf8"), "# project\n");
 });
@@ -307,8 +307,8 @@ step("Rewind to before the second turn undoes its change in the worktree; the fi
   }
   assert.equal(fs.existsSync(worktreeFile["notes.txt"]), false, "the second turn's file left the worktree");
   assert.equal(fs.readFileSync(worktreeFile["hello.txt"], "utf8"), "hello from the first turn\n");
-  await page.locator(".pane-body .monaco-list-row", { hasText: "notes.txt" }).waitFor({ state: "detached" });
-  await page.locator(".pane-body .monaco-list-row", { hasText: "hello.txt" }).first().waitFor();
+  await pendingRows(page, { hasText: "notes.txt" }).waitFor({ state: "detached" });
+  await pendingRows(page, { hasText: "hello.txt" }).first().waitFor();
   assert.equal(await chat.locator(".turn").nth(0).locator(".rewound-marker").count(), 0);
   assert.equal(await second.locator("button.rewind").count(), 0, "a rewound turn offers no rewind");
 
@@ -324,7 +324,7 @@ step("lines both you and the agent changed come back as a conflict: chat line, t
   const chat = chatFrame(page);
   await sendChat(page, ["@write README.md", "# the agent's title", "@end", "@say retitled"]);
   await chat.locator(".turn .text", { hasText: "retitled" }).waitFor();
-  const tree = page.locator(".pane-body .monaco-list-row");
+  const tree = pendingRows(page);
   await tree.filter({ hasText: "README.md" }).first().waitFor();
   // You retitle it too, on disk, before the next turn: the worktree catches up with you when it starts.
   fs.writeFileSync(path.join(repo, "README.md"), "# your title\n");
