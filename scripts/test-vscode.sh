@@ -148,6 +148,10 @@ run_layer e2e env CODE_SERVER="$code_server" CHROMIUM="$chromium_bin" VSIX="$ext
     AGENT_BRIDGE_E2E_SCREENSHOT_ON_FAILURE="$ext/.e2e/failure.png" \
     node --test --test-concurrency=1 "out/test/e2e/"*.test.js
 
+if [[ -d test-results/screenshots ]]; then
+    echo "test-vscode: screenshots in $ext/test-results/screenshots"
+fi
+
 count() { cat "$logs"/*.log | awk -v k="$1" '$1 == "ℹ" && $2 == k { n += $3 } END { print n + 0 }'; }
 passed=$(count pass)
 failed=$(count fail)
