@@ -158,7 +158,7 @@ export class ChatView implements vscode.WebviewViewProvider, vscode.Disposable {
     if (shown === undefined) {
       return;
     }
-    const uri = vscode.Uri.file(target);
+    const uri = vscode.Uri.file(shown.target);
     const sessionId = this.state.currentSessionId;
     if (sessionId !== undefined) {
       const pending = await this.api.pending(sessionId, uri.toString());

@@ -128,8 +128,23 @@ md.renderer.rules.image = (tokens, idx) => {
 // markdown-it's own URL check would drop file: links; ours decide above, so every URL may pass to them.
 md.validateLink = (url: string) => !/^(javascript|vbscript|data):/i.test(url.trim());
 
+/** Rendered answers by session paths and text: the chat redraws every turn on each streamed event, and a
+ * finished turn's text never changes. Oldest out first past the cap. */
+const cache = new Map<string, string>();
+const CACHE_ENTRIES = 200;
+
 /** The agent's Markdown as HTML (see the module comment for what is allowed). */
 export function renderMarkdown(text: string, paths: PathContext): string {
+  const key = JSON.stringify([paths.worktree, paths.workspace, paths.roots, text]);
+  const cached = cache.get(key);
+  if (cached !== undefined) {
+    return cached;
+  }
   const env: Env = { paths };
-  return md.render(text, env);
+  const html = md.render(text, env);
+  cache.set(key, html);
+  if (cache.size > CACHE_ENTRIES) {
+    cache.delete(cache.keys().next().value as string);
+  }
+  return html;
 }
