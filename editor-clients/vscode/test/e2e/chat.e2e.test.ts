@@ -159,6 +159,10 @@ step("paths read relative to the workspace, open your file or the pending diff, 
   const toolPath = chat.locator(".tool .paths a.path", { hasText: NOTES });
   await toolPath.waitFor();
   assert.equal(await scrollsSideways(chat), undefined);
+  await chat.locator(".turn .answer").first().evaluate((el: unknown) => {
+    (el as { scrollIntoView(options: unknown): void }).scrollIntoView({ block: "start" });
+  });
+  await saveScreenshot(page, "chat-relative-paths", page.locator(".part.auxiliarybar"));
 
   await chat.locator(".markdown a.path", { hasText: "greet.py" }).click();
   await page.locator(".tabs-container .tab.active", { hasText: "greet.py" }).waitFor();
