@@ -149,6 +149,10 @@ step("the answer is Markdown with a highlighted code block; a tool's output is f
   await tool.locator("summary").click();
   await output.filter({ hasText: "folded-tool-output" }).waitFor();
   await saveScreenshot(page, "chat-tool-expanded", page.locator(".part.auxiliarybar"));
+  // The chat is drawn again on every event: what you unfolded stays unfolded while the next turn streams.
+  await sendChat(page, ["@say a second turn"]);
+  await chat.locator(".turn").nth(1).locator(".turn-status.completed").waitFor();
+  assert.equal(await output.isVisible(), true, "the unfolded tool call stays open across redraws");
   await saveScreenshot(page, "workbench-with-chat");
 });
 
@@ -183,7 +187,7 @@ step("after a window reload the chat draws the turn again from the history: Mark
   const turn = chat.locator(".turn").first();
   await turn.locator(".markdown strong", { hasText: "Bold claim" }).waitFor({ timeout: 60_000 });
   await turn.locator(".markdown pre.code .hljs-keyword", { hasText: "const" }).waitFor();
-  assert.equal(await chat.locator(".turn").count(), 1);
+  assert.equal(await chat.locator(".turn").count(), 2);
   const tool = turn.locator("details.tool", { hasText: "echo folded-tool-output" });
   await tool.locator("summary").waitFor();
   assert.equal(await tool.locator(".output").isVisible(), false, "folded again after the reload");
