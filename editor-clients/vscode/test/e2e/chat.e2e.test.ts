@@ -2,7 +2,8 @@
  * The chat end to end in real VS Code (code-server + headless Chromium) with the bridge's scripted agent: the
  * chat sits in the secondary side bar beside the editor; the agent's answer is Markdown (heading, bold, list,
  * a highlighted code block, a link); the worktree paths it reports read relative to the workspace and open
- * your file, or the diff while a change to it is pending; a tool call's output is folded until clicked; long
+ * your file, or the diff while a change to it is pending; a web link goes through VS Code's opener (which
+ * asks first); a tool call's output is folded until clicked and stays open across redraws; long
  * paths and words wrap instead of scrolling sideways; after a window reload all of it is drawn again from the
  * session's history. Screenshots go to test-results/screenshots/ (printed).
  *
@@ -170,6 +171,13 @@ step("paths read relative to the workspace, open your file or the pending diff, 
 
   await chat.locator(".markdown a.path", { hasText: "greet.py" }).click();
   await page.locator(".tabs-container .tab.active", { hasText: "greet.py" }).waitFor();
+
+  // A web link goes through VS Code's opener, which asks before it leaves for an untrusted site.
+  await chat.locator(".markdown a.link", { hasText: "a link" }).click();
+  const dialog = page.locator(".monaco-dialog-box", { hasText: "example.com" });
+  await dialog.waitFor();
+  await dialog.locator(".monaco-button", { hasText: /^Cancel$/ }).click();
+  await dialog.waitFor({ state: "detached" });
 
   // The notes are a new file only the agent has: its path opens the diff of the pending change.
   await toolPath.click();
