@@ -212,18 +212,6 @@ export async function editorText(page: Page): Promise<string> {
   return text.replace(/\u00a0/g, " ");
 }
 
-/** Where the e2e run saves its screenshots for a reviewer (scripts/test-vscode.sh prints the folder). */
-export const SCREENSHOTS = process.env.AGENT_BRIDGE_E2E_SCREENSHOTS ?? path.join(EXTENSION_DIR, "test-results", "screenshots");
-
-/** Saves a screenshot of the page as `<SCREENSHOTS>/<name>.png` and says where. */
-export async function saveScreenshot(page: Page, name: string): Promise<string> {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  const file = path.join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path: file });
-  console.log(`e2e: screenshot ${file}`);
-  return file;
-}
-
 /** Runs a command from the palette by its title. */
 export async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press("F1");
@@ -547,8 +535,10 @@ export class ScriptedLlm {
   }
 }
 
-/** Where the e2e runs leave screenshots for a reviewer (CI keeps the folder as an artifact). */
-export const SCREENSHOTS = path.join(EXTENSION_DIR, "test-results", "screenshots");
+/** Where the e2e runs leave screenshots for a reviewer (scripts/test-vscode.sh sets and prints the folder; CI
+ * keeps it as an artifact). */
+export const SCREENSHOTS =
+  process.env.AGENT_BRIDGE_E2E_SCREENSHOTS ?? path.join(EXTENSION_DIR, "test-results", "screenshots");
 
 /** Saves a screenshot of the page, or of `part` (a workbench part, webviews included), as `<name>.png` in
  * SCREENSHOTS; prints where it went. */
