@@ -6,6 +6,7 @@ a plain `git worktree add` of it, the bridge's in its session worktree. After on
 alternate (direct, bridge) so that the machine's noise falls on both alike. Each turn writes a new file and
 answers; the bridge's figure runs from sending `agentBridge.prompt` to `agentBridge.awaitTurn` answering, the
 direct one from `session/prompt` to its answer. Also printed: the bridge's cold first turn against its warm turn.
+With --quick (CI) only the scripted agent runs.
 
 Run: .venv/bin/python bench/bench_turn.py [--quick]
 """
@@ -74,6 +75,9 @@ async def run(ctx: Ctx) -> list[Row]:
     direct, bridged, cold = await measure(ctx, "scripted", scripted, {}, None)
     rows += rows_for("scripted", direct, bridged, cold, ctx.small)
     for name, binary in REAL.items():
+        if ctx.quick:  # a real agent's cold start alone takes 15 s here; CI keeps --quick short
+            rows.append(ctx.skip(f"warm turn, {name}", "not run in --quick"))
+            continue
         argv = agent_command(binary)
         if argv is None:
             rows.append(ctx.skip(f"warm turn, {name}", f"{binary} is not installed (scripts/install-agents.sh)"))
