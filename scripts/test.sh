@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check: lint, types, the whole Python suite (real agents and real Neovim included), the bench suite's
-# quick mode, then the
-# VS Code extension's build and tests (unit, protocol, real VS Code in headless Chromium).
+# quick mode, then the VS Code extension's build and tests (unit, protocol, real VS Code in headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
