@@ -2,8 +2,8 @@
 
 The real server over stdio, a 1k-file repository, the scripted agent. A first turn leaves a pending hunk in a file
 the editor has open; then `textDocument/codeAction` on that hunk's line and `agentBridge.sessions` are sent one
-after the other, first with nothing running, then while a turn streams text (word by word, with pauses) and writes
-files. A request's figure is from sending it to its answer.
+after the other, with nothing running and while a turn streams text (word by word, with pauses) and writes files,
+the two phases alternating three times. A request's figure is from sending it to its answer.
 
 Run: .venv/bin/python bench/bench_lsp_latency.py [--quick]
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,6 +36,10 @@ def stream_script(steps: int) -> str:
         if k % 10 == 0:
             lines += [f"@write bench/stream{k}.txt", f"step {k}", "@end"]
     return "\n".join([*lines, "@say done"])
+
+
+def text_of(turn_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: event.get("turnId") == turn_id and event["kind"] == "text"
 
 
 async def sample(editor: Editor, uri: str, until: asyncio.Future[object] | None,
@@ -59,14 +65,20 @@ async def run(ctx: Ctx) -> list[Row]:
         _, sid, _ = await timed_turn(editor, body, agent="scripted")
         assert await editor.code_actions(uri, 30), "the pending hunk offers no code action"
         await sample(editor, uri, None, 20)  # warm-up
-        idle = await sample(editor, uri, None, ctx.rounds(200, 30))
-        _, tid = await editor.prompt(stream_script(ctx.rounds(150, 40)), agent="scripted", sessionId=sid)
-        await editor.wait_event(lambda e: e.get("turnId") == tid and e["kind"] == "text")
-        ended = asyncio.ensure_future(editor.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid}))
-        busy = await sample(editor, uri, ended, 0)
-        result = await ended
-        if result.get("status") != "completed":
-            raise RuntimeError(f"streaming turn: {result}")
+        idle: dict[str, list[float]] = {}
+        busy: dict[str, list[float]] = {}
+        # Idle and streaming phases alternate, so that the machine's load falls on both alike.
+        for _ in range(ctx.rounds(3, 1)):
+            for name, times in (await sample(editor, uri, None, ctx.rounds(70, 30))).items():
+                idle.setdefault(name, []).extend(times)
+            _, tid = await editor.prompt(stream_script(ctx.rounds(150, 40)), agent="scripted", sessionId=sid)
+            await editor.wait_event(text_of(tid))
+            ended = asyncio.ensure_future(editor.cmd("agentBridge.awaitTurn", {"sessionId": sid, "turnId": tid}))
+            for name, times in (await sample(editor, uri, ended, 0)).items():
+                busy.setdefault(name, []).extend(times)
+            result = await ended
+            if result.get("status") != "completed":
+                raise RuntimeError(f"streaming turn: {result}")
     rows = []
     for name in ("codeAction", "agentBridge.sessions"):
         i50, i99 = percentile(idle[name], 50), percentile(idle[name], 99)
