@@ -4,7 +4,7 @@ before typing, sends its first prompt; its turn is compared with the first turn 
 
 opencode runs against tests/support/scripted_llm.py (offline) when installed (.agents/, scripts/install-agents.sh);
 the scripted agent is measured too (and alone in --quick), so the bench itself is exercised everywhere.
-Goal: the cold start hidden behind the pause, the cold first turn ≤ 1.5x the warm one.
+Goal (opencode): the cold start hidden behind the pause, the cold first turn ≤ 1.5x the warm one.
 
 Run: .venv/bin/python bench/bench_cold_start.py [--quick]
 """
@@ -40,16 +40,17 @@ async def measure(ctx: Ctx, name: str, config: dict[str, Any] | None) -> tuple[f
     return cold, warm
 
 
-def row(name: str, cold: float, warm: list[float], pause: int) -> Row:
+def row(name: str, cold: float, warm: list[float], pause: int, goal: bool) -> Row:
+    """The goal is opencode's; the scripted agent starts a process per session, so its row is for reference."""
     w = median(warm)
     return Row(f"cold first turn, {name} (prompt {pause} s after attach)", f"warm first turn {ms(w)}", ms(cold),
-               cold / w, f"≤ {RATIO_GOAL:g}x", cold / w <= RATIO_GOAL)
+               cold / w, f"≤ {RATIO_GOAL:g}x" if goal else "—", cold / w <= RATIO_GOAL if goal else None)
 
 
 async def run(ctx: Ctx) -> list[Row]:
     pause = ctx.rounds(10, 1)
     cold, warm = await measure(ctx, "scripted", None)
-    rows = [row("scripted agent", cold, warm, pause)]
+    rows = [row("scripted agent", cold, warm, pause, goal=False)]
     if ctx.quick:
         return rows
     argv = agent_command("opencode")
@@ -59,7 +60,7 @@ async def run(ctx: Ctx) -> list[Row]:
         env = agent_env("opencode", llm.base_url, ctx.scratch("home-opencode"))
         config = {"protocol": "opencode", "command": argv, "model": OPENCODE_MODEL, "env": env}
         cold, warm = await measure(ctx, "opencode", config)
-    return [*rows, row("opencode", cold, warm, pause)]
+    return [*rows, row("opencode", cold, warm, pause, goal=True)]
 
 
 if __name__ == "__main__":
