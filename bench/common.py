@@ -24,6 +24,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python bench/bench_x.py` from anywhere: the tests' support code
     sys.path.insert(0, str(REPO_ROOT))
+# The bridge and agents the benches start are this checkout's, whatever the venv's install points at.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
 
 import acp  # noqa: E402
 from acp import schema  # noqa: E402
