@@ -6,7 +6,7 @@ them into a WorkspaceEdit. Planning reads git and disk, so it is blocking: run i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +114,9 @@ class Target:
     repo_root: Path
     worktree: Worktree
     base: str
+    # Base texts of pending text files (path -> text) the session already read at `base`: a code action then
+    # runs no git at all. Missing files are read from git.
+    texts: Mapping[str, str] = field(default_factory=dict)
 
 
 def _disk_doc(path: Path) -> LiveDoc | None:
@@ -175,10 +178,14 @@ def plan_file(
     uri = file_uri(target.repo_root, change.path)
     plan = FilePlan(change, [h.hunk_id for h in hunks] if hunks is not None else None, uri)
     user_path = target.repo_root / change.path
-    base_bytes = pending.read_blob(wt, base, change.base_path) if change.change != "create" else b""
-    if change.binary:
-        return _plan_binary(plan, wt, user_path, base_bytes)
-    base_text = (base_bytes or b"").decode("utf-8", errors="replace")
+    known = target.texts.get(change.path) if not change.binary else None
+    if known is not None:
+        base_text = known
+    else:
+        base_bytes = pending.read_blob(wt, base, change.base_path) if change.change != "create" else b""
+        if change.binary:
+            return _plan_binary(plan, wt, user_path, base_bytes)
+        base_text = (base_bytes or b"").decode("utf-8", errors="replace")
     if change.change == "create":
         return _plan_create(plan, user_path, lookup, caps)
 

@@ -52,6 +52,8 @@ class Review:
     _store: Store
     _pending: list[FileChange]
     _attribution: dict[tuple[str, str], HunkRow]
+    _base_texts: dict[str, str]
+    _texts_base: str | None  # the base `_base_texts` were read at
     _git_lock: asyncio.Lock
 
     @property
@@ -63,7 +65,9 @@ class Review:
         raise NotImplementedError
 
     def _target(self) -> Target:
-        return Target(self.repo_root, self.tree, self.base_commit)
+        # The texts read with `pending` serve only while the base is the one they were read at.
+        texts = self._base_texts if self._texts_base == self.base_commit else {}
+        return Target(self.repo_root, self.tree, self.base_commit, texts)
 
     async def _refresh(self, turn: None, owners: Mapping[str, HunkRow] | None = None) -> None:
         raise NotImplementedError

@@ -55,12 +55,16 @@ def agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
 def pending_with_bases(worktree: Worktree, base: str) -> tuple[list[FileChange], dict[str, str]]:
     """The pending changes and the base text of each modified or renamed text file (blocking)."""
     changes = pending.pending_changes(worktree, base)
-    texts = {}
-    for change in changes:
-        if not change.binary and change.change in ("modify", "rename"):
+    texts = [c for c in changes if not c.binary and c.change in ("modify", "rename")]
+    # One git process for all the base blobs (the diff named them), not two per file.
+    blobs = pending.read_blobs(worktree, [c.old_oid for c in texts if c.old_oid])
+    found = {}
+    for change in texts:
+        blob = blobs.get(change.old_oid or "")
+        if blob is None:
             blob = pending.read_blob(worktree, base, change.base_path) or b""
-            texts[change.path] = blob.decode("utf-8", errors="replace")
-    return changes, texts
+        found[change.path] = blob.decode("utf-8", errors="replace")
+    return changes, found
 
 
 def conflict_keys(
@@ -111,6 +115,7 @@ class Session(Review):
         self._pending: list[FileChange] = []
         # Base texts of the files in `pending`, so views can follow the user's edits without running git.
         self._base_texts: dict[str, str] = {}
+        self._texts_base: str | None = None
         # Who made each pending hunk: (path, hunk id) -> row, refreshed with `pending`.
         self._attribution: dict[tuple[str, str], HunkRow] = {}
         # Serializes everything that moves the base or rewrites the worktree (turn ends, apply, reject).
@@ -251,7 +256,8 @@ class Session(Review):
     async def _refresh(self, turn: Turn | None, owners: Mapping[str, HunkRow] | None = None) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`, or else to the owner of
         the file's hunks before (`owners`: hunks that moved onto new ground stay the agent's). Hold the lock."""
-        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, self.base_commit)
+        base = self.base_commit
+        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, base)
         rows: list[HunkRow] = []
         for c in changes:
             owner = (owners or {}).get(c.path)
@@ -266,7 +272,7 @@ class Session(Review):
         await self._store.drop_vanished(self.id, {(r.path, r.hunk_id) for r in rows})
         before = fingerprint(self._pending)
         self._pending = changes
-        self._base_texts = base_texts
+        self._base_texts, self._texts_base = base_texts, base
         self._attribution = {(r.path, r.hunk_id): r for r in await self._store.hunks(self.id, "pending")}
         if turn is None or before != fingerprint(changes):
             self._editor.notify_event(

@@ -81,6 +81,27 @@ def read_blob(repo: Where, rev: str, path: str) -> bytes | None:
     return git(repo, "cat-file", "blob", entry[2]).stdout
 
 
+def read_blobs(repo: Where, oids: Collection[str]) -> dict[str, bytes]:
+    """The content of each blob, read by one `git cat-file --batch` whatever their number (a missing one is
+    left out)."""
+    wanted = list(dict.fromkeys(oids))
+    if not wanted:
+        return {}
+    raw = git(repo, "cat-file", "--batch", input="".join(f"{oid}\n" for oid in wanted).encode()).stdout
+    found: dict[str, bytes] = {}
+    pos = 0
+    for oid in wanted:
+        end = raw.index(b"\n", pos)
+        header = raw[pos:end].split()
+        pos = end + 1
+        if len(header) != 3 or header[1] != b"blob":  # "<oid> missing", or not a blob
+            continue
+        size = int(header[2])
+        found[oid] = raw[pos : pos + size]
+        pos += size + 1  # the content, then a newline
+    return found
+
+
 def _select(change: FileChange, hunk_ids: Collection[str] | None) -> list[Hunk] | None:
     """Chosen hunks, or None when the whole file change is meant (explicitly or by choosing every hunk)."""
     if hunk_ids is None:

@@ -1,0 +1,23 @@
+"""Reading many blobs with one `git cat-file --batch`: the same bytes as one `cat-file blob` each."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from bridge.git.pending import read_blobs
+
+
+def hash_blob(repo: Path, data: bytes) -> str:
+    return subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=data, capture_output=True,
+                          check=True).stdout.decode().strip()
+
+
+def test_read_blobs_returns_each_blob_exactly(repo: Path) -> None:
+    contents = [b"", b"one line\n", b"no final newline", b"\x00\xffbinary\n\n", b"a\r\nb\r\n" * 1000]
+    oids = [hash_blob(repo, c) for c in contents]
+    missing = "0" * 39 + "1"
+    found = read_blobs(repo, [*oids, oids[1], missing])
+    assert [found[o] for o in oids] == contents
+    assert missing not in found
+    assert read_blobs(repo, []) == {}
