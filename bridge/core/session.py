@@ -52,9 +52,12 @@ def agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
     return worktree / rel
 
 
-def pending_with_bases(worktree: Worktree, base: str) -> tuple[list[FileChange], dict[str, str]]:
-    """The pending changes and the base text of each modified or renamed text file (blocking)."""
-    changes = pending.pending_changes(worktree, base)
+def pending_with_bases(
+    worktree: Worktree, base: str, committed: bool = True
+) -> tuple[list[FileChange], dict[str, str]]:
+    """The pending changes (to the worktree's HEAD if `committed`, else to its files) and the base text of each
+    modified or renamed text file (blocking)."""
+    changes = pending.pending_changes(worktree, base, committed)
     texts = [c for c in changes if not c.binary and c.change in ("modify", "rename")]
     # One git process for all the base blobs (the diff named them), not two per file.
     blobs = pending.read_blobs(worktree, [c.old_oid for c in texts if c.old_oid])
@@ -242,7 +245,9 @@ class Session(Review):
                 self._editor.log(f"session {self.id}: {tampered}", error=True)
             try:
                 commit = await asyncio.to_thread(worktrees.commit_all, self.tree, message)
-                await self._refresh(turn)
+                # Nothing committed and the base where it was: the pending list cannot have changed.
+                if commit is not None or self._texts_base != self.base_commit:
+                    await self._refresh(turn)
                 return commit, tampered
             except GitError as exc:
                 self._editor.log(f"session {self.id}: could not record the turn's changes: {exc}", error=True)
@@ -250,14 +255,19 @@ class Session(Review):
 
     # Pending hunks
     async def refresh(self) -> None:
+        """The pending list from the worktree's files, committed or not (after a restart: a bridge that stopped
+        mid-turn left the agent's last writes uncommitted)."""
         async with self._git_lock:
-            await self._refresh(None)
+            await self._refresh(None, committed=False)
 
-    async def _refresh(self, turn: Turn | None, owners: Mapping[str, HunkRow] | None = None) -> None:
+    async def _refresh(
+        self, turn: Turn | None, owners: Mapping[str, HunkRow] | None = None, committed: bool = True
+    ) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`, or else to the owner of
-        the file's hunks before (`owners`: hunks that moved onto new ground stay the agent's). Hold the lock."""
+        the file's hunks before (`owners`: hunks that moved onto new ground stay the agent's). Every caller but
+        `refresh` has just committed the worktree, so its HEAD is what the agent left. Hold the lock."""
         base = self.base_commit
-        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, base)
+        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, base, committed)
         rows: list[HunkRow] = []
         for c in changes:
             owner = (owners or {}).get(c.path)

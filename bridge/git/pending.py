@@ -29,15 +29,21 @@ from bridge.git.run import (
 from bridge.git.worktrees import commit_all
 
 
-def pending_changes(worktree: Worktree, base: str) -> list[FileChange]:
-    """Changes from `base` to the worktree's working tree (untracked and uncommitted included)."""
-    with temp_index(git_path(worktree, "index")) as env:
-        if not (Path(env["GIT_INDEX_FILE"])).exists():
-            git(worktree, "read-tree", "HEAD", env=env)
-        git(worktree, "add", "-A", env=env)
+def pending_changes(worktree: Worktree, base: str, committed: bool = False) -> list[FileChange]:
+    """Changes from `base` to the worktree's working tree (untracked and uncommitted included); with
+    `committed`, to its HEAD: two tree diffs whose cost follows the change, with no scan of the worktree (for
+    callers that just committed it)."""
+    if committed:
         # --raw gives modes and blob ids for every entry, pure renames included.
-        raw = git(worktree, "diff", "--cached", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, env=env)
-        patch = git(worktree, "diff", "--cached", "-U0", *DIFF_OPTS, base, env=env)
+        raw = git(worktree, "diff", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, "HEAD")
+        patch = git(worktree, "diff", "-U0", *DIFF_OPTS, base, "HEAD")
+    else:
+        with temp_index(git_path(worktree, "index")) as env:
+            if not (Path(env["GIT_INDEX_FILE"])).exists():
+                git(worktree, "read-tree", "HEAD", env=env)
+            git(worktree, "add", "-A", env=env)
+            raw = git(worktree, "diff", "--cached", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, env=env)
+            patch = git(worktree, "diff", "--cached", "-U0", *DIFF_OPTS, base, env=env)
     changes = parse_diff(decode(raw.stdout), decode(patch.stdout))
     return [_binary_if_undecodable(change) for change in changes]
 
