@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from bridge import __version__
 from bridge.config import AgentConfig, BridgeSettings
 
 ServerKey = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[McpServer, ...]]
+
+log = logging.getLogger(__name__)
 
 
 def server_key(agent: AgentConfig) -> ServerKey:
@@ -34,6 +38,7 @@ class BackendFactory:
         self.state_dir = state_dir
         self.settings = settings or BridgeSettings()
         self.servers: dict[ServerKey, OpencodeServer] = {}
+        self._warming: set[asyncio.Task[None]] = set()
 
     def create(self, agent: AgentConfig, host: BackendHost, session_id: str) -> AgentBackend:
         if agent.protocol == "opencode":
@@ -60,6 +65,25 @@ class BackendFactory:
             self.servers[key] = server
         return server
 
+    def prewarm(self, agent: AgentConfig) -> None:
+        """opencode's server takes seconds to start: started when an editor attaches, the first prompt finds it
+        ready. An ACP agent's process belongs to one session's worktree, so it starts with that session."""
+        if agent.protocol != "opencode":
+            return
+        server = self.server_for(agent)
+        if server.running:
+            return
+        task = asyncio.create_task(server.ensure())
+        self._warming.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._warming.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                # The first turn starts it again and reports why it cannot.
+                log.info("starting opencode ahead of the first prompt failed: %s", task.exception())
+
+        task.add_done_callback(done)
+
     def kind(self, agent: AgentConfig) -> str:
         """The backend kind recorded with the agent session (`acp`, `opencode`)."""
         return agent.protocol
@@ -75,6 +99,8 @@ class BackendFactory:
 
     async def close(self) -> None:
         """Stop everything shared (called once at shutdown): every opencode server, TERM then KILL."""
+        for task in list(self._warming):
+            task.cancel()
         servers, self.servers = list(self.servers.values()), {}
         for server in servers:
             await server.close()

@@ -118,6 +118,11 @@ class SessionManager:
         if registry.repo is not None:
             await config.trust.remembered(registry.repo)
         self.reconfigure(registry, workspace)
+        # The default agent's first turn should cost a warm one: what can start before a session exists does.
+        try:
+            self.factory.prewarm(config.registry.get(None))
+        except KeyError:
+            pass
 
     # Lifecycle
     async def start(self) -> None:

@@ -49,6 +49,11 @@ class BackendFactory(Protocol):
         """The backend kind recorded with the agent session (`acp`, `opencode`)."""
         ...
 
+    def prewarm(self, agent: AgentConfig) -> None:
+        """Start, in the background, what the agent's first turn would otherwise wait for (opencode: its shared
+        server); a failure is left for that turn to report."""
+        ...
+
     def describe(self, agent: AgentConfig) -> dict[str, Any]:
         """Extra fields for `agentBridge.agents` (e.g. an opencode agent's models)."""
         ...

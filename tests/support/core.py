@@ -120,11 +120,15 @@ class FakeFactory:
     steps: list[Step] = field(default_factory=list)
     created: list[FakeBackend] = field(default_factory=list)
     offers: AgentState = field(default_factory=AgentState)  # what each new backend offers to steer it
+    prewarmed: list[str] = field(default_factory=list)  # agents whose start was asked for ahead of a prompt
 
     def create(self, agent: AgentConfig, host: BackendHost, session_id: str) -> FakeBackend:
         backend = FakeBackend(host, self.steps, self.offers)
         self.created.append(backend)
         return backend
+
+    def prewarm(self, agent: AgentConfig) -> None:
+        self.prewarmed.append(agent.name)
 
     def kind(self, agent: AgentConfig) -> str:
         return "fake"

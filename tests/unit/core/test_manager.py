@@ -213,3 +213,9 @@ async def test_a_window_without_a_folder_continues_only_a_session_of_the_documen
             await core.prompt(prompt("four"), None, no_docs)
         for live in list(core.sessions.values()):
             await core.await_turn(live.id, None, 10)
+
+
+async def test_configuring_a_workspace_prewarms_its_default_agent(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", []) as (core, factory, _):
+        await core.configure(str(repo), core.registry)
+        assert factory.prewarmed == ["fake"]
