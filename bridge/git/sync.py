@@ -9,6 +9,7 @@ rewritten, so the cost follows the size of the change, not of the repository.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from bridge.git.merge import merge_file
 from bridge.git.run import NULL_OID, Where, Worktree, decode, git, hash_object, out, temp_index
-from bridge.git.worktrees import commit_all, head, snapshot_base
+from bridge.git.worktrees import commit_all, commit_snapshot, head, snapshot_tree
 
 # A line range [start, end) in a file's lines (0-based, git lines); empty for a pure insertion point.
 Lines = tuple[int, int]
@@ -54,6 +55,15 @@ class Moved:
     changed: tuple[str, ...]  # paths that differ between the old and the new ground
     conflicts: Mapping[str, tuple[Lines, ...] | None]
     patch: str | None = None  # the user's diff, when small enough to quote
+
+
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+@functools.lru_cache(maxsize=256)
+def _tree_of_commit(repo_root: str, commit: str) -> str:
+    """A commit's tree: fixed for a commit id, so asked of git once (catch-up compares it before every turn)."""
+    return tree_of(Path(repo_root), commit)
 
 
 def tree_of(where: Where, rev: str) -> str:
@@ -183,9 +193,11 @@ def catch_up(repo_root: Path, tree: Worktree, base: str, overlays: Mapping[str, 
 
     The new base is a fresh snapshot of the user's code; the agent's unreviewed changes are merged onto it.
     """
-    snapshot = snapshot_base(repo_root, overlays)
-    if tree_of(repo_root, snapshot) == tree_of(repo_root, base):
-        return None
+    seen = snapshot_tree(repo_root, overlays)
+    base_tree = _tree_of_commit(str(repo_root), base) if _SHA.match(base) else tree_of(repo_root, base)
+    if seen == base_tree:
+        return None  # the user changed nothing: no commit, nothing to move
+    snapshot = commit_snapshot(repo_root, seen)
     changed = tuple(changed_paths(repo_root, base, snapshot))
     commit_all(tree, "agent-bridge: the agent's work before catching up")
     merged = merge_onto(tree, base, head(tree), snapshot)

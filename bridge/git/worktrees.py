@@ -48,8 +48,18 @@ def find_repo_root(path: Path) -> Path:
 
 def snapshot_base(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
     """Commit what the user sees (HEAD + uncommitted + untracked + unsaved overlays); returns its sha."""
+    return commit_snapshot(repo_root, snapshot_tree(repo_root, overlays))
+
+
+def commit_snapshot(repo_root: Path, tree: str) -> str:
+    parent = head_commit(Path(repo_root))
+    parents = ["-p", parent] if parent else []
+    return out(Path(repo_root), "commit-tree", tree, *parents, "-m", _SNAPSHOT_MESSAGE)
+
+
+def snapshot_tree(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
+    """The tree of what the user sees, written but not committed (comparing trees needs no commit)."""
     repo_root = Path(repo_root)
-    parent = head_commit(repo_root)
     with temp_index(git_path(repo_root, "index")) as env:
         git(repo_root, "add", "-A", env=env)
         records: list[bytes] = []
@@ -67,14 +77,24 @@ def snapshot_base(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
                 # The buffer shows the link's target, not the link; the target gets its own overlay.
                 continue
             data = content.encode("utf-8") if isinstance(content, str) else content
+            if _same_on_disk(repo_root / rel, data):
+                continue  # saved: `add -A` took it from the disk already (each overlay costs two git processes)
             # --path applies the same clean filters (eol, lfs, ...) that `git add` would.
             oid = hash_object(repo_root, data, rel)
             records.append(f"{mode or '100644'} {oid}\t{rel}\0".encode("utf-8", "surrogateescape"))
         if records:
             git(repo_root, "update-index", "-z", "--index-info", env=env, input=b"".join(records))
-        tree = out(repo_root, "write-tree", env=env)
-    parents = ["-p", parent] if parent else []
-    return out(repo_root, "commit-tree", tree, *parents, "-m", _SNAPSHOT_MESSAGE)
+        return out(repo_root, "write-tree", env=env)
+
+
+def _same_on_disk(path: Path, data: bytes) -> bool:
+    """Whether a regular file (not a link) holds exactly `data`."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _index_mode(repo: Path, rel: str, env: Mapping[str, str]) -> str | None:
