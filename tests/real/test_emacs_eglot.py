@@ -70,24 +70,31 @@ SECOND_PROMPT = script(*write_directive(NOTES, NOTES_TEXT), "@say again")
 HUNK_LINES = [1, WITH_COMMENT.splitlines().index("    return a - b") + 1]
 
 
-def require_emacs() -> tuple[str, str]:
-    """(path, version line) of an Emacs with eglot; skips without it, unless real editors are required."""
+def missing(problem: str) -> NoReturn:
+    """Skip, or fail when real editors are required."""
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{problem}; {REQUIRE_ENV} is set, so real editors are required")
+    pytest.skip(problem)
 
-    def missing(problem: str) -> NoReturn:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"{problem}; {REQUIRE_ENV} is set, so real editors are required")
-        pytest.skip(problem)
 
+def emacs_feature(emacs: str, feature: str) -> str | None:
+    """Emacs's version if `feature` loads in `emacs -q` (which, unlike -Q, sees Debian's elpa packages)."""
+    probe = subprocess.run(
+        [emacs, "-q", "--batch", "--eval", f"(princ (if (require '{feature} nil t) emacs-version \"no\"))"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    return probe.stdout if probe.returncode == 0 and probe.stdout != "no" else None
+
+
+def require_emacs(feature: str = "eglot") -> tuple[str, str]:
+    """(path, version line) of an Emacs with `feature`; skips without it, unless real editors are required."""
     emacs = shutil.which("emacs")
     if emacs is None:
         missing("emacs is not installed (run scripts/install-editors.sh)")
-    probe = subprocess.run(
-        [emacs, "-q", "--batch", "--eval", "(princ (if (require 'eglot nil t) emacs-version \"no eglot\"))"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )
-    if probe.returncode != 0 or probe.stdout == "no eglot":
-        missing(f"emacs has no eglot (run scripts/install-editors.sh): {probe.stdout}{probe.stderr}")
-    return emacs, f"GNU Emacs {probe.stdout}"
+    version = emacs_feature(emacs, feature)
+    if version is None:
+        missing(f"emacs has no {feature} (run scripts/install-editors.sh)")
+    return emacs, f"GNU Emacs {version}"
 
 
 def emacs_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -9,13 +9,11 @@ Skips without lsp-mode unless ``AGENT_BRIDGE_REQUIRE_REAL_AGENTS`` is set (CI in
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.real.test_acp_agents import AFTER_FIRST_HUNK, CHANGED, FILE, ORIGINAL, REQUIRE_ENV, require_agent
+from tests.real.test_acp_agents import AFTER_FIRST_HUNK, CHANGED, FILE, ORIGINAL, require_agent
 from tests.real.test_emacs_eglot import (
     COMMENT,
     HUNK_LINES,
@@ -39,21 +37,8 @@ AGENT = "qwen"
 DRIVER = REPO_ROOT / "tests" / "support" / "emacs" / "lsp_mode_driver.el"
 
 
-def require_lsp_mode(emacs: str) -> None:
-    probe = subprocess.run(
-        [emacs, "-q", "--batch", "--eval", "(princ (if (require 'lsp-mode nil t) \"yes\" \"no\"))"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )
-    if probe.stdout != "yes":
-        problem = f"emacs has no lsp-mode (run scripts/install-editors.sh): {probe.stdout}{probe.stderr[-500:]}"
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"{problem}; {REQUIRE_ENV} is set, so real editors are required")
-        pytest.skip(problem)
-
-
 def test_lsp_mode_comment_prompt_and_code_actions(tmp_path: Path) -> None:
-    emacs, version = require_emacs()
-    require_lsp_mode(emacs)
+    emacs, version = require_emacs("lsp-mode")
     cmd = require_agent(AGENT)
     repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
     verdict_path = tmp_path / "verdict.json"

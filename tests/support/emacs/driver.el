@@ -25,48 +25,22 @@
 
 ;;; Code:
 
-(require 'cl-lib)
-(require 'json)
-(require 'subr-x)
+(load (expand-file-name "common.el" (file-name-directory load-file-name)) nil t)
 (require 'eglot)
 (require 'python)
 
-(defun ab-env (name)
-  (or (getenv name) (error "%s is not set" name)))
-
-(defvar ab-verdict-path (ab-env "AB_EMACS_VERDICT"))
 (defvar ab-events-path (ab-env "AB_EMACS_EVENTS"))
 (defvar ab-file (ab-env "AB_EMACS_FILE"))
-(defvar ab-agent (ab-env "AB_EMACS_AGENT"))
-(defvar ab-timeout (string-to-number (ab-env "AB_EMACS_TIMEOUT")))
 (defvar ab-deadline (string-to-number (ab-env "AB_EMACS_DEADLINE")))
 
-(defvar ab-verdict (make-hash-table :test #'equal)
-  "What the run saw, written as JSON: key -> value (vectors are arrays, plists and hash tables objects).")
-(defvar ab-steps nil "Steps reached, newest first.")
-(defvar ab-questions nil "Questions eglot put to the user (none are expected), newest first.")
 (defvar ab-events nil "agentBridge/event notifications, newest first.")
 (defvar ab-picked-from nil "The titles the code-action picker offered, newest first.")
 (defvar ab-pick nil "The prefix of the code action to pick; nil: the agent's Apply.")
 (defvar ab-server nil)
-(defvar ab-buffer nil)
-(defvar ab-start (float-time))
 
-(defun ab-put (key value) (puthash key value ab-verdict))
-
-(defun ab-step (fmt &rest args)
-  (let ((msg (apply #'format fmt args)))
-    (push (format "%.1f %s" (- (float-time) ab-start) msg) ab-steps)
-    (message "[driver] %s" msg)))
-
-(defun ab-write-verdict ()
-  (ab-put "steps" (vconcat (reverse ab-steps)))
-  (ab-put "questions" (vconcat (reverse ab-questions)))
-  (ab-put "event_kinds" (vconcat (delete-dups (mapcar (lambda (e) (plist-get e :kind)) (reverse ab-events)))))
-  (ab-put "elapsed" (- (float-time) ab-start))
-  (with-temp-file ab-verdict-path
-    (let ((json-encoding-pretty-print t))
-      (insert (json-encode ab-verdict)))))
+(advice-add 'ab-write-verdict :before
+            (lambda () (ab-put "event_kinds" (vconcat (delete-dups (mapcar (lambda (e) (plist-get e :kind))
+                                                                           (reverse ab-events)))))))
 
 (defun ab-dump-events ()
   "Save eglot's events buffer (the JSON-RPC log, with the server's stderr) for the failure report."
@@ -75,20 +49,7 @@
       (with-current-buffer buf
         (write-region (point-min) (point-max) ab-events-path nil 'silent)))))
 
-(defun ab-wait (what pred &optional timeout)
-  "Let Emacs process the server's messages until PRED returns non-nil; fail after TIMEOUT seconds."
-  (let ((deadline (+ (float-time) (or timeout ab-timeout))))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (or (funcall pred) (error "Timed out after %ss waiting for %s" (or timeout ab-timeout) what))))
-
-(defun ab-idle ()
-  "Run the idle timers, as interactive Emacs does when the user pauses.
-Batch Emacs is never idle, so without this eglot's `didChange' would wait for the next deferred request."
-  (dolist (timer (copy-sequence timer-idle-list))
-    (timer-event-handler timer)))
-
-;;; The user's answers: none of the questions below are expected, except the code-action picker.
+;;; The user's answer to the code-action picker (common.el records any other question).
 
 (defun ab-completing-read (orig prompt collection &rest args)
   (let ((titles (mapcar (lambda (c) (if (consp c) (car c) c))
@@ -104,11 +65,6 @@ Batch Emacs is never idle, so without this eglot's `didChange' would wait for th
       (or (car (member "Reject" titles)) (car titles) (apply orig prompt collection args)))))
 
 (advice-add 'completing-read :around #'ab-completing-read)
-(dolist (fn '(y-or-n-p yes-or-no-p))
-  (advice-add fn :override (lambda (prompt &rest _)
-                             (push (format "%s" prompt) ab-questions)
-                             (ab-step "unexpected question: %s" prompt)
-                             nil)))
 
 ;; eglot declares no agentBridge.events capability, so the bridge sends it no agentBridge/event (recorded here to
 ;; prove it) but the plain LSP messages every client shows: the answer in window/showMessage, the streamed text in
@@ -203,9 +159,6 @@ re-baselining: a user acting in between would see the old hunk. The test waits f
   (vconcat (mapcar (lambda (s) (vconcat (mapcar (lambda (a) (format "%s:%s" (plist-get a :agent) (plist-get a :status)))
                                                  (plist-get s :agents))))
                    (ab-command "agentBridge.sessions"))))
-
-(defun ab-text ()
-  (with-current-buffer ab-buffer (buffer-substring-no-properties (point-min) (point-max))))
 
 (defun ab-apply-hunk-at-first-hint (n)
   "Put point on the first hint (a pending hunk) and run `eglot-code-actions' as from a key."

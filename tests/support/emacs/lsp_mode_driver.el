@@ -12,46 +12,11 @@
 
 ;;; Code:
 
-(require 'cl-lib)
-(require 'json)
-(require 'subr-x)
+(load (expand-file-name "common.el" (file-name-directory load-file-name)) nil t)
 (require 'python)
 (require 'lsp-mode)
 
-(defun ab-env (name) (or (getenv name) (error "%s is not set" name)))
-
-(defvar ab-verdict (make-hash-table :test #'equal))
-(defvar ab-steps nil)
 (defvar ab-shown nil "window/showMessage texts, newest first.")
-(defvar ab-buffer nil)
-(defvar ab-timeout (string-to-number (ab-env "AB_EMACS_TIMEOUT")))
-(defvar ab-agent (ab-env "AB_EMACS_AGENT"))
-(defvar ab-start (float-time))
-
-(defun ab-put (key value) (puthash key value ab-verdict))
-(defun ab-step (fmt &rest args)
-  (let ((msg (apply #'format fmt args)))
-    (push (format "%.1f %s" (- (float-time) ab-start) msg) ab-steps)
-    (message "[driver] %s" msg)))
-
-(defun ab-wait (what pred)
-  (let ((deadline (+ (float-time) ab-timeout)))
-    (while (and (not (funcall pred)) (< (float-time) deadline))
-      (accept-process-output nil 0.05))
-    (or (funcall pred) (error "Timed out after %ss waiting for %s" ab-timeout what))))
-
-(defun ab-idle ()
-  "Run the idle timers, as interactive Emacs does when the user pauses (lsp-mode sends didChange then)."
-  (dolist (timer (copy-sequence timer-idle-list))
-    (timer-event-handler timer)))
-
-(defun ab-text ()
-  (with-current-buffer ab-buffer (buffer-substring-no-properties (point-min) (point-max))))
-
-;; The user's answers: lsp-mode asks nothing with this configuration; record any question instead of hanging.
-(defvar ab-questions nil)
-(dolist (fn '(y-or-n-p yes-or-no-p))
-  (advice-add fn :override (lambda (prompt &rest _) (push (format "%s" prompt) ab-questions) nil)))
 
 (advice-add 'lsp--window-show-message :before
             (lambda (_workspace params) (push (gethash "message" params) ab-shown)))
@@ -144,9 +109,7 @@
     (ab-run)
   (error (ab-put "error" (error-message-string err))
          (message "[driver] error: %s" (error-message-string err))))
-(ab-put "steps" (vconcat (reverse ab-steps)))
-(ab-put "questions" (vconcat (reverse ab-questions)))
-(with-temp-file (ab-env "AB_EMACS_VERDICT") (insert (json-encode ab-verdict)))
+(ab-write-verdict)
 (kill-emacs (if (eq (gethash "ok" ab-verdict) t) 0 1))
 
 ;;; lsp_mode_driver.el ends here
