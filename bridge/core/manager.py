@@ -253,8 +253,8 @@ class SessionManager:
         repo_root = await self._repo_root(workspace)
         session_id = uuid.uuid4().hex[:12]
         overlays = self._editors(str(workspace)).unsaved_texts(repo_root)
-        prep = Preparing(session_id, str(workspace), repo_root, self.state_dir / "worktrees" / session_id)
-        asked = prep.active_at
+        prep = Preparing(session_id, str(workspace), repo_root, self.state_dir / "worktrees" / session_id, title)
+        asked = prep.created_at
         editor = self._editors(str(workspace))
 
         def failed(turn: Turn, reason: str) -> None:
@@ -274,6 +274,11 @@ class SessionManager:
         prep.task.add_done_callback(lambda task: task.cancelled() or task.exception())
         self._preparing[session_id] = prep
         return prep
+
+    def preparing(self, session_id: str, workspace: str | None = None) -> Preparing | None:
+        """The session in the making with that id, if this window sees it."""
+        prep = self._preparing.get(session_id)
+        return prep if prep is not None and sees(workspace, prep.workspace) else None
 
     async def prepared(self, session_id: str | None, workspace: str | None = None) -> None:
         """Wait until a session still being prepared exists (nothing to wait for otherwise)."""
@@ -447,7 +452,11 @@ class SessionManager:
             raise BridgeError(f"turn {turn.id!r} is still running after {timeout:g} s") from None
 
     async def history(self, session_id: str) -> list[wire.HistoryEntry]:
-        """The session's turns, oldest first, with what the agent did (a running turn's: what its host saw so far)."""
+        """The session's turns, oldest first, with what the agent did (a running turn's: what its host saw so far).
+        A session still being prepared answers at once: its turns, queued (a client draws them as they start)."""
+        prep = self._preparing.get(session_id)
+        if prep is not None:
+            return queries.history(prep.rows())
         if session_id not in self.sessions and await self.store.session(session_id) is None:
             raise UnknownSession(session_id)
         live = dict(kept for h in self.agents.hosts() if h.session_id == session_id and (kept := h.recorded()))
@@ -493,7 +502,9 @@ class SessionManager:
 
     # Queries
     async def describe_sessions(self, workspace: str | None = None) -> list[wire.SessionSummary]:
-        return [await queries.summary(live, self.store, self.pool) for live in self.sessions_of(workspace)]
+        listed = [await queries.summary(live, self.store, self.pool) for live in self.sessions_of(workspace)]
+        making = [p for p in self._preparing.values() if sees(workspace, p.workspace) and p.id not in self.sessions]
+        return listed + [queries.preparing_summary(p) for p in making]
 
     def describe_agents(self, workspace: str | None = None) -> list[wire.AgentInfo]:
         config = self.config(workspace)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bridge.core.turns import Turn, TurnResult
 from bridge.errors import BridgeError
+from bridge.store import TurnRow
 
 if TYPE_CHECKING:
     from bridge.core.session import Session
@@ -30,15 +31,29 @@ class Preparing:
     workspace: str
     repo_root: Path
     path: Path  # where its worktree will be
+    title: str = ""
     queued: list[Turn] = field(default_factory=list)  # turns not handed over yet, in order
     turns: dict[str, Turn] = field(default_factory=dict)  # every turn it was given, for awaitTurn
     task: asyncio.Task[Session] | None = None
     active_at: float = field(default_factory=time.time)  # as Session.active_at: a prompt continues the latest
+    created_at: float = field(default_factory=time.time)
 
     def add(self, turn: Turn) -> None:
         self.queued.append(turn)
         self.turns[turn.id] = turn
         self.active_at = max(self.active_at, turn.queued_at)
+
+    def rows(self) -> list[TurnRow]:
+        """Its turns as the store will record them: queued (or ended, if the session could not be made)."""
+        rows = []
+        for turn in self.turns.values():
+            ended = turn.done.result() if turn.done.done() else None
+            rows.append(TurnRow(
+                turn.id, self.id, turn.agent.name, turn.prompt, ended.status if ended else "queued",
+                ended.stop_reason if ended else None, ended.error if ended else None, None, turn.queued_at, None,
+                None,
+            ))
+        return rows
 
     def cancel(self) -> bool:
         """Cancel the turn that would run first (as cancelling a running turn does); later ones stay queued."""

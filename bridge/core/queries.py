@@ -14,6 +14,7 @@ from bridge.config import Registry
 from bridge.core import steering
 from bridge.core.pool import AgentPool
 from bridge.core.ports import BackendFactory
+from bridge.core.preparing import Preparing
 from bridge.core.session import Session
 from bridge.core.transcript import TurnDetails, load
 from bridge.core.trust import held_back
@@ -66,6 +67,14 @@ async def summary(live: Session, store: Store, pool: AgentPool) -> wire.SessionS
     return wire.SessionSummary(
         live.id, live.row.title, agents, live.hunk_count(), iso(live.row.created_at), live.row.workspace,
         live.worktree.path, live.current is not None, live.queued,
+    )
+
+
+def preparing_summary(prep: Preparing) -> wire.SessionSummary:
+    """A session in the making, listed at once: the id a prompt returned is a session the client can find."""
+    return wire.SessionSummary(
+        prep.id, prep.title, [], 0, iso(prep.created_at), prep.workspace, str(prep.path), False,
+        len(prep.queued), preparing=True,
     )
 
 

@@ -63,7 +63,7 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.PENDING, wire.PendingArgs)
     async def pending(ls: BridgeServer, args: wire.PendingArgs) -> list[wire.PendingFile]:
-        return await ls.documents.pending(await ls.core(args.session_id), args.session_id, args.uri)
+        return await ls.documents.pending(await ls.core(args.session_id, wait=False), args.session_id, args.uri)
 
     @command(server, wire.APPLY, wire.HunkSelection)
     async def apply(ls: BridgeServer, args: wire.HunkSelection) -> wire.ApplyResult:
@@ -90,7 +90,8 @@ def register_commands(server: BridgeServer) -> None:
 
     @command(server, wire.HISTORY, wire.SessionArgs)
     async def history(ls: BridgeServer, args: wire.SessionArgs) -> list[wire.HistoryEntry]:
-        return await (await ls.core(args.session_id)).history(args.session_id)
+        # At once for a session in the making: a client draws its queued turns right after prompting.
+        return await (await ls.core(args.session_id, wait=False)).history(args.session_id)
 
     @command(server, wire.SHOW_TRANSCRIPT, wire.SessionArgs)
     async def show_transcript(ls: BridgeServer, args: wire.SessionArgs) -> wire.TranscriptResult:

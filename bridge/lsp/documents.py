@@ -138,6 +138,8 @@ class PendingDocuments:
     async def pending(self, manager: SessionManager, session_id: str | None, uri: str | None) -> list[wire.PendingFile]:
         """`agentBridge.pending`: one session's (or every session's) pending files, or those of one URI."""
         workspace = self._server.workspace_key()
+        if session_id is not None and manager.preparing(session_id, workspace) is not None:
+            return []  # its worktree is being made: nothing can be pending yet
         lives = [manager.session(session_id, workspace)] if session_id else manager.sessions_of(workspace)
         live_ranges = await self.live_ranges()
         out = []

@@ -285,6 +285,7 @@ class SessionSummary:
     worktree: str
     busy: bool
     queued_turns: int
+    preparing: bool = False  # its worktree is still being made; its turns start once it exists
 
 
 @attrs.frozen

@@ -49,6 +49,11 @@ async def test_prompt_returns_before_the_worktree_exists_and_turns_run_in_order(
         second = await core.prompt(prompt("second"), repo, no_docs)
         assert second.session_id == first.session_id
         assert "turnStarted" not in editor.kinds()
+        # Listed at once, as being prepared, with its history: the ids a prompt returned are always found.
+        [listed] = await core.describe_sessions()
+        assert listed.session_id == first.session_id and listed.preparing and listed.queued_turns == 2
+        assert [(h.turn_id, h.status) for h in await core.history(first.session_id)] == [
+            (first.turn_id, "queued"), (second.turn_id, "queued")]
         waiting = asyncio.create_task(core.await_turn(second.session_id, second.turn_id, 30))
         await asyncio.sleep(0.05)
         assert not waiting.done()

@@ -16,8 +16,8 @@ import * as path from "node:path";
 import { after, before } from "node:test";
 import type { Page } from "playwright-core";
 import {
-  chatFrame, findTools, makeRepo, openFile, runCommand, saveScreenshot, sendChat, statusItem, Steps, VsCode,
-  waitForDisk, waitForEditorText, writeBridgeSettings,
+  chatFrame, findTools, makeRepo, openFile, pendingRows, runCommand, saveScreenshot, sendChat, statusItem, Steps,
+  VsCode, waitForDisk, waitForEditorText, writeBridgeSettings,
 } from "./harness";
 
 const CALC = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n";
@@ -61,8 +61,8 @@ after(async () => {
 });
 
 const previewBlocks = (): ReturnType<Page["locator"]> => page.locator(".editor-instance .review-widget");
-const treeRow = (text: string | RegExp): ReturnType<Page["locator"]> =>
-  page.locator(".pane-body .monaco-list-row", { hasText: text });
+// Pending Changes rows only: the Explorer beside the tree lists the same file names.
+const treeRow = (text: string | RegExp): ReturnType<Page["locator"]> => pendingRows(page, { hasText: text });
 
 /** How many rendered text runs of the editor are struck through (the removed lines' decoration). */
 async function struckThrough(): Promise<string[]> {
