@@ -10,14 +10,9 @@
  * Needs code-server, Chromium, the bridge (.venv) and the packaged .vsix, like vscode.e2e.test.ts.
  */
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { after, before } from "node:test";
 import type { FrameLocator, Locator, Page } from "playwright-core";
 import {
-  chatFrame, findTools, makeRepo, runCommand, saveScreenshot, sendChat, statusItem, Steps, TIMEOUT, VsCode,
-  writeBridgeSettings,
+  chatFrame, runCommand, saveScreenshot, scriptedWorkbench, sendChat, statusItem, TIMEOUT,
 } from "./harness";
 
 const LONG_DIR = "docs/a-rather-long-directory-name-that-must-wrap/and-another-long-directory-name";
@@ -38,39 +33,11 @@ const PROMPT = [
   `@say ${LONG_WORD}`,
 ];
 
-const found = findTools();
-const skip = found.tools === undefined && !process.env.AGENT_BRIDGE_REQUIRE_E2E
-  ? `missing: ${found.missing.join(", ")}`
-  : false;
-const steps = new Steps(skip);
-const step = steps.step;
-let root = "";
-let vscode: VsCode | undefined;
 let page: Page;
-
-before(async () => {
-  if (skip) {
-    return;
-  }
-  steps.broken = "setup";
-  assert.ok(found.tools, `e2e tools missing: ${found.missing.join(", ")}`);
-  root = fs.mkdtempSync(path.join(os.tmpdir(), "agent-bridge-chat-e2e-"));
-  const repo = makeRepo(path.join(root, "project"), {
-    "greet.py": "def greet(name):\n    print('hello ' + name)\n",
-    ".gitignore": ".vscode/\n",
-  });
-  writeBridgeSettings(repo, found.tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
-  vscode = new VsCode(found.tools, root);
-  page = await vscode.open(repo);
-  steps.broken = undefined;
-});
-
-after(async () => {
-  await vscode?.close(steps.broken !== undefined);
-  if (root && !process.env.AGENT_BRIDGE_E2E_KEEP) {
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-});
+const step = scriptedWorkbench("agent-bridge-chat-e2e-", {
+  "greet.py": "def greet(name):\n    print('hello ' + name)\n",
+  ".gitignore": ".vscode/\n",
+}, (opened) => ({ page } = opened));
 
 async function box(locator: Locator): Promise<{ x: number; y: number; width: number; height: number }> {
   const b = await locator.boundingBox();

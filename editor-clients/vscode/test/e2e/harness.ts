@@ -10,8 +10,9 @@ import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
+import * as os from "node:os";
 import * as path from "node:path";
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import type { Browser, FrameLocator, Locator, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 
@@ -377,6 +378,59 @@ export class Steps {
       }
     });
   };
+}
+
+/** What a spec's before hook opened: its temporary root, the repository in it, VS Code and the page. */
+export interface Workbench {
+  root: string;
+  repo: string;
+  vscode: VsCode;
+  page: Page;
+}
+
+/**
+ * The setup the scripted-agent specs share: a temporary root named `prefix`, a repository in it with `files`
+ * committed, the workspace settings for the bridge under test (state and log in the root), and VS Code open on
+ * that folder; `opened` gets all of it. After the tests VS Code closes and the root goes, unless
+ * AGENT_BRIDGE_E2E_KEEP is set. Missing tools skip every step, unless AGENT_BRIDGE_REQUIRE_E2E is set.
+ * Returns the spec's `step` (the steps build on each other, see Steps).
+ */
+export function scriptedWorkbench(
+  prefix: string, files: Record<string, string>, opened: (workbench: Workbench) => void,
+): Steps["step"] {
+  const found = findTools();
+  const skip = found.tools === undefined && !process.env.AGENT_BRIDGE_REQUIRE_E2E
+    ? `missing: ${found.missing.join(", ")}`
+    : false;
+  const steps = new Steps(skip);
+  let root = "";
+  let vscode: VsCode | undefined;
+
+  before(async () => {
+    if (skip) {
+      return;
+    }
+    steps.broken = "setup";
+    assert.ok(found.tools, `e2e tools missing: ${found.missing.join(", ")}`);
+    const tools = found.tools;
+    root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    const repo = makeRepo(path.join(root, "project"), files);
+    // Workspace settings as the README tells a user to write them.
+    writeBridgeSettings(repo, tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
+    vscode = new VsCode(tools, root);
+    const page = await vscode.open(repo);
+    opened({ root, repo, vscode, page });
+    steps.broken = undefined;
+  });
+
+  after(async () => {
+    await vscode?.close(steps.broken !== undefined);
+    if (root && !process.env.AGENT_BRIDGE_E2E_KEEP) {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  return steps.step;
 }
 
 // Workbench gestures, as a user makes them.

@@ -11,13 +11,11 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, before } from "node:test";
 import type { Page } from "playwright-core";
 import {
-  chatFrame, findTools, makeRepo, openFile, pendingRows, runCommand, saveScreenshot, sendChat, statusItem, Steps,
-  VsCode, waitForDisk, waitForEditorText, writeBridgeSettings,
+  chatFrame, openFile, pendingRows, runCommand, saveScreenshot, scriptedWorkbench, sendChat, statusItem,
+  waitForDisk, waitForEditorText,
 } from "./harness";
 
 const CALC = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n";
@@ -28,37 +26,12 @@ const NOTES = "# notes\n";
 const NOTES_AGENT = "# Notes, reviewed by the agent\n";
 const UTIL = "def helper():\n    return 42\n";
 
-const found = findTools();
-const skip = found.tools === undefined && !process.env.AGENT_BRIDGE_REQUIRE_E2E
-  ? `missing: ${found.missing.join(", ")}`
-  : false;
-const steps = new Steps(skip);
-const step = steps.step;
-let root = "";
-let vscode: VsCode | undefined;
 let page: Page;
 let repo = "";
-
-before(async () => {
-  if (skip) {
-    return;
-  }
-  steps.broken = "setup";
-  assert.ok(found.tools, `e2e tools missing: ${found.missing.join(", ")}`);
-  root = fs.mkdtempSync(path.join(os.tmpdir(), "agent-bridge-review-e2e-"));
-  repo = makeRepo(path.join(root, "project"), { "calc.py": CALC, "notes.md": NOTES, ".gitignore": ".vscode/\n" });
-  writeBridgeSettings(repo, found.tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
-  vscode = new VsCode(found.tools, root);
-  page = await vscode.open(repo);
-  steps.broken = undefined;
-});
-
-after(async () => {
-  await vscode?.close(steps.broken !== undefined);
-  if (root && !process.env.AGENT_BRIDGE_E2E_KEEP) {
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-});
+const step = scriptedWorkbench(
+  "agent-bridge-review-e2e-", { "calc.py": CALC, "notes.md": NOTES, ".gitignore": ".vscode/\n" },
+  (opened) => ({ page, repo } = opened),
+);
 
 const previewBlocks = (): ReturnType<Page["locator"]> => page.locator(".editor-instance .review-widget");
 // Pending Changes rows only: the Explorer beside the tree lists the same file names.

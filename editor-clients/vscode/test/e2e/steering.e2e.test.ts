@@ -10,52 +10,20 @@
  * Needs what vscode.e2e.test.ts needs (scripts/test-vscode.sh: CODE_SERVER, CHROMIUM, AGENT_BRIDGE, VSIX).
  */
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { after, before } from "node:test";
 import type { Page } from "playwright-core";
-import { chatFrame, findTools, makeRepo, openFile, runCommand, sendChat, statusItem, Steps, VsCode, writeBridgeSettings } from "./harness";
+import type { VsCode } from "./harness";
+import { chatFrame, openFile, runCommand, scriptedWorkbench, sendChat, statusItem } from "./harness";
 
 const GREET = "def greet(name):\n    print('hello ' + name)\n";
 
-const found = findTools();
-const skip = found.tools === undefined && !process.env.AGENT_BRIDGE_REQUIRE_E2E
-  ? `missing: ${found.missing.join(", ")}`
-  : false;
-
-const steps = new Steps(skip);
-const step = steps.step;
-let root = "";
 let vscode: VsCode | undefined;
 let page: Page;
-
-before(async () => {
-  if (skip) {
-    return;
-  }
-  steps.broken = "setup";
-  assert.ok(found.tools, `e2e tools missing: ${found.missing.join(", ")}`);
-  const tools = found.tools;
-  root = fs.mkdtempSync(path.join(os.tmpdir(), "agent-bridge-e2e-steer-"));
-  const repo = makeRepo(path.join(root, "project"), {
-    "greet.py": GREET,
-    "src/farewell.py": "def farewell(name):\n    print('bye ' + name)\n",
-    "README.md": "# project\n",
-    ".gitignore": ".vscode/\n",
-  });
-  writeBridgeSettings(repo, tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
-  vscode = new VsCode(tools, root);
-  page = await vscode.open(repo);
-  steps.broken = undefined;
-});
-
-after(async () => {
-  await vscode?.close(steps.broken !== undefined);
-  if (root && !process.env.AGENT_BRIDGE_E2E_KEEP) {
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-});
+const step = scriptedWorkbench("agent-bridge-e2e-steer-", {
+  "greet.py": GREET,
+  "src/farewell.py": "def farewell(name):\n    print('bye ' + name)\n",
+  "README.md": "# project\n",
+  ".gitignore": ".vscode/\n",
+}, (opened) => ({ vscode, page } = opened));
 
 /** The last answer of the chat that contains `text`. */
 function answer(text: string): ReturnType<ReturnType<typeof chatFrame>["locator"]> {

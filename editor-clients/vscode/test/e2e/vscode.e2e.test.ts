@@ -14,14 +14,12 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, before } from "node:test";
 import type { Page } from "playwright-core";
+import type { VsCode } from "./harness";
 import {
-  chatFrame, findFiles, findTools, makeRepo, openFile, openQuickFixes, processesWith, runCommand, sendChat, statusItem, Steps,
-  pendingRows, TIMEOUT, VsCode, waitForDisk, waitForEditorText,
-  writeBridgeSettings,
+  chatFrame, findFiles, openFile, openQuickFixes, pendingRows, processesWith, runCommand, scriptedWorkbench,
+  sendChat, statusItem, TIMEOUT, waitForDisk, waitForEditorText,
 } from "./harness";
 
 const ORIGINAL = "def greet(name):\n    print('hello ' + name)\n\n\ndef farewell(name):\n    print('bye ' + name)\n";
@@ -30,45 +28,15 @@ const AGENT_TEXT = ORIGINAL.replace("def greet(name):\n", `def greet(name):\n${D
 /** A second change, made after AGENT_TEXT is saved: one line of farewell() reworded. */
 const FAREWELL_TEXT = AGENT_TEXT.replace("print('bye ' + name)", "print('goodbye ' + name)");
 
-const found = findTools();
-const skip = found.tools === undefined && !process.env.AGENT_BRIDGE_REQUIRE_E2E
-  ? `missing: ${found.missing.join(", ")}`
-  : false;
-
-/** The steps build on each other: after a failed one, the rest are skipped instead of timing out one by one. */
-const steps = new Steps(skip);
-const step = steps.step;
 let root = "";
 let vscode: VsCode | undefined;
 let page: Page;
 let repo = "";
-
-before(async () => {
-  if (skip) {
-    return;
-  }
-  steps.broken = "setup";
-  assert.ok(found.tools, `e2e tools missing: ${found.missing.join(", ")}`);
-  const tools = found.tools;
-  root = fs.mkdtempSync(path.join(os.tmpdir(), "agent-bridge-e2e-"));
-  repo = makeRepo(path.join(root, "project"), {
-    "greet.py": ORIGINAL,
-    "README.md": "# project\n",
-    ".gitignore": ".vscode/\n",
-  });
-  // Workspace settings as the README tells a user to write them.
-  writeBridgeSettings(repo, tools.agentBridge, path.join(root, "state"), path.join(root, "bridge.log"));
-  vscode = new VsCode(tools, root);
-  page = await vscode.open(repo);
-  steps.broken = undefined;
-});
-
-after(async () => {
-  await vscode?.close(steps.broken !== undefined);
-  if (root && !process.env.AGENT_BRIDGE_E2E_KEEP) {
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-});
+const step = scriptedWorkbench("agent-bridge-e2e-", {
+  "greet.py": ORIGINAL,
+  "README.md": "# project\n",
+  ".gitignore": ".vscode/\n",
+}, (opened) => ({ root, vscode, page, repo } = opened));
 
 step("the extension starts the bridge and shows the agent in the status bar", async () => {
   await statusItem(page, "scripted").waitFor({ timeout: 60_000 });
