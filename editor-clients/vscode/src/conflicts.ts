@@ -6,7 +6,7 @@
 import * as vscode from "vscode";
 import type { ConflictSpan } from "./core/pendingModel";
 import { conflictSpans } from "./core/pendingModel";
-import type { Range } from "./core/protocol";
+import { liveRanges } from "./liveRanges";
 import type { PendingTree } from "./pendingTree";
 
 const WARNING = new vscode.ThemeColor("editorWarning.foreground");
@@ -75,18 +75,4 @@ function hover(span: ConflictSpan): vscode.MarkdownString {
   text.appendText(`Conflict: you and ${span.agent} both changed these lines.${span.reason ? ` ${span.reason}` : ""}\n\n`);
   text.appendText("Apply this change to replace your lines with the agent's; applying the whole file or session skips it.");
   return text;
-}
-
-/** Where each hunk is now: the bridge's diagnostics (code = hunk id) follow your edits. */
-function liveRanges(uri: vscode.Uri): Map<string, Range> {
-  const live = new Map<string, Range>();
-  for (const d of vscode.languages.getDiagnostics(uri)) {
-    if (d.source === "agent-bridge" && typeof d.code === "string") {
-      live.set(d.code, {
-        start: { line: d.range.start.line, character: d.range.start.character },
-        end: { line: d.range.end.line, character: d.range.end.character },
-      });
-    }
-  }
-  return live;
 }

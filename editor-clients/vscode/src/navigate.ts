@@ -13,8 +13,8 @@ import { clampSpan, hunkAtLine, spanOf } from "./core/pendingModel";
 import { currentRange, hunkStops, stepHunk } from "./core/reviewModel";
 import type { BridgeState } from "./core/state";
 import { exists, showDiff } from "./diff";
+import { liveRanges } from "./liveRanges";
 import type { PendingTree } from "./pendingTree";
-import { liveRanges } from "./preview";
 
 export class ReviewNavigation implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[];

@@ -8,7 +8,8 @@
 import * as vscode from "vscode";
 import type { PreviewBlock } from "./core/reviewModel";
 import { previewBlocks } from "./core/reviewModel";
-import type { HunkSelection, Range } from "./core/protocol";
+import type { HunkSelection } from "./core/protocol";
+import { liveRanges } from "./liveRanges";
 import type { PendingTree } from "./pendingTree";
 
 export const PREVIEW_SETTING = "agentBridge.review.inlinePreview";
@@ -152,18 +153,4 @@ function body(block: PreviewBlock, languageId: string): vscode.MarkdownString {
   const text = new vscode.MarkdownString(`${where ? `*${where}*\n\n` : ""}${fence}${languageId}\n${block.added}\n${fence}`);
   text.supportHtml = false;
   return text;
-}
-
-/** Where each hunk is now: the bridge's diagnostics (code = hunk id) follow your edits. */
-export function liveRanges(uri: vscode.Uri): Map<string, Range> {
-  const live = new Map<string, Range>();
-  for (const d of vscode.languages.getDiagnostics(uri)) {
-    if (d.source === "agent-bridge" && typeof d.code === "string") {
-      live.set(d.code, {
-        start: { line: d.range.start.line, character: d.range.start.character },
-        end: { line: d.range.end.line, character: d.range.end.character },
-      });
-    }
-  }
-  return live;
 }

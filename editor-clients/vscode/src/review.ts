@@ -17,6 +17,7 @@ import type { BridgeState } from "./core/state";
 import type { AgentDocuments } from "./diff";
 import { showDiff } from "./diff";
 import { handleApplyEdit } from "./newFiles";
+import { liveRanges } from "./liveRanges";
 import type { PendingTree } from "./pendingTree";
 import type { InlinePreview } from "./preview";
 
@@ -206,21 +207,8 @@ export class Review {
 
   /** Hunk spans in the live document: the hint diagnostics follow your edits; the pending ranges do not. */
   private spans(uri: vscode.Uri, files: PendingFile[]): HunkSpan[] {
-    const live = new Map<string, vscode.Range>();
-    for (const d of vscode.languages.getDiagnostics(uri)) {
-      if (d.source === "agent-bridge" && typeof d.code === "string") {
-        live.set(d.code, d.range);
-      }
-    }
-    return files.flatMap((f) => f.hunks.map((h) => {
-      const r = live.get(h.hunkId);
-      return r === undefined
-        ? spanOf(f.sessionId, f.uri, h.hunkId, h.range)
-        : spanOf(f.sessionId, f.uri, h.hunkId, {
-            start: { line: r.start.line, character: r.start.character },
-            end: { line: r.end.line, character: r.end.character },
-          });
-    }));
+    const live = liveRanges(uri);
+    return files.flatMap((f) => f.hunks.map((h) => spanOf(f.sessionId, f.uri, h.hunkId, live.get(h.hunkId) ?? h.range)));
   }
 
   private roots(): string[] {
