@@ -72,12 +72,7 @@ end
 --- :AgentUnreject — the latest rejection's hunks are pending again. `on_done(restored, err)`.
 ---@param opts? { on_done?: fun(restored: integer, err: string|nil) }
 function M.unreject(opts)
-  opts = opts or {}
-  local function finish(restored, err)
-    if opts.on_done then
-      opts.on_done(restored, err)
-    end
-  end
+  local finish = (opts or {}).on_done or function() end
   local r = table.remove(M.rejections)
   local c = r and client_mod.by_id(r.client_id)
   if not r or not c then

@@ -65,12 +65,7 @@ end
 ---@param forward boolean
 ---@param opts? { on_done?: fun(path: string|nil, line: integer|nil) }
 local function go(forward, opts)
-  opts = opts or {}
-  local function finish(path, line)
-    if opts.on_done then
-      opts.on_done(path, line)
-    end
-  end
+  local finish = (opts or {}).on_done or function() end
   local win = file_window()
   local buf = vim.api.nvim_win_get_buf(win)
   local row = vim.api.nvim_win_get_cursor(win)[1] - 1
