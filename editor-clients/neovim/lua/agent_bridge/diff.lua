@@ -1,5 +1,6 @@
 -- :AgentDiff: the agent's version of a file (from agentBridge.diff) beside the buffer, both in diff mode.
 local client_mod = require("agent_bridge.client")
+local lines_of = require("agent_bridge.preview").lines_of
 local review = require("agent_bridge.review")
 
 local M = {}
@@ -15,20 +16,11 @@ local function close_diff(src_win, scratch)
   end
 end
 
-local function agent_lines(res)
-  local text = res.agentText ~= vim.NIL and res.agentText or ""
-  local lines = vim.split(text, "\n", { plain = true })
-  if lines[#lines] == "" then
-    table.remove(lines)
-  end
-  return lines
-end
-
 local function show_diff(bufnr, session_id, uri, res)
   if res.binary then
     return client_mod.notify("binary file: no text diff", vim.log.levels.WARN)
   end
-  local lines = agent_lines(res)
+  local lines = lines_of(res.agentText)
   local src_win = vim.fn.bufwinid(bufnr)
   if src_win == -1 then
     src_win = vim.api.nvim_get_current_win()
@@ -88,7 +80,7 @@ local function reload(c, scratch)
       return close_diff(vim.fn.bufwinid(d.source), scratch)
     end
     vim.bo[scratch].modifiable = true
-    vim.api.nvim_buf_set_lines(scratch, 0, -1, false, agent_lines(res))
+    vim.api.nvim_buf_set_lines(scratch, 0, -1, false, lines_of(res.agentText))
     vim.bo[scratch].modifiable = false
     vim.cmd("diffupdate")
   end)

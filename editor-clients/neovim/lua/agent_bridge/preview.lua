@@ -25,7 +25,10 @@ function M.enabled(buf)
   return config.options.review.preview == true
 end
 
-local function lines_of(text)
+--- A text's lines, as a buffer holds them: no last empty line after a final newline; none for no text.
+---@param text string|nil
+---@return string[]
+function M.lines_of(text)
   if text == nil or text == vim.NIL or text == "" then
     return {}
   end
@@ -59,7 +62,7 @@ function M.draw(buf, files)
     for _, h in ipairs(f.hunks or {}) do
       local rng = type(h.liveRange) == "table" and h.liveRange or h.range
       local first = rng and rng.start and rng.start.line or 0
-      local removed, added = lines_of(h.oldText), lines_of(h.newText)
+      local removed, added = M.lines_of(h.oldText), M.lines_of(h.newText)
       local last = math.min(first + #removed, count) - 1
       for row = first, last do
         vim.api.nvim_buf_set_extmark(buf, M.ns, row, 0, { line_hl_group = "AgentBridgePreviewDelete", priority = 30 })
