@@ -92,6 +92,10 @@ export function writeBridgeSettings(
     "agentBridge.server.path": agentBridge,
     "agentBridge.server.args": ["serve", "--state-dir", stateDir, "--log-file", logFile],
     "agentBridge.defaultAgent": "scripted",
+    // The inline preview's comment threads would open the Comments panel (VS Code's default "firstFile"),
+    // leaving the editor whose rendered lines the tests read a few lines tall. The README gives users the same
+    // setting.
+    "comments.openView": "never",
     ...extra,
   }, null, 2));
 }
