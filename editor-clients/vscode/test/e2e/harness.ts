@@ -219,9 +219,25 @@ export async function editorText(page: Page): Promise<string> {
 
 /** Runs a command from the palette by its title. */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press("F1");
   const input = page.locator(".quick-input-widget input");
-  await input.waitFor({ state: "visible" });
+  // After a click in a webview (the chat) the key goes to its iframe, which forwards it to the workbench
+  // only once it has settled: F1 can be lost. Take focus back to the workbench's document and try again.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press("F1");
+    try {
+      await input.waitFor({ state: "visible", timeout: 5_000 });
+      break;
+    } catch (err) {
+      if (attempt === 4) {
+        throw err;
+      }
+      await page.evaluate(() => {
+        const active = (globalThis as unknown as { document: { activeElement: { blur?: () => void } | null } })
+          .document.activeElement;
+        active?.blur?.();
+      });
+    }
+  }
   await input.fill(`>${title}`);
   await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
   await page.keyboard.press("Enter");
