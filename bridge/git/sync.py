@@ -9,12 +9,12 @@ rewritten, so the cost follows the size of the change, not of the repository.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.git import heads
 from bridge.git.merge import merge_file
 from bridge.git.run import NULL_OID, Where, Worktree, decode, git, hash_object, out, temp_index
 from bridge.git.worktrees import commit_all, commit_snapshot, head, snapshot_tree
@@ -58,12 +58,6 @@ class Moved:
 
 
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-
-
-@functools.lru_cache(maxsize=256)
-def _tree_of_commit(repo_root: str, commit: str) -> str:
-    """A commit's tree: fixed for a commit id, so asked of git once (catch-up compares it before every turn)."""
-    return tree_of(Path(repo_root), commit)
 
 
 def tree_of(where: Where, rev: str) -> str:
@@ -170,11 +164,12 @@ def move_worktree(tree: Worktree, target: str, message: str) -> str | None:
     follow symlinked directories or to overwrite anything it does not track. Returns the new commit, if any.
     """
     current = head(tree)
-    if tree_of(tree, current) == target:
+    if heads.commit_tree(tree, current) == target:
         return None
     git(tree, "read-tree", "-m", "-u", current, target)
     sha = out(tree, "commit-tree", target, "-p", current, "-m", message)
     git(tree, "update-ref", "-m", "agent-bridge: move", "HEAD", sha, current)
+    heads.remember(tree, sha, target)
     return sha
 
 
@@ -194,7 +189,7 @@ def catch_up(repo_root: Path, tree: Worktree, base: str, overlays: Mapping[str, 
     The new base is a fresh snapshot of the user's code; the agent's unreviewed changes are merged onto it.
     """
     seen = snapshot_tree(repo_root, overlays)
-    base_tree = _tree_of_commit(str(repo_root), base) if _SHA.match(base) else tree_of(repo_root, base)
+    base_tree = heads.commit_tree(repo_root, base) if _SHA.match(base) else tree_of(repo_root, base)
     if seen == base_tree:
         return None  # the user changed nothing: no commit, nothing to move
     snapshot = commit_snapshot(repo_root, seen)

@@ -6,10 +6,12 @@ The user's index, branch, HEAD and files are never written: trees are built in t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 
 from bridge.errors import GitError, NotAGitRepository
+from bridge.git import heads
 from bridge.git.linked import check_gitfile
 from bridge.git.run import (
     NULL_OID,
@@ -60,7 +62,7 @@ def commit_snapshot(repo_root: Path, tree: str) -> str:
 def snapshot_tree(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
     """The tree of what the user sees, written but not committed (comparing trees needs no commit)."""
     repo_root = Path(repo_root)
-    with temp_index(git_path(repo_root, "index")) as env:
+    with temp_index(_user_index(str(repo_root))) as env:
         git(repo_root, "add", "-A", env=env)
         records: list[bytes] = []
         for rel, content in overlays.items():
@@ -85,6 +87,12 @@ def snapshot_tree(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
         if records:
             git(repo_root, "update-index", "-z", "--index-info", env=env, input=b"".join(records))
         return out(repo_root, "write-tree", env=env)
+
+
+@functools.lru_cache(maxsize=64)
+def _user_index(repo_root: str) -> Path:
+    """Where the user's index is: fixed for a checkout, asked of git once (every turn snapshots the checkout)."""
+    return git_path(Path(repo_root), "index")
 
 
 def _same_on_disk(path: Path, data: bytes) -> bool:
@@ -143,19 +151,21 @@ def commit_all(tree: Worktree, message: str) -> str | None:
     """Stage everything in the worktree and commit it on its branch; None if nothing changed."""
     git(tree, "add", "-A")
     tree_sha = out(tree, "write-tree")
-    parent = head_commit(tree)
-    if parent is not None and out(tree, "rev-parse", f"{parent}^{{tree}}") == tree_sha:
+    parent = heads.head(tree)
+    if parent is not None and heads.commit_tree(tree, parent) == tree_sha:
         return None
     # Plumbing rather than `git commit`: no hooks, templates, auto-gc or editor, whatever the config.
     parents = ["-p", parent] if parent else []
     sha = out(tree, "commit-tree", tree_sha, *parents, "-m", message)
+    # With the old value given, git refuses the update if HEAD moved since it was read (a stale file read).
     git(tree, "update-ref", "-m", "agent-bridge: commit", "HEAD", sha, parent or NULL_OID)
+    heads.remember(tree, sha, tree_sha)
     return sha
 
 
 def head(tree: Worktree) -> str:
     """Commit sha of the worktree's HEAD."""
-    return out(tree, "rev-parse", "--verify", "HEAD^{commit}")
+    return heads.head(tree) or out(tree, "rev-parse", "--verify", "HEAD^{commit}")
 
 
 def remove_worktree(repo_root: Path, tree: Worktree, branch: str, archive_ref: str | None) -> str | None:
