@@ -8,6 +8,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bridge.errors import GitError
@@ -34,9 +35,12 @@ def pending_changes(worktree: Worktree, base: str, committed: bool = False) -> l
     `committed`, to its HEAD: two tree diffs whose cost follows the change, with no scan of the worktree (for
     callers that just committed it)."""
     if committed:
-        # --raw gives modes and blob ids for every entry, pure renames included.
-        raw = git(worktree, "diff", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, "HEAD")
-        patch = git(worktree, "diff", "-U0", *DIFF_OPTS, base, "HEAD")
+        # --raw gives modes and blob ids for every entry, pure renames included. The two diffs are independent
+        # reads: run side by side, the turn's end waits for one process start instead of two.
+        with ThreadPoolExecutor(max_workers=1) as side:
+            raw_job = side.submit(git, worktree, "diff", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, "HEAD")
+            patch = git(worktree, "diff", "-U0", *DIFF_OPTS, base, "HEAD")
+            raw = raw_job.result()
     else:
         with temp_index(git_path(worktree, "index")) as env:
             if not (Path(env["GIT_INDEX_FILE"])).exists():
