@@ -175,8 +175,13 @@ class PendingDocuments:
             if live is None:
                 continue
             whole = not h.change.hunks or h.change.change in ("create", "delete", "rename")
+            chosen = None if whole else [h.hunk]
             try:
-                plan = await asyncio.to_thread(live.plan, h.change, None if whole else [h.hunk], lookup, caps, encoding)
+                if _plans_in_memory(live, h, doc):
+                    # Nothing to read from git or disk, and small: a thread hop would cost more than the merge.
+                    plan = live.plan(h.change, chosen, lookup, caps, encoding)
+                else:
+                    plan = await asyncio.to_thread(live.plan, h.change, chosen, lookup, caps, encoding)
             except PlanConflict as exc:
                 actions.append(conflict_action(h, str(exc)))
             except ValueError:
@@ -335,3 +340,16 @@ def _compute_view(base: str, live: str) -> _View:
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("publishing pending hunks failed: %s", task.exception())
+
+
+def _plans_in_memory(live: Session, h: DocHunk, doc: LiveDoc | None) -> bool:
+    """Whether planning this hunk reads nothing but memory: a modified text file whose base text the session
+    holds, open in the editor, and small."""
+    change = h.change
+    return (
+        doc is not None
+        and change.change == "modify"
+        and not change.binary
+        and change.path in live.base_texts
+        and len(doc.text) < LARGE_DOCUMENT
+    )
