@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from bridge.errors import CannotUnreject, GitError
 from bridge.git.run import Worktree, git, out
-from bridge.git.sync import REJECTION_ID, REJECTION_TRAILER, UNREJECTION_TRAILER, merge_onto, move_worktree, undone
+from bridge.git.sync import (
+    REJECTION_ID,
+    REJECTION_TRAILER,
+    UNREJECTION_TRAILER,
+    commit_message,
+    merge_onto,
+    move_worktree,
+    trailer_values,
+    undone,
+)
 from bridge.git.worktrees import commit_all, head
 
 HUNKS_TRAILER = "Agent-Bridge-Hunks:"
@@ -30,9 +39,8 @@ def hunk_ids(tree: Worktree, commits: list[str]) -> list[str]:
     """The hunk ids these rejection commits reverted, in order."""
     found: list[str] = []
     for commit in commits:
-        for line in out(tree, "log", "-1", "--format=%B", commit).splitlines():
-            if line.startswith(HUNKS_TRAILER):
-                found.extend(line.removeprefix(HUNKS_TRAILER).split())
+        for value in trailer_values(commit_message(tree, commit), HUNKS_TRAILER):
+            found.extend(value.split())
     return found
 
 
@@ -60,7 +68,7 @@ def _range(tree: Worktree, rejection: str) -> tuple[str, str, list[str]]:
         raise CannotUnreject(f"rejection {rejection} is not in this session's history")
     commits = out(tree, "rev-list", "--reverse", f"{before}..{after}").split()
     for commit in commits:
-        if REJECTION_TRAILER not in out(tree, "log", "-1", "--format=%B", commit):
+        if REJECTION_TRAILER not in commit_message(tree, commit):
             raise CannotUnreject(f"rejection {rejection} covers {commit[:12]}, which is not a rejection")
     if undone(tree, after, current) & set(commits):
         raise CannotUnreject(f"rejection {rejection} was already undone")

@@ -30,7 +30,9 @@ _HUNK_HEADER = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTIL
 REJECTION_TRAILER = "Agent-Bridge-Rejection: yes"
 # Marks a commit that took a rejection back (followed by the rejection's id, see bridge/git/rejections.py).
 UNREJECTION_TRAILER = "Agent-Bridge-Unrejection:"
-REJECTION_ID = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\.\.([0-9a-f]{40}|[0-9a-f]{64})$")
+# A full object id: SHA-1, or SHA-256 in a repository that uses it.
+SHA = r"[0-9a-f]{40}|[0-9a-f]{64}"
+REJECTION_ID = re.compile(rf"^({SHA})\.\.({SHA})$")
 # How much of the user's own diff is worth quoting to the agent; past this, only the file names.
 NOTE_PATCH_LIMIT = 4000
 
@@ -57,7 +59,7 @@ class Moved:
     patch: str | None = None  # the user's diff, when small enough to quote
 
 
-_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_SHA = re.compile(rf"^(?:{SHA})$")
 
 
 def tree_of(where: Where, rev: str) -> str:
@@ -222,12 +224,20 @@ def undone(tree: Worktree, since: str, until: str) -> set[str]:
     taken: set[str] = set()
     listed = out(tree, "rev-list", "--fixed-strings", f"--grep={UNREJECTION_TRAILER}", f"{since}..{until}")
     for commit in listed.split():
-        for line in out(tree, "log", "-1", "--format=%B", commit).splitlines():
-            if line.startswith(UNREJECTION_TRAILER):
-                match = REJECTION_ID.match(line.removeprefix(UNREJECTION_TRAILER).strip())
-                if match:
-                    taken.update(out(tree, "rev-list", f"{match[1]}..{match[2]}").split())
+        for value in trailer_values(commit_message(tree, commit), UNREJECTION_TRAILER):
+            match = REJECTION_ID.match(value)
+            if match:
+                taken.update(out(tree, "rev-list", f"{match[1]}..{match[2]}").split())
     return taken
+
+
+def commit_message(tree: Worktree, commit: str) -> str:
+    return out(tree, "log", "-1", "--format=%B", commit)
+
+
+def trailer_values(message: str, key: str) -> list[str]:
+    """What follows `key` on each of the message's lines that start with it."""
+    return [line.removeprefix(key).strip() for line in message.splitlines() if line.startswith(key)]
 
 
 def live_rejections(tree: Worktree, since: str, until: str) -> list[str]:
