@@ -301,6 +301,10 @@ class Store:
             "UPDATE turns SET status = 'running', started_at = ? WHERE id = ?", (time.time(), turn_id)
         )
 
+    async def set_turn_commit(self, turn_id: str, commit_sha: str) -> None:
+        """The commit holding a turn's work (made just after the turn ended)."""
+        await self._write("UPDATE turns SET commit_sha = ? WHERE id = ?", (commit_sha, turn_id))
+
     async def end_turn(
         self,
         turn_id: str,

@@ -399,24 +399,40 @@ class SessionManager:
         return await self._finish(live, turn, result, host)
 
     async def _finish(self, live: Session, turn: Turn, result: TurnResult, host: TurnHost | None) -> TurnResult:
-        """Record the turn's work and end it; the turn's final result (failed if the agent tampered with git)."""
+        """Record the turn's work and end it; the turn's final result (failed if the agent tampered with git).
+
+        The turn ends (store, editor, whoever awaits it) once its hunks are recorded; the session's worker takes
+        the next turn only after the commit that follows, so turns still see each other's work in order.
+        """
         if host is not None:
             await host.flush()
-        commit, tampered = await live.record_turn(
-            turn, f"{turn.agent.name}: {title_for(turn.prompt, 60)}\n\nAgent-Bridge-Turn: {turn.id}"
+        final = result
+
+        async def ended(tampered: str | None) -> None:
+            nonlocal final
+            if tampered is not None:
+                error = f"{tampered} ({result.error})" if result.error else tampered
+                final = replace(result, status="failed", error=error)
+            usage = wire_usage(final.usage) if final.usage is not None else None
+            answer, details = host.kept(turn.id, usage) if host is not None else ("", "{}")
+            await self.store.end_turn(
+                turn.id, final.status, final.stop_reason, final.error, None, answer, details
+            )
+            editor = self._editors(live.row.workspace)
+            editor.notify_event(wire.TurnEnded(
+                live.id, turn.id, turn.agent.name, final.status, final.stop_reason or None, final.error or None,
+                usage,
+            ))
+            editor.progress_end(turn.id, final.error or final.status)
+            if not turn.done.done():
+                turn.done.set_result(final)
+
+        commit = await live.record_turn(
+            turn, f"{turn.agent.name}: {title_for(turn.prompt, 60)}\n\nAgent-Bridge-Turn: {turn.id}", ended
         )
-        if tampered is not None:
-            error = f"{tampered} ({result.error})" if result.error else tampered
-            result = replace(result, status="failed", error=error)
-        usage = wire_usage(result.usage) if result.usage is not None else None
-        answer, details = host.kept(turn.id, usage) if host is not None else ("", "{}")
-        await self.store.end_turn(turn.id, result.status, result.stop_reason, result.error, commit, answer, details)
-        editor = self._editors(live.row.workspace)
-        editor.notify_event(wire.TurnEnded(
-            live.id, turn.id, turn.agent.name, result.status, result.stop_reason or None, result.error or None, usage
-        ))
-        editor.progress_end(turn.id, result.error or result.status)
-        return result
+        if commit is not None:
+            await self.store.set_turn_commit(turn.id, commit)
+        return final
 
     async def await_turn(self, session_id: str, turn_id: str | None, timeout: float | None) -> TurnResult:
         prep = self._preparing.get(session_id)

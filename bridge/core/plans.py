@@ -231,7 +231,7 @@ def _plan_binary(plan: FilePlan, worktree: Worktree, user_path: Path, base_bytes
     if change.change == "delete":
         plan.operations.append(DeleteFile(plan.uri))
     else:
-        new_bytes = pending.read_blob(worktree, "HEAD", change.path)
+        new_bytes = pending.agent_blob(worktree, change)
         if new_bytes is None:
             raise PlanConflict(f"{change.path} is no longer in the session worktree")
         plan.disk_write = (user_path, new_bytes)

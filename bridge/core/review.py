@@ -264,7 +264,7 @@ class Review:
         if not change.binary and change.change != "delete":
             # From git, as the hunks were computed and as apply writes it: a symlink the agent planted shows as
             # a link (its target path), never as the file it points to outside the worktree.
-            agent = pending.read_blob(self.tree, "HEAD", change.path)
+            agent = pending.agent_blob(self.tree, change)
             agent_text = agent.decode("utf-8", errors="replace") if agent is not None else None
         old_uri = file_uri(self.repo_root, change.old_path) if change.old_path else None
         return wire.FileVersions(

@@ -53,11 +53,11 @@ def agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
 
 
 def pending_with_bases(
-    worktree: Worktree, base: str, committed: bool = True
+    worktree: Worktree, base: str, committed: bool = True, to: str = "HEAD"
 ) -> tuple[list[FileChange], dict[str, str]]:
-    """The pending changes (to the worktree's HEAD if `committed`, else to its files) and the base text of each
-    modified or renamed text file (blocking)."""
-    changes = pending.pending_changes(worktree, base, committed)
+    """The pending changes (to `to`, the worktree's HEAD or a tree it staged, if `committed`, else to its files)
+    and the base text of each modified or renamed text file (blocking)."""
+    changes = pending.pending_changes(worktree, base, committed, to)
     texts = [c for c in changes if not c.binary and c.change in ("modify", "rename")]
     # One git process for all the base blobs (the diff named them), not two per file.
     blobs = pending.read_blobs(worktree, [c.old_oid for c in texts if c.old_oid])
@@ -111,7 +111,7 @@ class Session(Review):
         self._store = store
         self._editor = editor
         self._runner = runner
-        self._queue: asyncio.Queue[Turn] = asyncio.Queue()
+        self._queue: asyncio.Queue[Turn | None] = asyncio.Queue()  # None: stop once the current turn is done
         self._worker: asyncio.Task[None] | None = None
         self._current: Turn | None = None
         self._turns: dict[str, Turn] = {}
@@ -157,7 +157,9 @@ class Session(Review):
 
     @property
     def current(self) -> Turn | None:
-        return self._current
+        """The running turn; one that has ended is no longer current while its commit is being made."""
+        turn = self._current
+        return turn if turn is not None and not turn.done.done() else None
 
     @property
     def queued(self) -> int:
@@ -184,12 +186,16 @@ class Session(Review):
     async def _work(self) -> None:
         while True:
             turn = await self._queue.get()
+            if turn is None:
+                return
             self._current = turn
             try:
                 result = await self._runner(self, turn)
             except Exception as exc:  # the worker must survive anything a turn throws
                 log.exception("turn %s failed unexpectedly", turn.id)
                 result = TurnResult("failed", error=f"internal error: {exc}")
+                if turn.done.done():
+                    continue  # it had ended already (the failure came after): its end stands
                 with contextlib.suppress(Exception):
                     await self._store.end_turn(turn.id, "failed", error=result.error)
                 self._editor.notify_event(
@@ -220,38 +226,55 @@ class Session(Review):
         """Cancel queued turns and the running one, then stop the worker."""
         while not self._queue.empty():
             turn = self._queue.get_nowait()
+            if turn is None:
+                continue
             await self._store.end_turn(turn.id, "cancelled", error=reason)
             if not turn.done.done():
                 turn.done.set_result(TurnResult("cancelled", error=reason))
         if self._current is not None:
-            current = self._current
-            current.cancel.set()
+            self._current.cancel.set()
+        if self._worker is not None and not self._worker.done():
+            # The worker ends after the current turn, commit included (a turn ends before its commit is made).
+            self._queue.put_nowait(None)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(current.done), 5)
-        if self._worker is not None:
+                await asyncio.wait_for(asyncio.shield(self._worker), 5)
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
 
-    async def record_turn(self, turn: Turn, message: str) -> tuple[str | None, str | None]:
-        """Commit what the turn left in the worktree and attribute its new hunks.
+    async def record_turn(
+        self, turn: Turn, message: str, ended: Callable[[str | None], Awaitable[None]]
+    ) -> str | None:
+        """Record what the turn left in the worktree: its new hunks attributed to it, then `ended` is called
+        (the turn is over for the editor, with why it must fail, if it must: the agent tampered with the
+        worktree's `.git` file, now put back), then the commit on the session's branch.
 
-        Returns the commit, if any, and why the turn must fail, if it must: the agent tampered with the
-        worktree's `.git` file (now put back; the commit never went through it).
+        The commit comes after `ended` because nothing the editor sees waits for it: the pending list is read
+        from the staged tree. The lock is held throughout, so nothing else touches the worktree in between.
+        Returns the commit, if any.
         """
         async with self._git_lock:
             tampered = await asyncio.to_thread(linked.repair_report, self.tree)
             if tampered is not None:
                 self._editor.log(f"session {self.id}: {tampered}", error=True)
+            staged: worktrees.Staged | None = None
             try:
-                commit = await asyncio.to_thread(worktrees.commit_all, self.tree, message)
-                # Nothing committed and the base where it was: the pending list cannot have changed.
-                if commit is not None or self._texts_base != self.base_commit:
-                    await self._refresh(turn)
-                return commit, tampered
+                staged = await asyncio.to_thread(worktrees.stage_all, self.tree)
+                # Nothing changed and the base where it was: the pending list cannot have changed.
+                if staged.changed or self._texts_base != self.base_commit:
+                    await self._refresh(turn, to=staged.tree)
             except GitError as exc:
                 self._editor.log(f"session {self.id}: could not record the turn's changes: {exc}", error=True)
-                return None, tampered
+                staged = None
+            await ended(tampered)
+            if staged is None or not staged.changed:
+                return None
+            try:
+                return await asyncio.to_thread(worktrees.commit_staged, self.tree, staged, message)
+            except GitError as exc:
+                # Staged, so the next commit of the worktree takes it along: nothing is lost.
+                self._editor.log(f"session {self.id}: could not commit the turn's changes: {exc}", error=True)
+                return None
 
     # Pending hunks
     async def refresh(self) -> None:
@@ -261,13 +284,18 @@ class Session(Review):
             await self._refresh(None, committed=False)
 
     async def _refresh(
-        self, turn: Turn | None, owners: Mapping[str, HunkRow] | None = None, committed: bool = True
+        self,
+        turn: Turn | None,
+        owners: Mapping[str, HunkRow] | None = None,
+        committed: bool = True,
+        to: str = "HEAD",
     ) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`, or else to the owner of
         the file's hunks before (`owners`: hunks that moved onto new ground stay the agent's). Every caller but
-        `refresh` has just committed the worktree, so its HEAD is what the agent left. Hold the lock."""
+        `refresh` has just committed the worktree, so its HEAD is what the agent left, or staged it as tree `to`.
+        Hold the lock."""
         base = self.base_commit
-        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, base, committed)
+        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, base, committed, to)
         rows: list[HunkRow] = []
         for c in changes:
             owner = (owners or {}).get(c.path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from bridge.git.run import Where, Worktree, head_commit, out
 
 _KNOWN_MAX = 4096  # commits remembered (a sha pair each): a long day of turns across many sessions
 _known: OrderedDict[tuple[str, str], str] = OrderedDict()  # (repository, commit) -> tree
+_lock = threading.Lock()  # git work runs on worker threads, several sessions at once
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _BRANCH = re.compile(r"refs/heads/[A-Za-z0-9._/-]+")
 
@@ -31,16 +33,18 @@ def _repo_key(where: Where) -> str:
 def remember(where: Where, commit: str, tree: str) -> None:
     """Record a commit's tree (the bridge just made the commit, or git told it)."""
     key = (_repo_key(where), commit)
-    _known[key] = tree
-    _known.move_to_end(key)
-    while len(_known) > _KNOWN_MAX:
-        _known.popitem(last=False)
+    with _lock:
+        _known[key] = tree
+        _known.move_to_end(key)
+        while len(_known) > _KNOWN_MAX:
+            _known.popitem(last=False)
 
 
 def commit_tree(where: Where, commit: str) -> str:
     """The tree of a commit (a full sha): asked of git once, then remembered."""
     key = (_repo_key(where), commit)
-    tree = _known.get(key)
+    with _lock:
+        tree = _known.get(key)
     if tree is None:
         tree = out(where, "rev-parse", f"{commit}^{{tree}}")
         remember(where, commit, tree)
@@ -70,7 +74,9 @@ def _read_known_head(tree: Worktree) -> str | None:
     if sha is None:
         return None
     sha = sha.strip()
-    if not _SHA.fullmatch(sha) or (_repo_key(tree), sha) not in _known:
+    with _lock:
+        known = (_repo_key(tree), sha) in _known
+    if not _SHA.fullmatch(sha) or not known:
         return None
     return sha
 

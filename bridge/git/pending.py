@@ -30,16 +30,18 @@ from bridge.git.run import (
 from bridge.git.worktrees import commit_all
 
 
-def pending_changes(worktree: Worktree, base: str, committed: bool = False) -> list[FileChange]:
+def pending_changes(
+    worktree: Worktree, base: str, committed: bool = False, to: str = "HEAD"
+) -> list[FileChange]:
     """Changes from `base` to the worktree's working tree (untracked and uncommitted included); with
-    `committed`, to its HEAD: two tree diffs whose cost follows the change, with no scan of the worktree (for
-    callers that just committed it)."""
+    `committed`, to `to` (its HEAD, or a tree it just staged): two tree diffs whose cost follows the change,
+    with no scan of the worktree (for callers that just committed or staged it)."""
     if committed:
         # --raw gives modes and blob ids for every entry, pure renames included. The two diffs are independent
         # reads: run side by side, the turn's end waits for one process start instead of two.
         with ThreadPoolExecutor(max_workers=1) as side:
-            raw_job = side.submit(git, worktree, "diff", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, "HEAD")
-            patch = git(worktree, "diff", "-U0", *DIFF_OPTS, base, "HEAD")
+            raw_job = side.submit(git, worktree, "diff", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, to)
+            patch = git(worktree, "diff", "-U0", *DIFF_OPTS, base, to)
             raw = raw_job.result()
     else:
         with temp_index(git_path(worktree, "index")) as env:
@@ -89,6 +91,15 @@ def read_blob(repo: Where, rev: str, path: str) -> bytes | None:
     if entry is None or entry[1] != "blob":
         return None
     return git(repo, "cat-file", "blob", entry[2]).stdout
+
+
+def agent_blob(repo: Where, change: FileChange) -> bytes | None:
+    """The agent's side of a pending change, by the blob id its diff named (the pending list may have been read
+    from a tree staged but not committed yet); None for a deletion or what is not a blob."""
+    oid = change.new_oid
+    if oid and oid.strip("0"):
+        return read_blobs(repo, [oid]).get(oid)
+    return read_blob(repo, "HEAD", change.path)
 
 
 def read_blobs(repo: Where, oids: Collection[str]) -> dict[str, bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import GitError, NotAGitRepository
@@ -149,17 +150,35 @@ def _check_ref(ref: str) -> None:
 
 def commit_all(tree: Worktree, message: str) -> str | None:
     """Stage everything in the worktree and commit it on its branch; None if nothing changed."""
+    staged = stage_all(tree)
+    return commit_staged(tree, staged, message) if staged.changed else None
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The worktree's files staged as a tree, not committed yet."""
+
+    tree: str
+    parent: str | None  # the HEAD it would be committed onto
+    changed: bool  # whether the tree differs from the parent's
+
+
+def stage_all(tree: Worktree) -> Staged:
+    """Stage everything in the worktree (the index then holds what the agent left) and write it as a tree."""
     git(tree, "add", "-A")
     tree_sha = out(tree, "write-tree")
     parent = heads.head(tree)
-    if parent is not None and heads.commit_tree(tree, parent) == tree_sha:
-        return None
+    return Staged(tree_sha, parent, parent is None or heads.commit_tree(tree, parent) != tree_sha)
+
+
+def commit_staged(tree: Worktree, staged: Staged, message: str) -> str:
+    """Commit a staged tree onto its parent and move the branch there."""
     # Plumbing rather than `git commit`: no hooks, templates, auto-gc or editor, whatever the config.
-    parents = ["-p", parent] if parent else []
-    sha = out(tree, "commit-tree", tree_sha, *parents, "-m", message)
+    parents = ["-p", staged.parent] if staged.parent else []
+    sha = out(tree, "commit-tree", staged.tree, *parents, "-m", message)
     # With the old value given, git refuses the update if HEAD moved since it was read (a stale file read).
-    git(tree, "update-ref", "-m", "agent-bridge: commit", "HEAD", sha, parent or NULL_OID)
-    heads.remember(tree, sha, tree_sha)
+    git(tree, "update-ref", "-m", "agent-bridge: commit", "HEAD", sha, staged.parent or NULL_OID)
+    heads.remember(tree, sha, staged.tree)
     return sha
 
 

@@ -125,7 +125,7 @@ async def test_one_daemon_for_windows_started_together(repo: Path, state: Path, 
     windows = await asyncio.gather(*(window(repo, state, tmp_path) for _ in range(3)))
     try:
         results = await asyncio.gather(*(w.run(f"@say hello {n}", newSession=True) for n, w in enumerate(windows)))
-        assert all(r["status"] == "completed" for _, _, r in results)
+        assert all(r["status"] == "completed" for _, _, r in results), results
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             daemons = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_daemon(p, state)]

@@ -4,6 +4,7 @@ through the factory, a real git repository and a real SQLite store (no LSP serve
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,10 @@ def prompt(text: str, session_id: str | None = None) -> wire.PromptArgs:
 
 def no_docs(uri: str) -> LiveDoc | None:
     return None
+
+
+def git_out(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True).stdout
 
 
 async def test_a_turn_streams_events_and_leaves_attributed_pending_hunks(repo: Path, tmp_path: Path) -> None:
@@ -219,3 +224,52 @@ async def test_configuring_a_workspace_prewarms_its_default_agent(repo: Path, tm
     async with running_core(tmp_path / "state", []) as (core, factory, _):
         await core.configure(str(repo), core.registry)
         assert factory.prewarmed == ["fake"]
+
+
+async def test_a_turn_ends_with_its_hunks_recorded_and_its_commit_follows_before_the_next_turn(
+    repo: Path, tmp_path: Path
+) -> None:
+    second_text = EDITED.replace("hi", "hey")
+    steps = [write("greet.py", EDITED), write("greet.py", second_text)]
+    async with running_core(tmp_path / "state", steps) as (core, _, editor):
+        seen_at_end: list[tuple[int, str]] = []
+        record = editor.notify_event
+
+        def on_event(event: wire.Event) -> None:
+            if isinstance(event, wire.TurnEnded):
+                live = core.session(event.session_id)
+                head = git_out(live.path, "rev-parse", "HEAD").strip()
+                seen_at_end.append((len(live.pending), head))
+            record(event)
+
+        editor.notify_event = on_event  # type: ignore[method-assign]
+        first = await core.prompt(prompt("edit"), repo, no_docs)
+        assert (await core.await_turn(first.session_id, first.turn_id, 10)).status == "completed"
+        live = core.session(first.session_id)
+        base = live.base_commit
+        # When the editor heard of the end, the hunk was pending already and the commit not made yet.
+        assert seen_at_end == [(1, base)]
+        second = await core.prompt(prompt("again", first.session_id), repo, no_docs)
+        assert (await core.await_turn(second.session_id, second.turn_id, 10)).status == "completed"
+        await live.stop("settle")  # the worker stops once the second turn's commit is made
+        turns = {row.id: row for row in await core.store.turns(first.session_id)}
+        first_commit = turns[first.turn_id].commit_sha
+        second_commit = turns[second.turn_id].commit_sha
+        assert first_commit and second_commit
+        # The second turn's commit sits on the first's: the worker took it only once the first was committed.
+        log = git_out(live.path, "log", "--format=%H", "-3").split()
+        assert log[:2] == [second_commit, first_commit]
+        assert (live.path / "greet.py").read_text() == second_text
+        assert seen_at_end[1] == (1, first_commit)
+
+
+async def test_stopping_a_session_lets_the_ended_turns_commit_finish(repo: Path, tmp_path: Path) -> None:
+    async with running_core(tmp_path / "state", [write("greet.py", EDITED)]) as (core, _, _):
+        started = await core.prompt(prompt("edit"), repo, no_docs)
+        await core.await_turn(started.session_id, started.turn_id, 10)
+        live = core.session(started.session_id)
+        await live.stop("closing")
+        [row] = [r for r in await core.store.turns(started.session_id) if r.id == started.turn_id]
+        assert row.commit_sha is not None
+        show = git_out(live.path, "show", f"{row.commit_sha}:greet.py")
+        assert show == EDITED
