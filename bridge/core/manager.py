@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -25,6 +26,7 @@ from bridge.core.preparing import Preparing, hand_over
 from bridge.core.prompts import selection_note, title_for
 from bridge.core.selection import read_selection
 from bridge.core.session import Session, agent_cwd, base_ref, branch_name
+from bridge.core.spares import Spares
 from bridge.core.trust import TrustGate
 from bridge.core.turns import Turn, TurnResult, run_turn
 from bridge.core.warm import WarmAgents
@@ -87,6 +89,8 @@ class SessionManager:
         self._preparing: dict[str, Preparing] = {}
         self._steering = steering.Steering(store, self.pool, self.agents.backend, self._agent)
         self._janitor: asyncio.Task[None] | None = None
+        # Clean checkouts made ahead of time: a new session's worktree costs the files that differ (spares.py).
+        self.spares = Spares(state_dir / "spares", lambda message: self.editor.log(message))
 
     # Configuration
     @property
@@ -123,6 +127,9 @@ class SessionManager:
             self.factory.prewarm(config.registry.get(None))
         except KeyError:
             pass
+        # So should its worktree: a spare checkout of this repository, made in the background.
+        with contextlib.suppress(NotAGitRepository):
+            self.spares.fill(await asyncio.to_thread(worktrees.find_repo_root, Path(workspace)))
 
     # Lifecycle
     async def start(self) -> None:
@@ -163,6 +170,7 @@ class SessionManager:
             else:
                 kept = f"; its unreviewed work is kept at {reaped.archived_at}" if reaped.archived_at else ""
                 self.editor.log(f"removed orphaned worktree {reaped.path}{kept}")
+        self.spares.clean()
         self._janitor = asyncio.create_task(self.agents.evict_forever())
 
     async def shutdown(self) -> None:
@@ -170,6 +178,7 @@ class SessionManager:
             self._janitor.cancel()
         # Sessions being prepared finish first (a worktree half made would be left to the reaper), then stop.
         await asyncio.gather(*(p.task for p in list(self._preparing.values()) if p.task), return_exceptions=True)
+        await self.spares.shutdown()
         await asyncio.gather(*(live.stop("the bridge is shutting down") for live in self.sessions.values()))
         await self.agents.stop(self.pool.keys())
         await self.factory.close()
@@ -236,9 +245,11 @@ class SessionManager:
         try:
             base = await asyncio.to_thread(worktrees.snapshot_base, repo_root, overlays)
             await asyncio.to_thread(worktrees.set_ref, repo_root, base_ref(session_id), base)
-            await asyncio.to_thread(worktrees.create_worktree, repo_root, path, branch_name(session_id), base)
-            # Found now, from the repository's record, before any agent could touch the worktree's `.git`.
-            tree = await asyncio.to_thread(linked.locate, repo_root, path)
+            tree = await self.spares.take(repo_root, path, branch_name(session_id), base)
+            if tree is None:  # no spare ready, or it failed: a checkout of its own
+                await asyncio.to_thread(worktrees.create_worktree, repo_root, path, branch_name(session_id), base)
+                # Found now, from the repository's record, before any agent could touch the worktree's `.git`.
+                tree = await asyncio.to_thread(linked.locate, repo_root, path)
         except GitError as exc:
             raise BridgeError(f"could not create the session worktree: {exc}") from exc
         row = SessionRow(session_id, str(workspace), str(repo_root), title, "open", asked)

@@ -7,7 +7,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -101,12 +102,7 @@ def git(
     input: bytes | None = None,
     ok: Collection[int] = (0,),
 ) -> subprocess.CompletedProcess[bytes]:
-    if isinstance(where, Worktree):
-        cwd = where.path
-        cmd = ["git", f"--git-dir={where.git_dir}", f"--work-tree={where.path}", *_CONFIG, *args]
-    else:
-        cwd = where
-        cmd = ["git", *_CONFIG, *args]
+    cwd, cmd = _command(where, args)
     try:
         # stdin must never be inherited: the language server speaks LSP on it.
         proc = subprocess.run(
@@ -119,6 +115,42 @@ def git(
         )
     except OSError as exc:
         raise GitError(f"cannot run git {' '.join(args)} in {cwd}: {exc}", args) from exc
+    return _checked(proc, args, cwd, ok)
+
+
+def _command(where: Where, args: Sequence[str]) -> tuple[Path, list[str]]:
+    if isinstance(where, Worktree):
+        return where.path, ["git", f"--git-dir={where.git_dir}", f"--work-tree={where.path}", *_CONFIG, *args]
+    return where, ["git", *_CONFIG, *args]
+
+
+def git_cancellable(where: Where, *args: str, cancel: threading.Event) -> subprocess.CompletedProcess[bytes]:
+    """`git` for long background work (a whole checkout): killed as soon as `cancel` is set (GitError then)."""
+    cwd, cmd = _command(where, args)
+    if cancel.is_set():
+        raise GitError(f"git {' '.join(args)} was stopped in {cwd}", args)
+    try:
+        child = subprocess.Popen(
+            cmd, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        raise GitError(f"cannot run git {' '.join(args)} in {cwd}: {exc}", args) from exc
+    with child:
+        while True:
+            try:
+                stdout, stderr = child.communicate(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel.is_set():
+                    child.kill()
+                    child.communicate()
+                    raise GitError(f"git {' '.join(args)} was stopped in {cwd}", args) from None
+    return _checked(subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr), args, cwd, (0,))
+
+
+def _checked(
+    proc: subprocess.CompletedProcess[bytes], args: Sequence[str], cwd: Path, ok: Collection[int]
+) -> subprocess.CompletedProcess[bytes]:
     if proc.returncode not in ok:
         stderr = proc.stderr.decode("utf-8", "replace").strip()
         raise GitError(
