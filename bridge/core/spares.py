@@ -33,6 +33,7 @@ PER_REPOSITORY = 1
 class _Repository:
     ready: list[Path] = field(default_factory=list)
     making: asyncio.Task[Path | None] | None = None
+    failed: bool = False  # a spare could not be used: what failed (submodules, say) would fail again
 
 
 class Spares:
@@ -69,7 +70,7 @@ class Spares:
         if self.per_repository <= 0 or self._stop.is_set():
             return
         repo = self._repos.setdefault(repo_root, _Repository())
-        if repo.making is not None or len(repo.ready) >= self.per_repository:
+        if repo.failed or repo.making is not None or len(repo.ready) >= self.per_repository:
             return
         repo.making = asyncio.create_task(self._make(repo_root, repo))
         self._spawn(repo.making)
@@ -93,7 +94,7 @@ class Spares:
     async def take(self, repo_root: Path, path: Path, branch: str, base: str) -> Worktree | None:
         """A ready (or almost ready) spare made the worktree at `path` on new branch `branch` at `base`; None
         when there is none or it failed, and nothing is left at `path` or of `branch` then. Another spare is
-        made in the background either way."""
+        made in the background, unless this one failed: the repository gets no more."""
         repo = self._repos.get(repo_root)
         if repo is None or self.per_repository <= 0:
             return None
@@ -102,16 +103,19 @@ class Spares:
             with contextlib.suppress(Exception):
                 await asyncio.shield(repo.making)
         spare = repo.ready.pop(0) if repo.ready else None
-        self.fill(repo_root)
         if spare is None:
+            self.fill(repo_root)
             return None
         try:
-            return await asyncio.to_thread(git_spares.adopt_spare, repo_root, spare, path, branch, base)
+            tree = await asyncio.to_thread(git_spares.adopt_spare, repo_root, spare, path, branch, base)
         except Exception as exc:  # whatever went wrong, the session is made as it would be without spares
-            log.warning("spare worktree %s could not be used (%s); checking out in full", spare, exc)
+            repo.failed = True
+            self._say(f"a spare worktree of {repo_root} could not be used ({exc}); sessions there check out in full")
             await asyncio.to_thread(git_spares.discard, repo_root, path, branch)
             await asyncio.to_thread(git_spares.discard, repo_root, spare)
             return None
+        self.fill(repo_root)  # the next session's, while this one's agent starts
+        return tree
 
     async def settled(self) -> None:
         """Wait for the spares being made or removed (tests, benches)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -130,8 +131,10 @@ def git_cancellable(where: Where, *args: str, cancel: threading.Event) -> subpro
     if cancel.is_set():
         raise GitError(f"git {' '.join(args)} was stopped in {cwd}", args)
     try:
+        # A group of its own, so that stopping it stops what it started too (filters such as git-lfs).
         child = subprocess.Popen(
-            cmd, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            cmd, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
         )
     except OSError as exc:
         raise GitError(f"cannot run git {' '.join(args)} in {cwd}: {exc}", args) from exc
@@ -142,7 +145,8 @@ def git_cancellable(where: Where, *args: str, cancel: threading.Event) -> subpro
                 break
             except subprocess.TimeoutExpired:
                 if cancel.is_set():
-                    child.kill()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
                     child.communicate()
                     raise GitError(f"git {' '.join(args)} was stopped in {cwd}", args) from None
     return _checked(subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr), args, cwd, (0,))

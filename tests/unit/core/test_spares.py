@@ -84,7 +84,7 @@ async def test_leftover_spares_are_removed_at_start_without_an_archive(repo: Pat
 
 
 async def test_a_spare_that_cannot_be_used_falls_back_to_a_checkout(repo: Path, tmp_path: Path) -> None:
-    async with running_core(tmp_path / "state", [write("agent.py", AGENT_TEXT)]) as (core, _, _):
+    async with running_core(tmp_path / "state", [write("agent.py", AGENT_TEXT)]) as (core, _, editor):
         spare = await attach(core, repo)
         (spare / "stray.txt").write_text("written into the spare\n")  # a spare is clean, or it is not used
         started = await core.prompt(prompt("go", None), repo, no_docs)
@@ -97,7 +97,10 @@ async def test_a_spare_that_cannot_be_used_falls_back_to_a_checkout(repo: Path, 
         assert [c.path for c in live.pending] == ["agent.py"]
         await core.spares.settled()
         assert not spare.exists()
-        assert sorted(worktrees_of(repo)) == sorted([str(repo), str(live.path), *map(str, core.spares.root.iterdir())])
+        # What failed would fail again: no more spares for that repository (the user is told why once).
+        assert list(core.spares.root.iterdir()) == []
+        assert sorted(worktrees_of(repo)) == sorted([str(repo), str(live.path)])
+        assert any("could not be used" in line and "written to" in line for line in editor.logs)
 
 
 async def test_a_failing_spare_never_fails_the_session(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from bridge.errors import GitError
 from bridge.git.linked import locate
 from bridge.git.pending import pending_changes
+from bridge.git.run import git_cancellable
 from bridge.git.spares import adopt_spare, discard, make_spare, remove_spare
 from bridge.git.worktrees import commit_all, snapshot_base
 from tests.unit.git.test_worktrees import git, lines, write
@@ -118,3 +120,20 @@ def test_a_stopped_checkout_raises(repo: Path, tmp_path: Path) -> None:
     stop.set()
     with pytest.raises(GitError, match="stopped"):
         make_spare(repo, tmp_path / "state" / "spares" / "abc", stop)
+
+
+def test_stopping_a_background_git_stops_what_it_started(repo: Path) -> None:
+    stop = threading.Event()
+    marker = repo / "ran-on"
+    # An alias stands for a long checkout and the filter processes it would start (a shell, then `sleep`).
+    slow = ("-c", f"alias.slow=!sleep 0.5; sleep 31.7; touch {marker}", "slow")
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(GitError, match="stopped"):
+        git_cancellable(repo, *slow, cancel=stop)
+    assert time.monotonic() - started < 10
+    time.sleep(0.5)
+    assert not marker.exists()
+    leftover = subprocess.run(["pgrep", "-f", "sleep 31.7"], capture_output=True).stdout
+    assert leftover == b"", leftover
