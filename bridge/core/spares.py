@@ -111,7 +111,7 @@ class Spares:
         except Exception as exc:  # whatever went wrong, the session is made as it would be without spares
             repo.failed = True
             self._say(f"a spare worktree of {repo_root} could not be used ({exc}); sessions there check out in full")
-            await asyncio.to_thread(git_spares.discard, repo_root, path, branch)
+            await asyncio.to_thread(git_spares.discard, repo_root, path, branch, base)
             await asyncio.to_thread(git_spares.discard, repo_root, spare)
             return None
         self.fill(repo_root)  # the next session's, while this one's agent starts

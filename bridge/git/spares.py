@@ -59,18 +59,19 @@ def adopt_spare(repo_root: Path, spare: Path, path: Path, branch: str, base: str
     return tree
 
 
-def discard(repo_root: Path, path: Path, branch: str | None = None) -> None:
+def discard(repo_root: Path, path: Path, branch: str | None = None, base: str | None = None) -> None:
     """Remove whatever a spare left at `path` (a worktree, or a directory a stopped checkout left), and
-    `branch` if given and present (never raises: it runs when something already went wrong)."""
+    `branch` if it is still at `base`, as adopt_spare made it (never raises: it runs when something already went
+    wrong)."""
     repo_root = Path(repo_root)
     with contextlib.suppress(GitError):
         git(repo_root, "worktree", "remove", "--force", str(path.absolute()), ok=(0, 128))
     remove_tree(path)
     with contextlib.suppress(GitError):
         git(repo_root, "worktree", "prune")
-    if branch is not None:
-        with contextlib.suppress(GitError):
-            git(repo_root, "update-ref", "-d", f"refs/heads/{branch}")
+    if branch is not None and base is not None:
+        with contextlib.suppress(GitError):  # git deletes it only if it still points at `base`
+            git(repo_root, "update-ref", "-d", f"refs/heads/{branch}", base)
 
 
 def remove_spare(path: Path) -> None:

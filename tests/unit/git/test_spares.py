@@ -88,7 +88,7 @@ def test_a_spare_written_to_is_refused_and_discard_leaves_nothing(repo: Path, tm
     path = tmp_path / "state" / "worktrees" / "s1"
     with pytest.raises(GitError, match="written to"):
         adopt_spare(repo, spare, path, "agent-bridge/s1", base)
-    discard(repo, path, "agent-bridge/s1")
+    discard(repo, path, "agent-bridge/s1", base)
     discard(repo, spare)
     assert not path.exists() and not spare.exists()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
@@ -99,8 +99,12 @@ def test_a_spare_never_takes_over_an_existing_branch(repo: Path, tmp_path: Path)
     spare = ready_spare(repo, tmp_path)
     base = snapshot_base(repo, {})
     git(repo, "branch", "agent-bridge/s1")
+    mine = git(repo, "rev-parse", "agent-bridge/s1")
+    path = tmp_path / "state" / "worktrees" / "s1"
     with pytest.raises(GitError):
-        adopt_spare(repo, spare, tmp_path / "state" / "worktrees" / "s1", "agent-bridge/s1", base)
+        adopt_spare(repo, spare, path, "agent-bridge/s1", base)
+    discard(repo, path, "agent-bridge/s1", base)
+    assert git(repo, "rev-parse", "agent-bridge/s1") == mine  # what was there before is left alone
 
 
 def test_a_leftover_spare_is_removed_with_its_record(repo: Path, tmp_path: Path) -> None:
