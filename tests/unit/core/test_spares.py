@@ -116,3 +116,22 @@ async def test_a_failing_spare_never_fails_the_session(
         started = await core.prompt(prompt("go", None), repo, no_docs)
         assert (await core.await_turn(started.session_id, started.turn_id, 30)).status == "completed"
         assert [c.path for c in core.session(started.session_id).pending] == ["agent.py"]
+
+
+async def test_a_session_from_a_spare_is_restored_and_closed_as_any_other(repo: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with running_core(state, [write("agent.py", AGENT_TEXT)]) as (core, _, _):
+        await attach(core, repo)
+        started = await core.prompt(prompt("go", None), repo, no_docs)
+        assert (await core.await_turn(started.session_id, started.turn_id, 30)).status == "completed"
+        path = core.session(started.session_id).path
+    async with running_core(state, []) as (core, _, editor):
+        live = core.session(started.session_id)  # found again from the repository's record, not reaped
+        assert live.path == path and [c.path for c in live.pending] == ["agent.py"]
+        assert not any("orphaned" in line or "missing" in line for line in editor.logs)
+        assert await core.close_session(started.session_id)
+        await core.spares.settled()
+    assert not path.exists() and worktrees_of(repo) == [str(repo)]
+    # Its unreviewed work is kept as any closed session's.
+    assert git(repo, "for-each-ref", "--format=%(refname)").split() == [
+        f"refs/agent-bridge/archive/{started.session_id}", "refs/heads/main"]
