@@ -63,12 +63,7 @@ def discard(repo_root: Path, path: Path, branch: str | None = None, base: str | 
     """Remove whatever a spare left at `path` (a worktree, or a directory a stopped checkout left), and
     `branch` if it is still at `base`, as adopt_spare made it (never raises: it runs when something already went
     wrong)."""
-    repo_root = Path(repo_root)
-    with contextlib.suppress(GitError):
-        git(repo_root, "worktree", "remove", "--force", str(path.absolute()), ok=(0, 128))
-    remove_tree(path)
-    with contextlib.suppress(GitError):
-        git(repo_root, "worktree", "prune")
+    _remove(Path(repo_root), path)
     if branch is not None and base is not None:
         with contextlib.suppress(GitError):  # git deletes it only if it still points at `base`
             git(repo_root, "update-ref", "-d", f"refs/heads/{branch}", base)
@@ -78,11 +73,19 @@ def remove_spare(path: Path) -> None:
     """Remove a spare an earlier run left, and its repository's record of it when that record names it."""
     common = None if path.is_symlink() else linked.suggested_common_dir(path)
     # The `.git` file only suggests a repository; one whose own records name this path is the one to prune.
-    owner = common if common is not None and linked.admin_dir(common, path.absolute()) is not None else None
+    if common is not None and linked.admin_dir(common, path.absolute()) is not None:
+        _remove(common, path)
+    else:
+        remove_tree(path)
+
+
+def _remove(repo: Path, path: Path) -> None:
+    # Forced twice: a checkout that was stopped leaves its worktree locked ("initializing"), which prune keeps.
+    with contextlib.suppress(GitError):
+        git(repo, "worktree", "remove", "--force", "--force", str(path.absolute()), ok=(0, 128))
     remove_tree(path)
-    if owner is not None:
-        with contextlib.suppress(GitError):
-            git(owner, "worktree", "prune")
+    with contextlib.suppress(GitError):
+        git(repo, "worktree", "prune")
 
 
 def remove_tree(path: Path) -> None:

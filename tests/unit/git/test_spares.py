@@ -112,6 +112,12 @@ def test_a_leftover_spare_is_removed_with_its_record(repo: Path, tmp_path: Path)
     remove_spare(spare)
     assert not spare.exists()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    # A checkout stopped half way leaves its worktree locked, which `git worktree prune` would keep.
+    stopped = ready_spare(repo, tmp_path)
+    git(repo, "worktree", "lock", "--reason", "initializing", str(stopped))
+    remove_spare(stopped)
+    assert not stopped.exists()
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     # A directory a stopped checkout left, with no record at all, goes too.
     stray = tmp_path / "state" / "spares" / "half"
     write(stray / "file.txt", "x")
