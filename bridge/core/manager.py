@@ -127,9 +127,11 @@ class SessionManager:
             self.factory.prewarm(config.registry.get(None))
         except KeyError:
             pass
-        # So should its worktree: a spare checkout of this repository, made in the background.
-        with contextlib.suppress(NotAGitRepository):
-            self.spares.fill(await asyncio.to_thread(worktrees.find_repo_root, Path(workspace)))
+        # So should its worktree: a spare checkout of this repository, made in the background (never a reason
+        # for attaching to fail).
+        if Path(workspace).is_absolute():
+            with contextlib.suppress(GitError, OSError):
+                self.spares.fill(await asyncio.to_thread(worktrees.find_repo_root, Path(workspace)))
 
     # Lifecycle
     async def start(self) -> None:
