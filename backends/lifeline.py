@@ -54,12 +54,13 @@ def wrap(
     Raises FileNotFoundError / PermissionError for a command that cannot run, as starting it directly would,
     so callers keep reporting a missing agent or terminal command the same way.
     """
-    _check_runnable(argv[0], (env or os.environ).get("PATH", os.defpath), cwd)
+    check_runnable(argv[0], (env or os.environ).get("PATH", os.defpath), cwd)
     return [sys.executable, "-I", "-S", str(Path(__file__).resolve()),
             "--parent", str(os.getpid()), "--grace", f"{grace:g}", "--", *argv]
 
 
-def _check_runnable(command: str, path: str, cwd: str | Path | None) -> None:
+def check_runnable(command: str, path: str, cwd: str | Path | None) -> None:
+    """FileNotFoundError / PermissionError when `command` cannot run (as exec would fail), else nothing."""
     if os.sep in command:
         target = Path(command) if os.path.isabs(command) else Path(cwd or ".") / command
         if not target.exists():

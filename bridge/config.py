@@ -25,6 +25,7 @@ from typing import Any, Literal
 from platformdirs import user_config_dir
 
 from backends.base import McpServer
+from backends.sandbox import SandboxPath
 from bridge.mcp_servers import describe_mcp, parse_mcp_servers
 
 Protocol = Literal["acp", "opencode"]
@@ -43,6 +44,13 @@ class AgentConfig:
     builtin: bool = False
     model: str | None = None  # `provider/model` (or a bare model id); used by the opencode transport
     mcp_servers: tuple[McpServer, ...] = ()  # handed to the agent at session/new and session/load
+    # Run it in a bubblewrap sandbox; None: as the top-level `sandbox` says (settled when the registry is built).
+    sandbox: bool | None = None
+    sandbox_paths: tuple[SandboxPath, ...] = ()  # what else a sandboxed agent may read (or write)
+
+    @property
+    def sandboxed(self) -> bool:
+        return bool(self.sandbox)
 
     def config_hash(self) -> str:
         """Identifies the settings a warm agent session was started with (to know when it is stale).
@@ -54,6 +62,8 @@ class AgentConfig:
         }
         if self.model is not None:  # only when set, so hashes recorded before the field existed stay valid
             fields["model"] = self.model
+        if self.sandboxed:  # a sandboxed agent keeps its sessions in its sandbox home: none to resume across
+            fields["sandbox"] = [[p.path, p.write] for p in self.sandbox_paths]
         payload = json.dumps(fields)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
@@ -82,6 +92,8 @@ class Registry:
     warnings: list[str] = field(default_factory=list)
     # The repository's file, when it defines agents that are held back until the user trusts it.
     repo: RepoConfig | None = None
+    # Top-level `sandbox`: every agent that does not say otherwise runs sandboxed.
+    sandbox_default: bool = False
 
     def get(self, name: str | None) -> AgentConfig:
         """The named agent (default when None). Raises KeyError with the known names."""
@@ -125,6 +137,14 @@ def describe_agent(agent: AgentConfig) -> str:
         line += f", model {agent.model}"
     if agent.mcp_servers:  # programs the agent starts, or places it connects to, on the bridge's word
         line += ", MCP servers " + "; ".join(describe_mcp(server) for server in agent.mcp_servers)
+    if agent.sandboxed:
+        line += ", sandboxed"
+        if agent.sandbox_paths:
+            line += " (also " + ", ".join(
+                f"{p.path}{' writable' if p.write else ''}" for p in agent.sandbox_paths
+            ) + ")"
+    elif agent.sandbox is False:  # said so, perhaps against the top-level `sandbox = true`
+        line += ", not sandboxed"
     return line
 
 
@@ -152,15 +172,54 @@ def builtin_agents() -> dict[str, AgentConfig]:
 DEFAULT_AGENT = "opencode"
 
 
-def parse_agent(name: str, raw: Any, base: AgentConfig | None = None) -> AgentConfig:
+def parse_sandbox(value: Any, what: str, warnings: list[str]) -> bool:
+    """A `sandbox` value; anything but true/false counts as true, with a warning (never less confined)."""
+    if isinstance(value, bool):
+        return value
+    warnings.append(f"{what}: sandbox must be true or false, got {value!r}; running sandboxed")
+    return True
+
+
+def parse_sandbox_paths(raw: Any, what: str, warnings: list[str]) -> tuple[SandboxPath, ...]:
+    """`sandbox_paths`: strings (read-only) or `{path, write}` tables; a bad entry is left out with a warning."""
+    if not isinstance(raw, list | tuple):
+        warnings.append(f"{what}: sandbox_paths must be a list of paths; ignored")
+        return ()
+    paths: list[SandboxPath] = []
+    for entry in raw:
+        path, write = (entry, False) if isinstance(entry, str) else (
+            (entry.get("path"), entry.get("write", False)) if isinstance(entry, Mapping) else (None, False)
+        )
+        extra = set(entry) - {"path", "write"} if isinstance(entry, Mapping) else set()
+        if (
+            not isinstance(path, str) or not isinstance(write, bool) or extra
+            or not (path.startswith("/") or path == "~" or path.startswith("~/"))
+        ):
+            warnings.append(
+                f"{what}: sandbox path {entry!r} left out (give an absolute or ~/ path, or "
+                "{{path = \"...\", write = true}})"
+            )
+            continue
+        paths.append(SandboxPath(path, write))
+    return tuple(paths)
+
+
+def parse_agent(
+    name: str, raw: Any, base: AgentConfig | None = None, warnings: list[str] | None = None
+) -> AgentConfig:
     """One agent entry from TOML or JSON. Raises ValueError saying what is wrong.
 
     Fields left out are taken from `base` (a built-in of the same name), so `[agents.qwen] env = {...}`
-    only adds an environment to the built-in qwen.
+    only adds an environment to the built-in qwen. A bad `sandbox` or `sandbox_paths` value does not drop the
+    entry (that would fall back to an unsandboxed built-in): it goes into `warnings`, the agent stays sandboxed.
     """
+    warnings = warnings if warnings is not None else []
     if not isinstance(raw, Mapping):
         raise ValueError(f"agent {name!r}: expected a table/object, got {type(raw).__name__}")
-    unknown = set(raw) - {"protocol", "command", "env", "model", "mcpServers", "mcp_servers"}
+    unknown = set(raw) - {
+        "protocol", "command", "env", "model", "mcpServers", "mcp_servers", "sandbox", "sandbox_paths",
+        "sandboxPaths",
+    }
     if unknown:
         raise ValueError(f"agent {name!r}: unknown field(s) {', '.join(sorted(unknown))}")
     protocol = raw.get("protocol", base.protocol if base else "acp")
@@ -190,9 +249,16 @@ def parse_agent(name: str, raw: Any, base: AgentConfig | None = None) -> AgentCo
         mcp_servers = parse_mcp_servers(mcp_raw) if mcp_raw is not None else (base.mcp_servers if base else ())
     except ValueError as exc:
         raise ValueError(f"agent {name!r}: {exc}") from None
+    what = f"agent {name!r}"
+    sandbox = parse_sandbox(raw["sandbox"], what, warnings) if "sandbox" in raw else (base.sandbox if base else None)
+    paths_raw = raw.get("sandboxPaths", raw.get("sandbox_paths"))
+    sandbox_paths = (
+        parse_sandbox_paths(paths_raw, what, warnings) if paths_raw is not None
+        else (base.sandbox_paths if base else ())
+    )
     return AgentConfig(
         name=name, protocol=protocol, command=tuple(command_raw), env=dict(env_raw), model=model,
-        mcp_servers=mcp_servers,
+        mcp_servers=mcp_servers, sandbox=sandbox, sandbox_paths=sandbox_paths,
     )
 
 
@@ -207,7 +273,9 @@ def _merge_agents(
     merged = dict(agents)
     for name, entry in raw.items():
         try:
-            merged[str(name)] = parse_agent(str(name), entry, agents.get(str(name)))
+            notes: list[str] = []
+            merged[str(name)] = parse_agent(str(name), entry, agents.get(str(name)), notes)
+            warnings.extend(f"{source}: {note}" for note in notes)
         except ValueError as exc:
             warnings.append(f"{source}: {exc}; entry ignored")
     return merged
@@ -261,9 +329,12 @@ def apply_layer(registry: Registry, data: Any, source: str) -> Registry:
     if not isinstance(data, Mapping):
         warnings.append(f"{source}: expected a table/object at the top level; ignored")
         return replace(registry, warnings=warnings)
-    known = {"agents", "default_agent", "defaultAgent", "settings"}
+    known = {"agents", "default_agent", "defaultAgent", "settings", "sandbox"}
     for key in sorted(set(data) - known):
         warnings.append(f"{source}: unknown key {key!r} ignored (expected one of {', '.join(sorted(known))})")
+    sandbox_default = registry.sandbox_default
+    if "sandbox" in data:
+        sandbox_default = parse_sandbox(data["sandbox"], source, warnings)
     agents = _merge_agents(registry.agents, data.get("agents"), source, warnings)
     default = data.get("default_agent", data.get("defaultAgent"))
     settings = _merge_settings(registry.settings, data.get("settings"), source, warnings)
@@ -273,7 +344,18 @@ def apply_layer(registry: Registry, data: Any, source: str) -> Registry:
             default_agent = default
         else:
             warnings.append(f"{source}: default agent {default!r} is not a configured agent; kept {default_agent!r}")
-    return Registry(agents=agents, default_agent=default_agent, settings=settings, warnings=warnings)
+    return Registry(agents=agents, default_agent=default_agent, settings=settings, warnings=warnings,
+                    sandbox_default=sandbox_default)
+
+
+def settle_sandbox(registry: Registry) -> None:
+    """Every agent that does not say whether it is sandboxed follows the top-level `sandbox` setting."""
+    if not registry.sandbox_default:  # None stays None: describe_agent tells "not sandboxed" only when asked for
+        return
+    registry.agents = {
+        name: agent if agent.sandbox is not None else replace(agent, sandbox=True)
+        for name, agent in registry.agents.items()
+    }
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -335,6 +417,9 @@ def _build(repo: Any, repo_source: str, user_layers: list[tuple[Any, str]], with
         layer = {key: value for key, value in repo.items() if key not in ("default_agent", "defaultAgent")}
         if not with_repo_agents:
             layer.pop("agents", None)
+        if layer.get("sandbox") is False:  # a cloned file may ask for more confinement, never for less
+            layer.pop("sandbox")
+            registry.warnings.append(f"{repo_source}: sandbox = false is for your own configuration; ignored")
         registry = apply_layer(registry, layer, repo_source)
         repo_default = _named_default(repo)
     elif repo is not None:
@@ -358,6 +443,7 @@ def _build(repo: Any, repo_source: str, user_layers: list[tuple[Any, str]], with
                 f"{repo_source}: default agent {repo_default!r} is not a configured agent; "
                 f"kept {registry.default_agent!r}"
             )
+    settle_sandbox(registry)
     return registry
 
 
@@ -412,13 +498,13 @@ def settings_layer(settings: Any) -> Any:
     """The part of `workspace/didChangeConfiguration` settings that is ours, or None.
 
     Clients send their whole configuration (`{"agentBridge": {...}, "python": {...}}`) or, configured for this
-    server alone, just ours (`{"agents": ..., "defaultAgent": ..., "settings": ...}`).
+    server alone, just ours (`{"agents": ..., "defaultAgent": ..., "settings": ..., "sandbox": ...}`).
     """
     if not isinstance(settings, Mapping):
         return None
     if "agentBridge" in settings:
         return settings["agentBridge"]
-    if any(key in settings for key in ("agents", "defaultAgent", "default_agent", "settings")):
+    if any(key in settings for key in ("agents", "defaultAgent", "default_agent", "settings", "sandbox")):
         return settings
     return None
 

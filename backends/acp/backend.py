@@ -15,7 +15,7 @@ import acp
 from acp import schema
 from acp.core import ClientSideConnection
 
-from backends import lifeline
+from backends import lifeline, sandbox
 from backends.acp.client import AgentClient
 from backends.acp.mapping import ToolCallMerger, map_usage
 from backends.acp.outbound import to_acp_blocks, to_acp_mcp_servers
@@ -61,8 +61,10 @@ class AcpBackend:
         client_version: str = "0",
         log_cap: int = DEFAULT_CAP,
         mcp_servers: Sequence[McpServer] = (),
+        sandbox: sandbox.SandboxSpec | None = None,
     ) -> None:
         self.command = command
+        self.sandbox = sandbox
         self.log_cap = log_cap
         self.client_version = client_version
         self.env = dict(env)
@@ -72,7 +74,7 @@ class AcpBackend:
         self.embedded_context = False  # the agent takes embedded resources in prompts (its prompt capabilities)
         self.tools = ToolCallMerger(str(host.cwd))
         self.steering = SteeringState()
-        self.terminals = TerminalManager()
+        self.terminals = TerminalManager()  # given the agent's sandbox when it starts in one
         self._client = AgentClient(self)
         self._stack: AsyncExitStack | None = None
         self._conn: ClientSideConnection | None = None
@@ -122,9 +124,17 @@ class AcpBackend:
         stack = AsyncExitStack()
         self._stack = stack
         env = {**os.environ, **self.env}
+        policy = None
+        if self.sandbox is not None:  # refuses to start (AgentStartError) where no sandbox can be made
+            policy = await asyncio.to_thread(
+                self.sandbox.prepare, self.command, env, self.host.worktree, self.host.cwd
+            )
+            self.terminals.sandbox = policy  # what the agent runs through the bridge runs in its sandbox too
         try:
+            if policy is not None:  # a missing agent is reported as such, not as a failing bwrap
+                lifeline.check_runnable(self.command[0], env.get("PATH", os.defpath), self.host.cwd)
             # Under a lifeline: the agent and everything it starts die with the bridge, however it dies.
-            argv = lifeline.wrap(self.command, STOP_GRACE, env, self.host.cwd)
+            argv = lifeline.wrap(sandbox.wrap(self.command, policy), STOP_GRACE, env, self.host.cwd)
             conn, process = await stack.enter_async_context(
                 acp.spawn_agent_process(
                     self._client,  # type: ignore[arg-type]  # elicitation is not advertised, so never called

@@ -8,10 +8,10 @@ import os
 import signal
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from backends import lifeline
+from backends import lifeline, sandbox
 
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 
@@ -45,6 +45,8 @@ class TerminalManager:
 
     def __init__(self) -> None:
         self._terminals: dict[str, Terminal] = {}
+        # The sandbox of the agent that asks: its commands see what the agent sees, and no more.
+        self.sandbox: sandbox.SandboxPolicy | None = None
 
     async def create(
         self,
@@ -55,10 +57,14 @@ class TerminalManager:
         output_byte_limit: int | None,
     ) -> str:
         full_env = {**os.environ, **env}
+        argv = [command, *args]
+        policy = replace(self.sandbox, cwd=cwd) if self.sandbox is not None else None
+        if policy is not None:  # a missing command is reported as such, not as a failing bwrap
+            lifeline.check_runnable(command, full_env.get("PATH", os.defpath), cwd)
         # Under a lifeline with no grace: the command and all it starts die with the bridge, or at once when
         # killed or released.
         process = await asyncio.create_subprocess_exec(
-            *lifeline.wrap([command, *args], 0, full_env, cwd),
+            *lifeline.wrap(sandbox.wrap(argv, policy), 0, full_env, cwd),
             cwd=str(cwd),
             env=full_env,
             stdin=asyncio.subprocess.DEVNULL,

@@ -80,8 +80,10 @@ class OpencodeBackend:
         model: str | None = None,
         stall_timeout: float = 180.0,
         abort_grace: float = 5.0,
+        owns_server: bool = False,
     ) -> None:
         self.server = server
+        self.owns_server = owns_server  # a server of this session alone (sandboxed): it stops with the session
         self.host = host
         self.model = model
         self.stall_timeout = stall_timeout
@@ -442,3 +444,5 @@ class OpencodeBackend:
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._consumer
+        if self.owns_server:
+            await self.server.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from backends import lifeline
+from backends import lifeline, sandbox
 from backends.base import AgentCrashed, AgentStartError, BackendError, McpServer
 from backends.logs import DEFAULT_CAP, CappedLog, tail
 from backends.opencode.stream import EventHub
@@ -76,8 +76,12 @@ class OpencodeServer:
         stable_after: float = 60.0,
         log_cap: int = DEFAULT_CAP,
         mcp_servers: tuple[McpServer, ...] = (),
+        sandbox: sandbox.SandboxSpec | None = None,
     ) -> None:
         self.command = command
+        # Sandboxed: a server of one session, run with `workdir` (that session's worktree) as the only place it
+        # may write; its tools run inside the same sandbox.
+        self.sandbox = sandbox
         self.mcp_servers = mcp_servers
         self.log_cap = log_cap
         self.env = dict(env)
@@ -143,6 +147,15 @@ class OpencodeServer:
             except ValueError as exc:
                 raise AgentStartError(f"the opencode server ({' '.join(self.command)}): {exc}") from None
         self.workdir.mkdir(parents=True, exist_ok=True)
+        policy = None
+        if self.sandbox is not None:  # refuses to start (AgentStartError) where no sandbox can be made
+            policy = await asyncio.to_thread(self.sandbox.prepare, argv, env, self.workdir, self.workdir)
+            try:
+                lifeline.check_runnable(argv[0], env.get("PATH", os.defpath), self.workdir)
+            except FileNotFoundError:
+                raise AgentStartError(f"{argv[0]}: command not found (is opencode installed and on PATH?)") from None
+            except OSError as exc:
+                raise AgentStartError(f"{argv[0]} could not start: {exc}") from exc
         if self._log is not None:  # the previous run's
             await asyncio.to_thread(self._log.close)
         # Through a pipe, capped: the server runs the agent's tools, and its log is on the user's disk.
@@ -151,7 +164,7 @@ class OpencodeServer:
             # Under a lifeline, in a session of its own: the server and every tool process it starts die with
             # it, and with the bridge however the bridge dies.
             process = await asyncio.create_subprocess_exec(
-                *lifeline.wrap(argv, STOP_GRACE, env, self.workdir), cwd=self.workdir, env=env,
+                *lifeline.wrap(sandbox.wrap(argv, policy), STOP_GRACE, env, self.workdir), cwd=self.workdir, env=env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log.fd,
                 start_new_session=True,
             )

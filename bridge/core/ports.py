@@ -43,7 +43,13 @@ class Editor(Protocol):
 class BackendFactory(Protocol):
     """Builds one warm backend per (session, agent) and owns what backends share (e.g. opencode servers)."""
 
-    def create(self, agent: AgentConfig, host: BackendHost, session_id: str) -> AgentBackend: ...
+    def create(
+        self, agent: AgentConfig, host: BackendHost, session_id: str, git_dir: Path | None = None,
+        repo_root: Path | None = None,
+    ) -> AgentBackend:
+        """`git_dir` (git's admin dir for the session worktree) and `repo_root` (the user's checkout) say what a
+        sandboxed agent may write to and what it must not see."""
+        ...
 
     def kind(self, agent: AgentConfig) -> str:
         """The backend kind recorded with the agent session (`acp`, `opencode`)."""

@@ -74,7 +74,7 @@ class WarmAgents:
             live.row.workspace, unreviewed,
         )
         self._hosts[key] = host
-        backend = self.factory.create(agent, host, live.row.id)
+        backend = self.factory.create(agent, host, live.row.id, live.tree.git_dir, live.repo_root)
         previous = await self.store.agent_session(live.row.id, agent.name)
         resume_id = None
         if (

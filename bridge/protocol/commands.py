@@ -359,6 +359,10 @@ class AgentInfo:
     model: str | None = None
     # Set when the repository's untrusted configuration file defines or changes this agent (ignored meanwhile).
     warning: str | None = None
+    sandbox: bool = False  # runs in a bubblewrap sandbox (see SECURITY.md)
+    # Why no sandbox can be made on this machine, with how to enable it (None: sandboxes work here). Given for
+    # every agent: a sandboxed agent refuses to start while it is set.
+    sandbox_problem: str | None = None
 
 
 @attrs.frozen

@@ -122,7 +122,10 @@ class FakeFactory:
     offers: AgentState = field(default_factory=AgentState)  # what each new backend offers to steer it
     prewarmed: list[str] = field(default_factory=list)  # agents whose start was asked for ahead of a prompt
 
-    def create(self, agent: AgentConfig, host: BackendHost, session_id: str) -> FakeBackend:
+    def create(
+        self, agent: AgentConfig, host: BackendHost, session_id: str, git_dir: Path | None = None,
+        repo_root: Path | None = None,
+    ) -> FakeBackend:
         backend = FakeBackend(host, self.steps, self.offers)
         self.created.append(backend)
         return backend
