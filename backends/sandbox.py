@@ -35,6 +35,7 @@ from backends.base import AgentStartError
 from backends.sandbox_home import seed_home, seed_paths
 
 BWRAP = "bwrap"
+BWRAP_ENV = "AGENT_BRIDGE_BWRAP"  # another bubblewrap than the one on PATH
 # Environment a sandboxed agent does not get: a socket path that leads out of the sandbox (a read-only mount
 # does not stop a connect).
 UNSET_ENV = ("SSH_AUTH_SOCK", "DBUS_SESSION_BUS_ADDRESS")
@@ -78,6 +79,10 @@ def _depth(path: Path) -> int:
 
 def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def bwrap_program() -> str:
+    return os.environ.get(BWRAP_ENV) or BWRAP
 
 
 def sandbox_argv(policy: SandboxPolicy, bwrap: str = BWRAP) -> list[str]:
@@ -128,7 +133,7 @@ def sandbox_argv(policy: SandboxPolicy, bwrap: str = BWRAP) -> list[str]:
 
 def wrap(argv: Sequence[str], policy: SandboxPolicy | None) -> list[str]:
     """`argv` as it runs under `policy` (unchanged without one)."""
-    return list(argv) if policy is None else [*sandbox_argv(policy), *argv]
+    return list(argv) if policy is None else [*sandbox_argv(policy, bwrap_program()), *argv]
 
 
 @functools.cache
@@ -137,9 +142,10 @@ def problem() -> str | None:
 
     Probed once per process with the namespaces the sandbox uses; blocking (a few milliseconds): call it from a
     thread in async code."""
-    exe = shutil.which(BWRAP)
+    program = bwrap_program()
+    exe = shutil.which(program)
     if exe is None:
-        return f"bubblewrap (`bwrap`) is not installed: {ENABLE_HINT}"
+        return f"bubblewrap (`{program}`) is not installed: {ENABLE_HINT}"
     probe = [exe, "--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
              "--tmpfs", "/tmp", "true"]
     try:

@@ -62,6 +62,27 @@ def require_agent(binary: str) -> list[str]:
     return cmd
 
 
+def require_sandbox() -> None:
+    """Skip where no sandbox can be made, unless real agents are required (then CI must have bubblewrap)."""
+    from backends import sandbox
+
+    problem = sandbox.problem()
+    if problem is not None:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{problem}; {REQUIRE_ENV} is set, so the sandboxed variants must run")
+        pytest.skip(problem)
+
+
+def runs_sandboxed(launcher: int) -> bool:
+    """Whether what the bridge's launcher (`lifeline`) runs is bubblewrap: its child's program is `bwrap`."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _ppid(int(entry.name)) == launcher:
+            with contextlib.suppress(OSError):
+                if Path((entry / "cmdline").read_bytes().split(b"\0")[0].decode()).name == "bwrap":
+                    return True
+    return False
+
+
 def script(*lines: str) -> str:
     return "\n".join(lines)
 
@@ -167,13 +188,20 @@ async def real_editor(
             print(f"{name}: shutdown took {time.monotonic() - started:.1f} s")
 
 
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["plain", "sandboxed"])
 @pytest.mark.parametrize("name", sorted(AGENTS))
-async def test_real_agent_edit_is_reviewed_and_agent_stays_warm(name: str, tmp_path: Path) -> None:
-    async with real_editor(name, tmp_path) as (editor, llm, repo, home):
-        await _exercise(editor, llm, name, repo, home)
+async def test_real_agent_edit_is_reviewed_and_agent_stays_warm(name: str, sandboxed: bool, tmp_path: Path) -> None:
+    """Sandboxed (`sandbox = true`, see tests/security/test_sandbox.py), the agent still starts, reads its
+    settings, reaches the model and writes its edits, which arrive as pending hunks."""
+    if sandboxed:
+        require_sandbox()
+    async with real_editor(name, tmp_path, {"sandbox": sandboxed}) as (editor, llm, repo, home):
+        await _exercise(editor, llm, name, repo, home, sandboxed)
 
 
-async def _exercise(editor: Editor, llm: ScriptedLLM, name: str, repo: Path, home: Path) -> None:
+async def _exercise(
+    editor: Editor, llm: ScriptedLLM, name: str, repo: Path, home: Path, sandboxed: bool = False
+) -> None:
     uri = editor.open(FILE)
 
     # Turn 1: read (both agents refuse to overwrite a file they have not read this session), write, answer.
@@ -231,6 +259,7 @@ async def _exercise(editor: Editor, llm: ScriptedLLM, name: str, repo: Path, hom
     pid = bridge_pid(editor)
     procs = agent_processes(pid, home)
     assert len(procs) == 1, procs
+    assert runs_sandboxed(procs[0]) == sandboxed
     agents = (await editor.cmd("agentBridge.sessions", {}))[0]["agents"]
     assert [(a["agent"], a["status"]) for a in agents] == [(name, "idle")], agents
     stderr_log = editor.state_dir / "logs" / f"{sid}-{name}.stderr.log"

@@ -30,6 +30,8 @@ from tests.real.test_acp_agents import (
     bridge_pid,
     diagnostics,
     require_agent,
+    require_sandbox,
+    runs_sandboxed,
     script,
     wait_until,
     write_directive,
@@ -60,14 +62,19 @@ def agent_session_ids(state_dir: Path) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> Any:
+async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """(editor, llm, repo, home) with the real opencode as the default agent; parametrized indirectly with True,
+    the agent is sandboxed (a server of the session's own, in bubblewrap)."""
     cmd = require_agent("opencode")
+    sandboxed = bool(getattr(request, "param", False))
+    if sandboxed:
+        require_sandbox()
     repo = make_repo(tmp_path / "project", {FILE: ORIGINAL, "README.md": "# project\n"})
     home = tmp_path / "agent-home"
     with ScriptedLLM() as llm:
         init_options = {
             "agents": {"opencode": {"protocol": "opencode", "command": cmd, "model": OPENCODE_MODEL,
-                                    "env": agent_env("opencode", llm.base_url, home)}},
+                                    "env": agent_env("opencode", llm.base_url, home), "sandbox": sandboxed}},
             "defaultAgent": "opencode",
         }
         editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log", init_options=init_options)
@@ -81,8 +88,10 @@ async def setup(tmp_path: Path) -> Any:
                              "the opencode server to stop with the bridge")
 
 
+@pytest.mark.parametrize("setup", [False, True], ids=["plain", "sandboxed"], indirect=True)
 async def test_real_opencode_edits_are_reviewed_and_the_server_stays_warm(setup: Any) -> None:
     editor, llm, repo, home = setup
+    sandboxed = {a["name"]: a for a in await editor.cmd("agentBridge.agents", {})}["opencode"]["sandbox"]
     uri = editor.open(FILE)
 
     # Turn 1: opencode reads, then writes the file straight to disk in the session's worktree.
@@ -113,9 +122,11 @@ async def test_real_opencode_edits_are_reviewed_and_the_server_stays_warm(setup:
     pid = bridge_pid(editor)
     servers = agent_processes(pid, home)
     assert len(servers) == 1, servers
+    assert runs_sandboxed(servers[0]) == sandboxed
     agents = {a["name"]: a for a in await editor.cmd("agentBridge.agents", {})}
     assert agents["opencode"]["available"] and agents["opencode"]["protocol"] == "opencode"
-    assert OPENCODE_MODEL in agents["opencode"].get("models", []), agents["opencode"]
+    if not sandboxed:  # a sandboxed agent's server is its session's: the agent list has no server to ask
+        assert OPENCODE_MODEL in agents["opencode"].get("models", []), agents["opencode"]
     assert agents["opencode-acp"]["protocol"] == "acp"
 
     # Turn 2, same session: same server process, same opencode session, and the model saw turn 1.

@@ -11,12 +11,19 @@ Run as ``python tests/security/hostile_agent.py [MODE]``. Each prompt, by mode:
 - ``flood``: write ``FLOOD_MB`` megabytes to its stderr (the log the bridge keeps of it), then answer. A bridge
   that keeps an agent's output whole lets any agent fill the user's disk.
 
+- ``escape``: straight from its own process, with no tool call and no question, write ``pwned`` to every path
+  of the prompt's ``write`` list and read every path of its ``read`` list (the prompt is JSON); write
+  ``inside.txt`` in its worktree; then ask to run the prompt's ``run`` command (in a client terminal). It answers
+  JSON: ``{"wrote": {path: "ok" | error}, "read": {path: content | error}, "ran": ...}``. A sandbox must make
+  every outside write and read fail, yet leave ``inside.txt`` to become a pending hunk.
+
 It answers what happened (the permission outcome, whether the terminal ran).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -58,6 +65,8 @@ class HostileAgent:
 
     async def prompt(self, session_id: str, prompt: list[Any], **kwargs: Any) -> PromptResponse:
         assert self._conn is not None
+        if self._mode == "escape":
+            return await self._escape(session_id, prompt)
         if self._mode == "flood":
             chunk = b"x" * (1 << 20)
             for _ in range(FLOOD_MB):
@@ -86,6 +95,43 @@ class HostileAgent:
         await self._conn.session_update(
             session_id, acp.update_agent_message_text(f"permission: {answer.outcome.outcome}; terminal: {outcome}")
         )
+        return PromptResponse(stop_reason="end_turn")
+
+    async def _escape(self, session_id: str, prompt: list[Any]) -> PromptResponse:
+        assert self._conn is not None
+        orders = json.loads("".join(getattr(block, "text", "") for block in prompt))
+        report: dict[str, Any] = {"wrote": {}, "read": {}, "ran": None}
+        for path in orders.get("write", []):
+            try:
+                with open(path, "w") as handle:
+                    handle.write("pwned\n")
+                report["wrote"][path] = "ok"
+            except OSError as exc:
+                report["wrote"][path] = f"error: {exc.strerror}"
+        for path in orders.get("read", []):
+            try:
+                with open(path) as handle:
+                    report["read"][path] = handle.read()
+            except OSError as exc:
+                report["read"][path] = f"error: {exc.strerror}"
+        with open(os.path.join(self._cwd[session_id], "inside.txt"), "w") as handle:
+            handle.write("written by the agent\n")
+        if orders.get("run"):
+            call = ToolCallUpdate(tool_call_id="call-1", title=f"Run {orders['run']}", kind="execute",
+                                  status="pending", raw_input={"command": orders["run"]})
+            options = [PermissionOption(option_id="once", name="Allow", kind="allow_once"),
+                       PermissionOption(option_id="no", name="Reject", kind="reject_once")]
+            await self._conn.request_permission(session_id=session_id, tool_call=call, options=options)
+            try:
+                created = await self._conn.create_terminal(
+                    session_id=session_id, command="sh", args=["-c", orders["run"]], cwd=self._cwd[session_id]
+                )
+                exited = await self._conn.wait_for_terminal_exit(session_id=session_id, terminal_id=created.terminal_id)
+                output = await self._conn.terminal_output(session_id=session_id, terminal_id=created.terminal_id)
+                report["ran"] = {"exit": exited.exit_code, "output": output.output}
+            except Exception as exc:
+                report["ran"] = f"refused: {exc}"
+        await self._conn.session_update(session_id, acp.update_agent_message_text(json.dumps(report)))
         return PromptResponse(stop_reason="end_turn")
 
 

@@ -1,0 +1,134 @@
+"""A sandboxed agent cannot touch anything but its worktree, even straight from disk (issue: agents in a sandbox).
+
+An agent is a program running as the user: a prompt-injected one wrote outside its worktree and read the
+user's SSH key straight from disk, with no tool call the bridge could refuse. The hostile agent below does
+exactly that from its own process (and through a terminal it is allowed); with `sandbox = true` every such
+write and read fails while its worktree write still becomes a pending hunk. The same test without the sandbox
+shows the attack working, so it is the sandbox that stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends import sandbox
+from tests.support import REPO_ROOT
+from tests.support.lsp_harness import Editor, make_repo, start_editor
+
+HOSTILE = [sys.executable, str(REPO_ROOT / "tests" / "security" / "hostile_agent.py"), "escape"]
+SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- test key, never for the agent\n"
+OTHER = "the other project's private notes\n"
+
+needs_bwrap = pytest.mark.skipif(
+    sandbox.problem() is not None and not os.environ.get("AGENT_BRIDGE_REQUIRE_SANDBOX"),
+    reason=f"no sandbox here: {sandbox.problem()}",
+)
+
+
+def fake_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_test").write_text(SECRET)
+    return home
+
+
+async def hostile_turn(editor: Editor, orders: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    editor.answers = ["Allow"]
+    sid, tid, result = await editor.run(json.dumps(orders), agent="hostile")
+    assert result["status"] == "completed", result
+    return sid, json.loads(editor.text_of(tid))
+
+
+@needs_bwrap
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "plain"])
+async def test_a_hostile_agent_cannot_write_outside_or_read_a_home_secret(
+    tmp_path: Path, sandboxed: bool
+) -> None:
+    repo = make_repo(tmp_path / "project", {"README.md": "# project\n"})
+    other = make_repo(tmp_path / "other", {"notes.txt": OTHER})
+    home = fake_home(tmp_path)
+    state = tmp_path / "state"
+    outside = [repo / "ESCAPED", state / "ESCAPED", other / "ESCAPED", home / ".ssh" / "authorized_keys",
+               tmp_path / "ESCAPED"]
+    secrets = [home / ".ssh" / "id_test", other / "notes.txt"]
+    term_marker = repo / "TERMINAL_ESCAPED"
+    agent: dict[str, Any] = {"command": HOSTILE, "env": {"HOME": str(home)}, "sandbox": sandboxed}
+    editor = await start_editor(repo, state, tmp_path / "agent.log", init_options={"agents": {"hostile": agent}})
+    try:
+        orders = {"write": [str(p) for p in outside], "read": [str(p) for p in secrets],
+                  "run": f"echo pwned > {term_marker}; cat {home / '.ssh' / 'id_test'}"}
+        sid, report = await hostile_turn(editor, orders)
+        escaped = [p for p in outside if p.exists()]
+        leaked = [path for path, text in report["read"].items() if text in (SECRET, OTHER)]
+        ran = report["ran"]
+        if not sandboxed:  # the attack works without the sandbox: the assertions below can fail
+            assert escaped == outside and len(leaked) == 2 and term_marker.exists(), report
+            assert SECRET in ran["output"]
+            return
+        assert escaped == [], f"the agent wrote outside its worktree: {escaped}; {report}"
+        assert leaked == [], f"the agent read {leaked}"
+        assert not term_marker.exists() and SECRET not in json.dumps(ran), ran
+        assert ran["exit"] != 0, ran
+        # Writes into hidden places fail outright (not into a throwaway copy), except in /tmp's scratch space.
+        for path in (repo / "ESCAPED", state / "ESCAPED", other / "ESCAPED", home / ".ssh" / "authorized_keys"):
+            assert report["wrote"][str(path)].startswith("error"), report
+        assert (home / ".ssh" / "id_test").read_text() == SECRET
+        # What it wrote in its worktree is a pending hunk, as ever.
+        pending = await editor.pending(sid)
+        assert [p["uri"] for p in pending] == [editor.uri("inside.txt")], pending
+    finally:
+        await editor.client.shutdown_session()
+
+
+@needs_bwrap
+async def test_the_sandbox_home_is_seeded_and_kept_apart_from_the_real_one(tmp_path: Path) -> None:
+    """The agent reads its own settings (seeded into its sandbox home), and what it writes in its home stays
+    there: the real home gets nothing."""
+    repo = make_repo(tmp_path / "project", {"README.md": "# project\n"})
+    home = fake_home(tmp_path)
+    (home / ".qwen").mkdir()
+    (home / ".qwen" / "settings.json").write_text('{"seeded": true}\n')
+    # Named like qwen, so its settings file is seeded: the hostile agent under another name.
+    qwen = tmp_path / "bin" / "qwen"
+    qwen.parent.mkdir()
+    qwen.write_text(f"#!/bin/sh\nexec {sys.executable} {HOSTILE[1]} escape\n")
+    qwen.chmod(0o755)
+    # What the wrapper runs is not on its command line: its Python install is named as an extra (read-only)
+    # path, in case it lives in a hidden place (a home).
+    agent = {"command": [str(qwen)], "env": {"HOME": str(home)}, "sandbox": True,
+             "sandboxPaths": [sys.base_prefix, {"path": str(Path(sys.prefix).resolve()), "write": False}]}
+    editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log",
+                                init_options={"agents": {"hostile": agent}})
+    try:
+        orders = {"write": [str(home / "left-behind")], "read": [str(home / ".qwen" / "settings.json")]}
+        _, report = await hostile_turn(editor, orders)
+        assert report["read"][str(home / ".qwen" / "settings.json")] == '{"seeded": true}\n', report
+        assert report["wrote"][str(home / "left-behind")] == "ok", report
+        assert not (home / "left-behind").exists()
+        assert (tmp_path / "state" / "sandbox" / "hostile" / "home" / "left-behind").exists()
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_without_bubblewrap_a_sandboxed_agent_refuses_to_start(repo: Path, tmp_path: Path) -> None:
+    """Never silently unsandboxed: the turn fails and says how to enable the sandbox; nothing ran."""
+    agent = {"command": HOSTILE, "sandbox": True}
+    editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log",
+                                init_options={"agents": {"hostile": agent}},
+                                extra_env={sandbox.BWRAP_ENV: str(tmp_path / "no-such-bwrap")})
+    try:
+        marker = tmp_path / "RAN"
+        _, _, result = await editor.run(json.dumps({"write": [str(marker)]}), agent="hostile")
+        assert result["status"] == "failed", result
+        assert "set to run sandboxed" in result["error"] and "apt install bubblewrap" in result["error"], result
+        assert not marker.exists()
+        [info] = [a for a in await editor.cmd("agentBridge.agents", {}) if a["name"] == "hostile"]
+        assert info["sandbox"] is True and "not installed" in info["sandboxProblem"], info
+    finally:
+        await editor.client.shutdown_session()
