@@ -9,16 +9,20 @@ shows the attack working, so it is the sandbox that stops it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backends import sandbox
+from tests.security.test_orphans import argv, descendants, kill_bridge_and_check
 from tests.support import REPO_ROOT
+from tests.support.daemons import daemon_pid
 from tests.support.lsp_harness import Editor, make_repo, start_editor
 
 HOSTILE = [sys.executable, str(REPO_ROOT / "tests" / "security" / "hostile_agent.py"), "escape"]
@@ -132,3 +136,24 @@ async def test_without_bubblewrap_a_sandboxed_agent_refuses_to_start(repo: Path,
         assert info["sandbox"] is True and "not installed" in info["sandboxProblem"], info
     finally:
         await editor.client.shutdown_session()
+
+
+@needs_bwrap
+async def test_a_sandboxed_agent_and_its_terminal_die_with_a_killed_bridge(repo: Path, tmp_path: Path) -> None:
+    """The sandbox (its own PID namespace, a session of its own) does not let anything outlive the bridge: the
+    launcher still finds and kills the whole tree, detached daemons included."""
+    state = tmp_path / "state"
+    editor = await start_editor(repo, state, tmp_path / "agent.log",
+                                init_options={"agents": {"hostile": {"command": HOSTILE, "sandbox": True}}})
+    editor.answers = ["Allow"]
+    command = "( setsid sh -c 'exec sleep 300' & ); echo started > started.txt; exec sleep 300"
+    sid, _ = await editor.prompt(json.dumps({"run": command}), agent="hostile")
+    worktree = Path(next(s["worktree"] for s in await editor.cmd("agentBridge.sessions", {}) if s["sessionId"] == sid))
+    deadline = time.monotonic() + 30
+    while not (worktree / "started.txt").exists():
+        assert time.monotonic() < deadline, "the terminal command never started"
+        await asyncio.sleep(0.05)
+    tree = descendants(daemon_pid(state))
+    sleepers = [pid for pid in tree if argv(pid)[:1] == ["sleep"]]
+    assert len(sleepers) == 2 and any(Path(argv(pid)[0]).name == "bwrap" for pid in tree), tree
+    await kill_bridge_and_check(editor, {f"sleep {pid}": pid for pid in sleepers}, tree)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.sandbox import SandboxPath
 from bridge import config
 from bridge.config import (
     CONFIG_FILE_NAME,
@@ -554,3 +555,68 @@ def test_a_repo_entry_the_user_fully_overrides_holds_nothing_back(tmp_path: Path
     write(user_config / "config.toml", '[agents.mine]\ncommand = ["user-mine"]\n')
     registry = load_registry(workspace=ws)
     assert registry.repo is None and registry.agents["mine"].command == ("user-mine",)
+
+
+# The sandbox
+
+
+def test_sandbox_per_agent_and_top_level_default_with_an_agent_opting_out(tmp_path: Path) -> None:
+    user = write(tmp_path / "user.toml", """
+sandbox = true
+[agents.qwen]
+sandbox_paths = ["~/.gitconfig", { path = "/data", write = true }]
+[agents.gemini]
+sandbox = false
+""")
+    registry = load_registry(explicit=user)
+    assert registry.warnings == []
+    assert registry.agents["qwen"].sandboxed and registry.agents["claude"].sandboxed
+    assert registry.agents["qwen"].sandbox_paths == (SandboxPath("~/.gitconfig"), SandboxPath("/data", True))
+    assert not registry.agents["gemini"].sandboxed
+    # initializationOptions, camelCase: one agent sandboxed, the others not.
+    registry = load_registry(init_options={"agents": {"qwen": {"sandbox": True, "sandboxPaths": ["/opt/x"]}}})
+    assert registry.agents["qwen"].sandboxed and not registry.agents["claude"].sandboxed
+    assert registry.agents["qwen"].sandbox_paths == (SandboxPath("/opt/x"),)
+    # A later layer's top-level default reaches agents an earlier layer defined.
+    registry = load_registry(explicit=user, init_options={"sandbox": False})
+    assert not registry.agents["claude"].sandboxed and registry.agents["gemini"].sandbox is False
+
+
+def test_bad_sandbox_values_warn_and_stay_on_the_safe_side() -> None:
+    registry = load_registry(init_options={
+        "sandbox": "yes",
+        "agents": {"qwen": {"sandbox": 1, "sandboxPaths": ["relative/path", {"path": "/ok"}, {"path": 3}, 7]}},
+    })
+    assert registry.agents["qwen"].sandboxed and registry.agents["claude"].sandboxed  # never less confined
+    assert registry.agents["qwen"].sandbox_paths == (SandboxPath("/ok"),)
+    assert any("sandbox must be true or false, got 'yes'" in w for w in registry.warnings), registry.warnings
+    assert any("agent 'qwen': sandbox must be true or false, got 1" in w for w in registry.warnings)
+    assert sum("left out" in w for w in registry.warnings) == 3, registry.warnings
+    registry = load_registry(init_options={"agents": {"qwen": {"sandboxPaths": "/not/a/list"}}})
+    assert "qwen" in registry.agents and any("must be a list" in w for w in registry.warnings)
+
+
+def test_a_repository_file_may_turn_the_sandbox_on_but_not_off(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws / CONFIG_FILE_NAME, "sandbox = false\n")
+    user = write(tmp_path / "user.toml", "sandbox = true\n")
+    registry = load_registry(explicit=user, workspace=ws)
+    assert registry.agents["qwen"].sandboxed
+    write(ws / CONFIG_FILE_NAME, "sandbox = false\n")
+    registry = load_registry(workspace=ws)
+    assert not registry.agents["qwen"].sandboxed
+    assert any("sandbox = false is for your own configuration" in w for w in registry.warnings)
+    write(ws / CONFIG_FILE_NAME, "sandbox = true\n")
+    assert load_registry(workspace=ws).agents["qwen"].sandboxed
+
+
+def test_sandbox_changes_the_config_hash_and_shows_in_the_description() -> None:
+    plain = AgentConfig(name="q", protocol="acp", command=("qwen",))
+    boxed = AgentConfig(name="q", protocol="acp", command=("qwen",), sandbox=True,
+                        sandbox_paths=(SandboxPath("/data", True),))
+    assert plain.config_hash() == AgentConfig(name="q", protocol="acp", command=("qwen",), sandbox=False).config_hash()
+    assert plain.config_hash() != boxed.config_hash()
+    assert config.describe_agent(boxed).endswith(", sandboxed (also /data writable)")
+    assert config.describe_agent(AgentConfig(name="q", protocol="acp", command=("q",), sandbox=False)).endswith(
+        ", not sandboxed"
+    )
