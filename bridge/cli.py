@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_state_dir
 
+from backends import sandbox
 from bridge import __version__
 from bridge.config import env_config_path, load_registry
 
@@ -109,9 +110,11 @@ def cmd_agents(args: argparse.Namespace) -> int:
             version = agent_version(exe)
         rows.append({"name": name, "protocol": agent.protocol, "command": list(agent.command),
                      "installed": exe is not None, "path": exe, "version": version,
-                     "default": name == registry.default_agent})
+                     "default": name == registry.default_agent, "sandbox": agent.sandboxed})
+    problem = sandbox.problem()
     if args.json:
-        print(json.dumps({"agents": rows, "warnings": registry.warnings}, indent=2))
+        print(json.dumps({"agents": rows, "warnings": registry.warnings,
+                          "sandbox": {"available": problem is None, "problem": problem}}, indent=2))
         return 0
     for warning in registry.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -119,8 +122,14 @@ def cmd_agents(args: argparse.Namespace) -> int:
     for r in rows:
         mark = "*" if r["default"] else " "
         state = f"installed {r['version'] or ''}".strip() if r["installed"] else "not installed"
-        print(f"{mark} {r['name']:<{width}}  {r['protocol']:<8}  {state:<28}  {' '.join(r['command'])}")
+        boxed = "sandboxed" if r["sandbox"] else ""
+        print(f"{mark} {r['name']:<{width}}  {r['protocol']:<8}  {state:<28}  {boxed:<9}  {' '.join(r['command'])}")
     print("\n* default agent")
+    if problem is None:
+        print("sandbox: available (bubblewrap works here; set sandbox = true to use it)")
+    else:
+        refuse = " (sandboxed agents will refuse to start)" if any(r["sandbox"] for r in rows) else ""
+        print(f"sandbox: not available{refuse}: {problem}")
     return 0
 
 

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install-agents.sh
 bash scripts/install-editors.sh
+bash scripts/install-sandbox.sh
 export AGENT_BRIDGE_REQUIRE_REAL_AGENTS=1
 .venv/bin/ruff check .
 .venv/bin/mypy

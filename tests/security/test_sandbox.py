@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,8 +30,9 @@ HOSTILE = [sys.executable, str(REPO_ROOT / "tests" / "security" / "hostile_agent
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- test key, never for the agent\n"
 OTHER = "the other project's private notes\n"
 
+# Where no sandbox can be made these skip, unless CI requires them (it installs bubblewrap): then they fail.
 needs_bwrap = pytest.mark.skipif(
-    sandbox.problem() is not None and not os.environ.get("AGENT_BRIDGE_REQUIRE_SANDBOX"),
+    sandbox.problem() is not None and not os.environ.get("AGENT_BRIDGE_REQUIRE_REAL_AGENTS"),
     reason=f"no sandbox here: {sandbox.problem()}",
 )
 
@@ -157,3 +159,16 @@ async def test_a_sandboxed_agent_and_its_terminal_die_with_a_killed_bridge(repo:
     sleepers = [pid for pid in tree if argv(pid)[:1] == ["sleep"]]
     assert len(sleepers) == 2 and any(Path(argv(pid)[0]).name == "bwrap" for pid in tree), tree
     await kill_bridge_and_check(editor, {f"sleep {pid}": pid for pid in sleepers}, tree)
+
+
+def test_agent_bridge_agents_says_whether_sandboxing_is_available(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[agents.qwen]\nsandbox = true\n")
+    run = [sys.executable, "-m", "bridge.cli", "agents", "--config", str(config), "--workspace", str(tmp_path)]
+    env = {**os.environ, sandbox.BWRAP_ENV: str(tmp_path / "no-such-bwrap")}
+    shown = subprocess.run([*run, "--json"], env=env, capture_output=True, text=True, check=True).stdout
+    listed = json.loads(shown)
+    assert listed["sandbox"]["available"] is False and "apt install bubblewrap" in listed["sandbox"]["problem"]
+    assert {a["name"]: a["sandbox"] for a in listed["agents"]}["qwen"] is True
+    text = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+    assert "sandbox: not available (sandboxed agents will refuse to start)" in text
