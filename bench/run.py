@@ -34,6 +34,7 @@ from bench import (
     bench_memory,
     bench_pending,
     bench_prompt_start,
+    bench_sandbox,
     bench_turn,
     bench_turn_end,
 )
@@ -48,6 +49,7 @@ BENCHES: dict[str, Bench] = {
     "turn": bench_turn.run,
     "cold_start": bench_cold_start.run,
     "memory": bench_memory.run,
+    "sandbox": bench_sandbox.run,
 }
 DOC = REPO_ROOT / "docs" / "performance.md"
 

@@ -1,0 +1,92 @@
+"""What the bubblewrap sandbox costs: a sandboxed agent's cold first turn and warm turns against the same agent
+unsandboxed, in the same run.
+
+For each agent (the bundled scripted agent, which shows the sandbox's own cost; qwen and claude-agent-acp against
+tests/support/scripted_llm.py, offline, when installed): two editors on the same repository, one whose agent
+has `sandbox = true` and one without. The cold first turn includes starting the agent (for the sandboxed one:
+probing nothing, seeding its sandbox home, building the policy and starting bwrap); then turns alternate (plain,
+sandboxed) so the machine's noise falls on both alike. With --quick (CI) only the scripted agent runs, and only
+where a sandbox can be made.
+Goal: a sandboxed warm turn ≤ 1.1x a plain one (the sandbox is set up once, at start).
+
+Run: .venv/bin/python bench/bench_sandbox.py [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backends import sandbox
+from bench.common import Ctx, Row, bench_main, editor_on, median, ms, timed_turn
+from tests.support.real_agents import agent_command, agent_env
+from tests.support.scripted_llm import ScriptedLLM
+
+REAL = {"qwen": "qwen", "claude": "claude-agent-acp"}
+WARM_RATIO_GOAL = 1.1
+
+
+def prompt(i: int) -> str:
+    return f"@write bench/sandbox{i}.txt\nturn {i}\n@end\n@say done {i}"
+
+
+async def measure(ctx: Ctx, name: str, config: dict[str, Any]) -> dict[bool, tuple[float, list[float]]]:
+    """sandboxed? -> (cold first turn, warm turns), seconds."""
+    repo = ctx.repos.get(ctx.small)
+    rounds = ctx.rounds(6, 2)
+    editors = {
+        boxed: editor_on(repo, ctx, f"sandbox-{name}-{'boxed' if boxed else 'plain'}",
+                         {"agents": {name: {**config, "sandbox": boxed}}})
+        for boxed in (False, True)
+    }
+    async with editors[False] as plain, editors[True] as boxed:
+        found: dict[bool, tuple[float, list[float]]] = {}
+        sessions: dict[bool, str] = {}
+        for flag, editor in ((False, plain), (True, boxed)):
+            cold, sessions[flag], _ = await timed_turn(editor, prompt(0), agent=name)
+            found[flag] = (cold, [])
+        for i in range(1, rounds + 1):
+            for flag, editor in ((False, plain), (True, boxed)):
+                elapsed, _, _ = await timed_turn(editor, prompt(i), agent=name, sessionId=sessions[flag])
+                found[flag][1].append(elapsed)
+    return found
+
+
+def rows_for(name: str, found: dict[bool, tuple[float, list[float]]]) -> list[Row]:
+    (plain_cold, plain_warm), (boxed_cold, boxed_warm) = found[False], found[True]
+    p, b = median(plain_warm), median(boxed_warm)
+    return [
+        Row(f"sandboxed cold first turn, {name}", f"plain {ms(plain_cold)}", ms(boxed_cold),
+            boxed_cold / plain_cold, "—", None),
+        Row(f"sandboxed warm turn, {name}", f"plain {ms(p)}", ms(b), b / p, f"≤ {WARM_RATIO_GOAL}x",
+            b / p <= WARM_RATIO_GOAL),
+    ]
+
+
+async def run(ctx: Ctx) -> list[Row]:
+    problem = await asyncio.to_thread(sandbox.problem)
+    if problem is not None:
+        return [ctx.skip("sandboxed turns", problem)]
+    rows = rows_for("scripted", await measure(ctx, "scripted", {"command": [sys.executable, "-m",
+                                                                              "bridge.scripted_agent"]}))
+    for name, binary in REAL.items():
+        if ctx.quick:  # a real agent's cold start alone takes seconds here; CI keeps --quick short
+            rows.append(ctx.skip(f"sandboxed turns, {name}", "not run in --quick"))
+            continue
+        argv = agent_command(binary)
+        if argv is None:
+            rows.append(ctx.skip(f"sandboxed turns, {name}", f"{binary} is not installed (scripts/install-agents.sh)"))
+            continue
+        with ScriptedLLM() as llm:
+            env = agent_env(binary, llm.base_url, ctx.scratch(f"home-{name}"))
+            rows += rows_for(name, await measure(ctx, name, {"protocol": "acp", "command": argv, "env": env}))
+    return rows
+
+
+if __name__ == "__main__":
+    bench_main(run, __doc__)
