@@ -171,6 +171,7 @@ EXPECTED_CHECKS = [
     "checkhealth reports git",
     "checkhealth reports the scripted agent",
     "checkhealth has no errors",
+    "checkhealth says whether sandboxing is available",
     ":help :AgentPrompt opens the plugin's help",
 ]
 

@@ -424,6 +424,7 @@ local function main()
   check("checkhealth reports git", health:find("git version", 1, true), health)
   check("checkhealth reports the scripted agent", health:find("agent scripted (acp)", 1, true), health)
   check("checkhealth has no errors", not health:find("ERROR", 1, true), health)
+  check("checkhealth says whether sandboxing is available", health:find("sandboxing is", 1, true), health)
 
   -- 18. The help file is found (setup() generated its tags).
   local help_ok = pcall(vim.cmd, "help :AgentPrompt")

@@ -91,6 +91,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     server.onReady(() => {
       void tree.refresh();
       void conversation.serverReady();
+      // Whether agents can run sandboxed here, for the status bar; a failure only leaves it unknown.
+      api.agents().then((agents) => state.setAgents(agents), () => undefined);
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (RESTART_SECTIONS.some((s) => e.affectsConfiguration(s))) {

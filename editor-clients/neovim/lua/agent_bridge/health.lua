@@ -1,4 +1,5 @@
--- :checkhealth agent_bridge — Neovim, the bridge and its version, git, the agents, running bridges.
+-- :checkhealth agent_bridge — Neovim, the bridge and its version, git, the agents, running bridges, and whether
+-- agents can run sandboxed (bubblewrap) here.
 local M = {}
 
 local health = vim.health
@@ -33,6 +34,28 @@ local function report_agents(list, from)
       "Install one (e.g. `npm i -g @qwen-code/qwen-code`) or configure one in .agent-bridge.toml or setup({ agents = ... })",
       "The built-in `scripted` agent needs nothing: setup({ default_agent = \"scripted\" }) to try the plugin",
     })
+  end
+end
+
+-- `problem`: why no sandbox can be made here (nil: sandboxes work). An error only when an agent is set to run
+-- sandboxed (it refuses to start); otherwise information.
+local function report_sandbox(list, problem)
+  health.start("agent-bridge: sandbox")
+  local boxed = {}
+  for _, a in ipairs(list) do
+    if a.sandbox then
+      table.insert(boxed, a.name)
+    end
+  end
+  local which = #boxed > 0 and ("sandboxed agents: " .. table.concat(boxed, ", "))
+    or "no agent is sandboxed (set sandbox = true to run agents in a bubblewrap sandbox)"
+  if problem == nil or problem == vim.NIL then
+    health.ok("sandboxing is available (bubblewrap); " .. which)
+  elseif #boxed > 0 then
+    health.error("sandboxing is not available, so " .. table.concat(boxed, ", ") .. " will refuse to start: " .. problem,
+      { "Install bubblewrap and enable unprivileged user namespaces, or set sandbox = false for these agents" })
+  else
+    health.info("sandboxing is not available: " .. problem)
   end
 end
 
@@ -97,6 +120,7 @@ function M.check()
     local list, err = client_mod.exec_sync(clients[1], "agentBridge.agents", {}, 10000)
     if list then
       report_agents(list, "agentBridge.agents")
+      report_sandbox(list, list[1] and list[1].sandboxProblem)
     else
       health.error("agentBridge.agents failed: " .. tostring(err))
     end
@@ -113,9 +137,13 @@ function M.check()
           available = a.installed,
           detail = a.installed and (a.path or "") or "not installed",
           default = a.default,
+          sandbox = a.sandbox,
         })
       end
       report_agents(list, cmd[1] .. " agents")
+      if type(decoded.sandbox) == "table" then
+        report_sandbox(list, decoded.sandbox.problem)
+      end
       for _, w in ipairs(decoded.warnings or {}) do
         health.warn("configuration: " .. w)
       end

@@ -110,6 +110,10 @@ export interface AgentInfo {
   detail: string;
   command?: string[];
   default?: boolean;
+  /** Runs in a bubblewrap sandbox (`sandbox = true`). */
+  sandbox?: boolean;
+  /** Why no sandbox can be made on this machine and how to enable it; absent or null: sandboxes work here. */
+  sandboxProblem?: string | null;
 }
 
 export type ChangeKind = "modify" | "create" | "delete" | "rename";

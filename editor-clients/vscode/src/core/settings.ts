@@ -24,6 +24,8 @@ export interface ExtensionSettings {
   agents: Record<string, AgentSetting>;
   defaultAgent: string;
   hintDiagnostics: boolean;
+  /** Every agent in a bubblewrap sandbox unless its own entry says `"sandbox": false`; undefined: not set. */
+  sandbox?: boolean;
 }
 
 export interface ServerLaunch {
@@ -36,6 +38,7 @@ export interface ServerLaunch {
 export interface InitializationOptions {
   agents?: Record<string, AgentSetting>;
   defaultAgent?: string;
+  sandbox?: boolean;
   settings: { hintDiagnostics: boolean };
 }
 
@@ -45,6 +48,7 @@ export const RESTART_SECTIONS = [
   "agentBridge.agents",
   "agentBridge.defaultAgent",
   "agentBridge.hintDiagnostics",
+  "agentBridge.sandbox",
 ];
 
 export type SettingGetter = (key: string) => unknown;
@@ -68,6 +72,11 @@ export function readSettings(get: SettingGetter): { settings: ExtensionSettings;
     warnings.push("agentBridge.server.args must be a list of strings; using [\"serve\"]");
   }
   const hint = get("hintDiagnostics");
+  const sandbox = get("sandbox");
+  if (sandbox !== undefined && sandbox !== null && typeof sandbox !== "boolean") {
+    // Never less confined: a value that is not true/false asks for the sandbox (the server says the same).
+    warnings.push("agentBridge.sandbox must be true or false; running agents sandboxed");
+  }
   return {
     settings: {
       serverPath: str("server.path", "agent-bridge").trim() || "agent-bridge",
@@ -76,6 +85,7 @@ export function readSettings(get: SettingGetter): { settings: ExtensionSettings;
       agents: readAgents(get("agents"), warnings),
       defaultAgent: str("defaultAgent", "").trim(),
       hintDiagnostics: typeof hint === "boolean" ? hint : true,
+      sandbox: sandbox === undefined || sandbox === null ? undefined : sandbox !== false,
     },
     warnings,
   };
@@ -160,6 +170,9 @@ export function initializationOptions(settings: ExtensionSettings): Initializati
   }
   if (settings.defaultAgent) {
     options.defaultAgent = settings.defaultAgent;
+  }
+  if (settings.sandbox !== undefined) {
+    options.sandbox = settings.sandbox;
   }
   return options;
 }

@@ -2,7 +2,7 @@
  * What the extension knows about the bridge: server state, open sessions, the current session, the chosen
  * agent and each session's turn. Events and command results update it; views subscribe. Pure: no VS Code.
  */
-import type { BridgeEvent, SessionInfo, TurnStatus, Usage } from "./protocol";
+import type { AgentInfo, BridgeEvent, SessionInfo, TurnStatus, Usage } from "./protocol";
 
 export type ServerState = "starting" | "running" | "restarting" | "stopped";
 export type TurnState = "idle" | "running" | TurnStatus;
@@ -26,6 +26,13 @@ export interface SessionView {
 
 export type Listener = () => void;
 
+export interface SandboxStatus {
+  /** Why sandboxes cannot be made here (undefined: they can). */
+  problem?: string;
+  /** The agents set to run sandboxed: while `problem` is set they refuse to start. */
+  sandboxed: string[];
+}
+
 export class BridgeState {
   server: ServerState = "starting";
   serverDetail?: string;
@@ -33,6 +40,8 @@ export class BridgeState {
   /** The agent the user picked with "Choose Agent"; undefined: the configured default. */
   chosenAgent?: string;
   defaultAgent?: string;
+  /** Whether agents can run sandboxed here, and which are set to (from `agentBridge.agents`); unknown before. */
+  sandbox?: SandboxStatus;
   private readonly sessions = new Map<string, SessionView>();
   private readonly listeners = new Set<Listener>();
 
@@ -70,6 +79,13 @@ export class BridgeState {
 
   chooseAgent(agent: string | undefined): void {
     this.chosenAgent = agent;
+    this.changed();
+  }
+
+  /** Takes the sandbox facts from the server's agent list (`agentBridge.agents`). */
+  setAgents(agents: AgentInfo[]): void {
+    const problem = agents.find((a) => typeof a.sandboxProblem === "string")?.sandboxProblem ?? undefined;
+    this.sandbox = { problem: problem ?? undefined, sandboxed: agents.filter((a) => a.sandbox).map((a) => a.name) };
     this.changed();
   }
 

@@ -49,6 +49,18 @@ export function statusView(state: BridgeState): StatusView {
       lines.push(`${session.pendingHunks} pending change${session.pendingHunks === 1 ? "" : "s"} to review`);
     }
   }
+  const sandbox = state.sandbox;
+  if (sandbox !== undefined) {
+    const which = sandbox.sandboxed.length > 0 ? `sandboxed: ${sandbox.sandboxed.join(", ")}` : "no agent sandboxed";
+    if (sandbox.problem === undefined) {
+      lines.push(`Sandbox: available (${which})`);
+    } else if (sandbox.sandboxed.length > 0) {
+      parts.push("$(warning) no sandbox");
+      lines.push(`Sandbox: NOT available, so ${sandbox.sandboxed.join(", ")} will refuse to start: ${sandbox.problem}`);
+    } else {
+      lines.push(`Sandbox: not available: ${sandbox.problem}`);
+    }
+  }
   return { text: parts.join(" · "), tooltip: `Agent Bridge\n${lines.join("\n")}\nClick to switch session.` };
 }
 

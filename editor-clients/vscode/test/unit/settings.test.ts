@@ -79,3 +79,12 @@ test("server paths: ~, ${workspaceFolder}, ${userHome} and folder-relative ones"
   assert.equal(resolveServerPath(".venv/bin/agent-bridge", undefined, "/h"), ".venv/bin/agent-bridge");
   assert.equal(resolveServerPath("/opt/ab", "/ws", "/h"), "/opt/ab");
 });
+
+test("agentBridge.sandbox becomes initializationOptions.sandbox; a bad value asks for the sandbox", () => {
+  assert.equal(initializationOptions(readSettings(getter({ sandbox: true })).settings).sandbox, true);
+  assert.equal(initializationOptions(readSettings(getter({ sandbox: false })).settings).sandbox, false);
+  assert.equal("sandbox" in initializationOptions(readSettings(getter({})).settings), false);
+  const { settings, warnings } = readSettings(getter({ sandbox: "yes" }));
+  assert.equal(initializationOptions(settings).sandbox, true);
+  assert.match(warnings.join("\n"), /agentBridge.sandbox must be true or false/);
+});

@@ -60,6 +60,24 @@ test("the status bar shows server trouble, then agent, session, turn and pending
   assert.match(statusView(state).tooltip, /4 pending changes to review/);
 });
 
+test("the status bar says whether agents can run sandboxed, and warns when a sandboxed one cannot start", () => {
+  const state = new BridgeState();
+  state.setServer("running");
+  assert.doesNotMatch(statusView(state).tooltip, /Sandbox/);  // unknown until the agent list came
+  state.setAgents([
+    { name: "qwen", protocol: "acp", available: true, detail: "/bin/qwen", sandbox: true, sandboxProblem: null },
+    { name: "claude", protocol: "acp", available: true, detail: "/bin/claude", sandbox: false },
+  ]);
+  assert.match(statusView(state).tooltip, /Sandbox: available \(sandboxed: qwen\)/);
+  assert.doesNotMatch(statusView(state).text, /no sandbox/);
+  const problem = "bubblewrap (`bwrap`) is not installed: install bubblewrap";
+  state.setAgents([{ name: "qwen", protocol: "acp", available: true, detail: "", sandbox: true, sandboxProblem: problem }]);
+  assert.match(statusView(state).text, /\$\(warning\) no sandbox/);
+  assert.match(statusView(state).tooltip, /Sandbox: NOT available, so qwen will refuse to start: bubblewrap/);
+  state.setAgents([{ name: "qwen", protocol: "acp", available: true, detail: "", sandbox: false, sandboxProblem: problem }]);
+  assert.match(statusView(state).tooltip, /Sandbox: not available: bubblewrap/);
+});
+
 test("titles are the first non-empty line, shortened", () => {
   assert.equal(firstLine("\n\nabc\ndef"), "abc");
   assert.equal(firstLine("x".repeat(100), 10), `${"x".repeat(9)}…`);
