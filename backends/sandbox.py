@@ -10,8 +10,9 @@ A sandboxed agent, and everything it starts (its terminals, opencode's tools), r
   sandbox);
 * the agent's home replaced by a per-agent sandbox home (seeded by `seed_home` with the files the agent
   needs to log in), writable;
-* the session worktree and git's admin dir for it writable, the repository's git dir read-only (git in the
-  worktree needs its objects and refs);
+* the session worktree writable; the repository's git dir, git's admin dir for the worktree included,
+  read-only (git in the worktree needs its objects and refs; a writable admin dir would steer the bridge's
+  own git, which runs outside the sandbox);
 * back, read-only: the agent's own install (its executable's prefix, its interpreter's) and `PATH`
   directories that a tmpfs covered, plus the paths the user lists (`sandbox_paths`).
 
@@ -93,6 +94,9 @@ def sandbox_argv(policy: SandboxPolicy, bwrap: str = BWRAP) -> list[str]:
         "--unshare-pid",  # its own /proc: no other process's files, environment or root to reach through it
         "--unshare-ipc",
         "--new-session",  # no TIOCSTI into a terminal the bridge may have
+        # Run as root, bwrap would leave the sandbox every capability: enough to unmount a hiding tmpfs or remount
+        # `/` read-write. Without them (as for any other user) the mounts hold.
+        "--cap-drop", "ALL",
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
@@ -246,9 +250,12 @@ def build_policy(
             readable.append(Path(directory))
     readable += program_roots(command[0], path, cwd)
     readable = [p for p in readable if any(_under(p, h) for h in hidden)]
-    if common_dir is not None:
-        readable.append(common_dir)
-    writable = [worktree] + ([git_dir] if git_dir is not None else [])
+    # git in the worktree reads its repository: objects, refs and its admin dir, all read-only. The admin dir is
+    # not writable: its `commondir`, `index` and `config.worktree` steer the git the bridge runs outside the
+    # sandbox on this worktree (a `commondir` pointing at a repository the agent made brings that repository's
+    # config, `core.fsmonitor` and all). Reading git works; `git add`/`commit` in the sandbox fail.
+    readable += [p for p in (common_dir, git_dir) if p is not None]
+    writable = [worktree]
     optional: list[Path] = []
     for entry in extra:
         target = expand(entry, home)
@@ -266,7 +273,7 @@ class SandboxSpec:
     """How the bridge sandboxes one agent of one session; `prepare` makes the policy when it starts."""
 
     home: Path  # the agent's sandbox home (replaces its $HOME)
-    git_dir: Path | None = None  # git's admin dir for the session worktree (read-write)
+    git_dir: Path | None = None  # git's admin dir for the session worktree (read-only)
     common_dir: Path | None = None  # the repository's git dir (read-only)
     hide: tuple[Path, ...] = ()  # the bridge's state dir, the user's checkout
     extra: tuple[SandboxPath, ...] = ()

@@ -70,8 +70,9 @@ class BackendFactory:
         )
 
     def sandbox_spec(self, agent: AgentConfig, git_dir: Path | None, repo_root: Path | None) -> sandbox.SandboxSpec:
-        """What a sandboxed agent of one session may see: its worktree (the host says which), git's admin dir
-        for it, the repository's git dir read-only; never the bridge's state dir or the user's checkout."""
+        """What a sandboxed agent of one session may see: its worktree (the host says which) writable, the
+        repository's git dir (git's admin dir for the worktree included) read-only; never the bridge's state dir
+        or the user's checkout."""
         # git's admin dir is <common dir>/worktrees/<name>, found from the repository's records by the session.
         common = git_dir.parent.parent if git_dir is not None and git_dir.parent.name == "worktrees" else None
         hide = [self.state_dir.absolute()] + ([repo_root.absolute()] if repo_root is not None else [])

@@ -48,7 +48,7 @@ class BackendFactory(Protocol):
         repo_root: Path | None = None,
     ) -> AgentBackend:
         """`git_dir` (git's admin dir for the session worktree) and `repo_root` (the user's checkout) say what a
-        sandboxed agent may write to and what it must not see."""
+        sandboxed agent may read (git's records of its worktree) and what it must not see."""
         ...
 
     def kind(self, agent: AgentConfig) -> str:

@@ -13,8 +13,9 @@ Run as ``python tests/security/hostile_agent.py [MODE]``. Each prompt, by mode:
 
 - ``escape``: straight from its own process, with no tool call and no question, write ``pwned`` to every path
   of the prompt's ``write`` list and read every path of its ``read`` list (the prompt is JSON); write
-  ``inside.txt`` in its worktree; then ask to run the prompt's ``run`` command (in a client terminal). It answers
-  JSON: ``{"wrote": {path: "ok" | error}, "read": {path: content | error}, "ran": ...}``. A sandbox must make
+  ``inside.txt`` in its worktree; run the prompt's ``shell`` command itself (``sh -c``); then ask to run the
+  prompt's ``run`` command (in a client terminal). It answers JSON: ``{"wrote": {path: "ok" | error}, "read":
+  {path: content | error}, "shell": output, "ran": {"exit", "output"}}``. A sandbox must make
   every outside write and read fail, yet leave ``inside.txt`` to become a pending hunk.
 
 It answers what happened (the permission outcome, whether the terminal ran).
@@ -99,7 +100,13 @@ class HostileAgent:
 
     async def _escape(self, session_id: str, prompt: list[Any]) -> PromptResponse:
         assert self._conn is not None
-        orders = json.loads("".join(getattr(block, "text", "") for block in prompt))
+        orders: dict[str, Any] = {}
+        for block in prompt:  # the orders, among whatever notes the bridge adds to the prompt
+            text = getattr(block, "text", "") or ""
+            start = text.find('{"')
+            if start >= 0:
+                orders = json.JSONDecoder().raw_decode(text[start:])[0]
+                break
         report: dict[str, Any] = {"wrote": {}, "read": {}, "ran": None}
         for path in orders.get("write", []):
             try:
@@ -114,6 +121,11 @@ class HostileAgent:
                     report["read"][path] = handle.read()
             except OSError as exc:
                 report["read"][path] = f"error: {exc.strerror}"
+        if orders.get("shell"):  # a process of its own, not a terminal the bridge runs
+            done = await asyncio.create_subprocess_exec(
+                "sh", "-c", orders["shell"], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
+            report["shell"] = (await done.communicate())[0].decode(errors="replace")
         with open(os.path.join(self._cwd[session_id], "inside.txt"), "w") as handle:
             handle.write("written by the agent\n")
         if orders.get("run"):

@@ -44,9 +44,12 @@ def fake_home(tmp_path: Path) -> Path:
     return home
 
 
-async def hostile_turn(editor: Editor, orders: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+async def hostile_turn(
+    editor: Editor, orders: dict[str, Any], session_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
     editor.answers = ["Allow"]
-    sid, tid, result = await editor.run(json.dumps(orders), agent="hostile")
+    fields = {"sessionId": session_id} if session_id else {}
+    sid, tid, result = await editor.run(json.dumps(orders), agent="hostile", **fields)
     assert result["status"] == "completed", result
     return sid, json.loads(editor.text_of(tid))
 
@@ -67,16 +70,26 @@ async def test_a_hostile_agent_cannot_write_outside_or_read_a_home_secret(
     agent: dict[str, Any] = {"command": HOSTILE, "env": {"HOME": str(home)}, "sandbox": sandboxed}
     editor = await start_editor(repo, state, tmp_path / "agent.log", init_options={"agents": {"hostile": agent}})
     try:
+        # Its own shell tries to lift what hides the secrets: unmounting works for root unless capabilities go.
+        key = home / ".ssh" / "id_test"
         orders = {"write": [str(p) for p in outside], "read": [str(p) for p in secrets],
-                  "run": f"echo pwned > {term_marker}; cat {home / '.ssh' / 'id_test'}"}
+                  "shell": f"umount -l /tmp; umount -l {home}; mount -o remount,rw /; cat {key}",
+                  "run": f"echo pwned > {term_marker}; cat {key}"}
         sid, report = await hostile_turn(editor, orders)
+        # Next turn, git's admin dir for its worktree (in the user's repository): its `commondir` or `index`
+        # would steer the git the bridge runs outside the sandbox.
+        [admin] = list((repo / ".git" / "worktrees").iterdir())
+        _, steer = await hostile_turn(editor, {"write": [str(admin / "ESCAPED")]}, sid)
+        outside.append(admin / "ESCAPED")
         escaped = [p for p in outside if p.exists()]
         leaked = [path for path, text in report["read"].items() if text in (SECRET, OTHER)]
         ran = report["ran"]
         if not sandboxed:  # the attack works without the sandbox: the assertions below can fail
             assert escaped == outside and len(leaked) == 2 and term_marker.exists(), report
-            assert SECRET in ran["output"]
+            assert SECRET in ran["output"] and SECRET in report["shell"]
             return
+        assert SECRET not in report["shell"], report["shell"]
+        assert steer["wrote"][str(admin / "ESCAPED")].startswith("error"), steer
         assert escaped == [], f"the agent wrote outside its worktree: {escaped}; {report}"
         assert leaked == [], f"the agent read {leaked}"
         assert not term_marker.exists() and SECRET not in json.dumps(ran), ran

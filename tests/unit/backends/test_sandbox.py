@@ -41,6 +41,7 @@ def test_root_is_read_only_and_the_worktree_is_bound_writable_after_the_tmpfs_th
     ))
     assert argv[0] == "bwrap" and argv[-1] == "--"
     assert {"--die-with-parent", "--unshare-pid", "--new-session"} <= set(argv)
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"  # root in the sandbox could unmount what hides
     ops = mounts(argv)
     assert ops[:3] == [("--ro-bind", "/"), ("--dev", "/dev"), ("--proc", "/proc")]
     order = [dest for _, dest in ops]
@@ -117,7 +118,8 @@ def test_build_policy_hides_homes_state_and_checkout_and_shows_the_agents_instal
     assert bin_dir in made.readable and home / ".local" / "lib" / "node_modules" in made.readable
     assert Path("/usr/bin") not in made.readable  # not hidden: nothing to show again
     assert repo / ".git" in made.readable and home / ".gitconfig" in made.readable
-    assert made.writable == (worktree, repo / ".git" / "worktrees" / "s1")
+    # The admin dir steers the bridge's own git (its `commondir`, `index`): read-only.
+    assert made.writable == (worktree,) and repo / ".git" / "worktrees" / "s1" in made.readable
     assert made.optional_writable == (Path("/data"),)
 
 
@@ -134,12 +136,11 @@ def test_seed_paths_by_agent(tmp_path: Path) -> None:
     assert Path(".local/share/opencode/auth.json") in seed_paths(["opencode"], {}, home)
 
 
-def test_seed_home_copies_what_is_missing_or_newer_and_never_follows_links(tmp_path: Path) -> None:
+def test_seed_home_copies_what_is_missing_or_newer(tmp_path: Path) -> None:
     real, box = tmp_path / "real", tmp_path / "box"
     (real / ".qwen").mkdir(parents=True)
     (real / ".qwen" / "oauth_creds.json").write_text("token-1")
-    (real / "secret").write_text("ssh key")
-    (real / ".qwen" / "settings.json").symlink_to(real / "secret")
+    (real / ".qwen" / "settings.json").mkdir()  # not a file: skipped
     copied = seed_home(box, real, [Path(".qwen/oauth_creds.json"), Path(".qwen/settings.json"), Path("none")])
     assert copied == [Path(".qwen/oauth_creds.json")]
     assert (box / ".qwen" / "oauth_creds.json").read_text() == "token-1"
@@ -152,6 +153,25 @@ def test_seed_home_copies_what_is_missing_or_newer_and_never_follows_links(tmp_p
     os.utime(real / ".qwen" / "oauth_creds.json", (later, later))
     assert seed_home(box, real, [Path(".qwen/oauth_creds.json")]) == [Path(".qwen/oauth_creds.json")]
     assert (box / ".qwen" / "oauth_creds.json").read_text() == "token-2"
+
+
+def test_links_the_agent_planted_in_its_home_do_not_redirect_the_seeding(tmp_path: Path) -> None:
+    """The sandbox home is the agent's to write; the bridge seeds it from outside the sandbox. A directory or a
+    file there replaced by a link must not make the bridge write the user's token somewhere else."""
+    real, box, elsewhere = tmp_path / "real", tmp_path / "box", tmp_path / "elsewhere"
+    (real / ".qwen").mkdir(parents=True)
+    (real / ".qwen" / "oauth_creds.json").write_text("token")
+    (real / ".claude.json").write_text("{}")
+    elsewhere.mkdir()
+    box.mkdir()
+    (box / ".qwen").symlink_to(elsewhere)  # a directory replaced by a link
+    (box / ".claude.json").symlink_to(elsewhere / "victim")  # the file itself a link
+    (elsewhere / "victim").write_text("the user's file")
+    copied = seed_home(box, real, [Path(".qwen/oauth_creds.json"), Path(".claude.json")])
+    assert copied == [Path(".claude.json")]
+    assert list(elsewhere.iterdir()) == [elsewhere / "victim"]
+    assert (elsewhere / "victim").read_text() == "the user's file"
+    assert not (box / ".claude.json").is_symlink() and (box / ".claude.json").read_text() == "{}"
 
 
 def test_the_probe_says_how_to_enable_bubblewrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
