@@ -38,6 +38,9 @@ local function init_options()
   if o.default_agent then
     init.defaultAgent = o.default_agent
   end
+  if o.sandbox ~= nil then
+    init.sandbox = o.sandbox
+  end
   if next(o.settings) then
     init.settings = o.settings
   end

@@ -11,6 +11,9 @@ M.defaults = {
   agents = {},
   -- The agent prompts go to (nil: the bridge's configured default). :AgentAgents changes it.
   default_agent = nil,
+  -- Every agent in a bubblewrap sandbox unless its own entry says `sandbox = false` (initializationOptions.sandbox;
+  -- nil: as the bridge's configuration says). An agent's own `sandbox = true` and `sandboxPaths` go in `agents`.
+  sandbox = nil,
   -- The bridge's settings (initializationOptions.settings): hintDiagnostics, maxLiveAgents, idleTimeout, turnWatchdog.
   settings = {},
   -- Start the bridge automatically for file buffers inside a directory with one of these markers.
@@ -67,6 +70,7 @@ local function check(opts)
   validate("cmd", opts.cmd, { "table", "function" })
   validate("agents", opts.agents, "table")
   validate("default_agent", opts.default_agent, "string", true)
+  validate("sandbox", opts.sandbox, "boolean", true)
   validate("settings", opts.settings, "table")
   validate("root_markers", opts.root_markers, "table")
   validate("filetypes", opts.filetypes, "table", true)
