@@ -371,7 +371,8 @@ async def test_models_and_factory(tmp_path: Path) -> None:
     other_env = AgentConfig("oc3", "opencode", FAKE, {"X": "1"})
     assert factory.server_for(agent) is factory.server_for(twin)
     assert factory.server_for(agent) is not factory.server_for(other_env)
-    assert factory.describe(agent) == {}  # nothing started yet
+    assert "models" not in factory.describe(agent)  # nothing started yet
+    assert factory.describe(agent)["sandbox"] is False
     host = Host(worktree(tmp_path))
     try:
         backend = factory.create(agent, host, "s1")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from backends import sandbox
+from backends.opencode.backend import OpencodeBackend
 from backends.sandbox import SandboxPath, SandboxPolicy, build_policy, install_root, sandbox_argv
 from backends.sandbox_home import agent_kind, seed_home, seed_paths
 
@@ -196,3 +197,33 @@ def test_prepare_refuses_without_a_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_
     spec = sandbox.SandboxSpec(home=tmp_path / "home")
     with pytest.raises(sandbox.AgentStartError, match="set to run sandboxed, and bubblewrap"):
         spec.prepare(["qwen"], {}, tmp_path, tmp_path)
+
+
+@pytest.mark.skipif(sandbox.problem() is not None and not os.environ.get("AGENT_BRIDGE_REQUIRE_REAL_AGENTS"),
+                    reason=f"no sandbox here: {sandbox.problem()}")
+async def test_a_sandboxed_opencode_agent_gets_a_server_of_its_sessions_own(tmp_path: Path) -> None:
+    """opencode's tools write into whichever `?directory=` a request names: a sandboxed agent's server is its
+    session's alone (seeing that worktree only), not the shared one, is not started ahead, and stops with it."""
+    from bridge.config import AgentConfig
+    from bridge.factory import BackendFactory
+    from tests.unit.backends.test_opencode_backend import FAKE, Host, prompt, worktree
+
+    factory = BackendFactory(tmp_path / "state")
+    agent = AgentConfig("oc", "opencode", FAKE, {}, sandbox=True)
+    factory.prewarm(agent)
+    assert not factory.servers
+    backend = factory.create(agent, Host(worktree(tmp_path)), "s1")
+    other = factory.create(agent, Host(worktree(tmp_path, "wt2")), "s2")
+    try:
+        assert isinstance(backend, OpencodeBackend) and isinstance(other, OpencodeBackend)
+        assert backend.owns_server and backend.server is not other.server and not factory.servers
+        assert backend.server.workdir == tmp_path / "wt"
+        await backend.start()
+        assert (await backend.prompt(prompt("say boxed"))).stop_reason == "end_turn"
+        pid = backend.server.pid
+        assert pid is not None and Path(f"/proc/{pid}").exists()
+    finally:
+        await backend.close()
+        await other.close()
+        await factory.close()
+    assert not backend.server.running and not Path(f"/proc/{pid}").exists()
