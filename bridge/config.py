@@ -27,6 +27,7 @@ from platformdirs import user_config_dir
 from backends.base import McpServer
 from backends.sandbox import SandboxPath
 from bridge.mcp_servers import describe_mcp, parse_mcp_servers
+from bridge.sandbox_config import parse_sandbox, parse_sandbox_paths
 
 Protocol = Literal["acp", "opencode"]
 PROTOCOLS: tuple[Protocol, ...] = ("acp", "opencode")
@@ -170,38 +171,6 @@ def builtin_agents() -> dict[str, AgentConfig]:
 
 
 DEFAULT_AGENT = "opencode"
-
-
-def parse_sandbox(value: Any, what: str, warnings: list[str]) -> bool:
-    """A `sandbox` value; anything but true/false counts as true, with a warning (never less confined)."""
-    if isinstance(value, bool):
-        return value
-    warnings.append(f"{what}: sandbox must be true or false, got {value!r}; running sandboxed")
-    return True
-
-
-def parse_sandbox_paths(raw: Any, what: str, warnings: list[str]) -> tuple[SandboxPath, ...]:
-    """`sandbox_paths`: strings (read-only) or `{path, write}` tables; a bad entry is left out with a warning."""
-    if not isinstance(raw, list | tuple):
-        warnings.append(f"{what}: sandbox_paths must be a list of paths; ignored")
-        return ()
-    paths: list[SandboxPath] = []
-    for entry in raw:
-        path, write = (entry, False) if isinstance(entry, str) else (
-            (entry.get("path"), entry.get("write", False)) if isinstance(entry, Mapping) else (None, False)
-        )
-        extra = set(entry) - {"path", "write"} if isinstance(entry, Mapping) else set()
-        if (
-            not isinstance(path, str) or not isinstance(write, bool) or extra
-            or not (path.startswith("/") or path == "~" or path.startswith("~/"))
-        ):
-            warnings.append(
-                f"{what}: sandbox path {entry!r} left out (give an absolute or ~/ path, or "
-                "{{path = \"...\", write = true}})"
-            )
-            continue
-        paths.append(SandboxPath(path, write))
-    return tuple(paths)
 
 
 def parse_agent(
