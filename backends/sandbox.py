@@ -135,6 +135,14 @@ def sandbox_argv(policy: SandboxPolicy, bwrap: str = BWRAP) -> list[str]:
     return argv
 
 
+def hint(output: str) -> str:
+    """What to add to a sandboxed process's failure when it could not find something ("" otherwise): most
+    likely a place the sandbox hides (a program installed under a home that no PATH entry names)."""
+    if any(sign in output for sign in ("bwrap: execvp", "not found", "No such file or directory")):
+        return "; if the sandbox hides something it needs, add its directory to the agent's sandbox_paths"
+    return ""
+
+
 def wrap(argv: Sequence[str], policy: SandboxPolicy | None) -> list[str]:
     """`argv` as it runs under `policy` (unchanged without one)."""
     return list(argv) if policy is None else [*sandbox_argv(policy, bwrap_program()), *argv]
@@ -150,8 +158,10 @@ def problem() -> str | None:
     exe = shutil.which(program)
     if exe is None:
         return f"bubblewrap (`{program}`) is not installed: {ENABLE_HINT}"
-    probe = [exe, "--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-             "--tmpfs", "/tmp", "true"]
+    # The namespaces and mounts every sandbox uses, so what would fail for an agent fails here.
+    probe = [exe, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session", "--cap-drop", "ALL",
+             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--remount-ro", "/tmp",
+             "true"]
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -102,7 +102,8 @@ class AcpBackend:
             self._stderr.settle()
         tail = log_tail(self.stderr_path)
         message = f"{self.command[0]} {what}" + (f" (exit code {code})" if code is not None else "")
-        return message + (f"; its last output: {tail}" if tail else "")
+        advice = sandbox.hint(tail) if self.sandbox is not None and tail else ""
+        return message + (f"; its last output: {tail}" if tail else "") + advice
 
     async def start(self, resume_id: str | None = None) -> StartInfo:
         try:

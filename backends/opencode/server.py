@@ -240,7 +240,9 @@ class OpencodeServer:
         if self._log is not None:
             self._log.settle()
         last = tail(self.log_path, start=self._log.start if self._log else 0)
-        return f"the opencode server ({' '.join(self.command)}) {what}" + (f"; its last output: {last}" if last else "")
+        advice = sandbox.hint(last) if self.sandbox is not None and last else ""
+        output = f"; its last output: {last}" if last else ""
+        return f"the opencode server ({' '.join(self.command)}) {what}{output}{advice}"
 
     async def _watch(self, process: asyncio.subprocess.Process, generation: int) -> None:
         code = await process.wait()

@@ -227,3 +227,30 @@ async def test_a_sandboxed_opencode_agent_gets_a_server_of_its_sessions_own(tmp_
         await other.close()
         await factory.close()
     assert not backend.server.running and not Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.skipif(sandbox.problem() is not None and not os.environ.get("AGENT_BRIDGE_REQUIRE_REAL_AGENTS"),
+                    reason=f"no sandbox here: {sandbox.problem()}")
+async def test_an_agent_the_sandbox_hides_fails_saying_to_add_its_directory(tmp_path: Path) -> None:
+    """A program under a hidden place (here a home) that neither PATH nor its command line names: bwrap cannot
+    find it inside; the failure says so, and what to do."""
+    from backends.acp.backend import AcpBackend
+    from backends.base import BackendError
+    from tests.unit.backends.test_opencode_backend import Host, worktree
+
+    home = tmp_path / "home"
+    (home / "tools").mkdir(parents=True)
+    wrapper = tmp_path / "agent"
+    wrapper.write_text(f"#!/bin/sh\nexec {home / 'tools' / 'real-agent'}\n")
+    wrapper.chmod(0o755)
+    (home / "tools" / "real-agent").write_text("#!/bin/sh\nexit 0\n")
+    (home / "tools" / "real-agent").chmod(0o755)
+    spec = sandbox.SandboxSpec(home=tmp_path / "state" / "sandbox" / "x" / "home")
+    backend = AcpBackend((str(wrapper),), {"HOME": str(home)}, Host(worktree(tmp_path)),  # type: ignore[arg-type]
+                         tmp_path / "agent.log", sandbox=spec)
+    try:
+        said = r"real-agent: not found.*add its directory to the agent's sandbox_paths"
+        with pytest.raises(BackendError, match=said):
+            await backend.start()
+    finally:
+        await backend.close()
