@@ -1,10 +1,11 @@
 """What the bubblewrap sandbox costs: a sandboxed agent's cold first turn and warm turns against the same agent
 unsandboxed, in the same run.
 
-For each agent (the bundled scripted agent, which shows the sandbox's own cost; qwen and claude-agent-acp against
-tests/support/scripted_llm.py, offline, when installed): two editors on the same repository, one whose agent
+For each agent (the bundled scripted agent, which shows the sandbox's own cost; qwen, claude-agent-acp and
+opencode against tests/support/scripted_llm.py, offline, when installed): two editors on the same repository, one whose agent
 has `sandbox = true` and one without. The cold first turn includes starting the agent (for the sandboxed one:
-probing nothing, seeding its sandbox home, building the policy and starting bwrap); then turns alternate (plain,
+seeding its sandbox home, building the policy and starting bwrap; for opencode, its own server, which the plain
+agent shares and starts as the editor attaches); then turns alternate (plain,
 sandboxed) so the machine's noise falls on both alike. With --quick (CI) only the scripted agent runs, and only
 where a sandbox can be made.
 Goal: a sandboxed warm turn ≤ 1.1x a plain one (the sandbox is set up once, at start).
@@ -24,10 +25,10 @@ if __package__ in (None, ""):
 
 from backends import sandbox
 from bench.common import Ctx, Row, bench_main, editor_on, median, ms, timed_turn
-from tests.support.real_agents import agent_command, agent_env
+from tests.support.real_agents import OPENCODE_MODEL, agent_command, agent_env
 from tests.support.scripted_llm import ScriptedLLM
 
-REAL = {"qwen": "qwen", "claude": "claude-agent-acp"}
+REAL = {"qwen": "qwen", "claude": "claude-agent-acp", "opencode": "opencode"}
 WARM_RATIO_GOAL = 1.1
 
 
@@ -84,7 +85,10 @@ async def run(ctx: Ctx) -> list[Row]:
             continue
         with ScriptedLLM() as llm:
             env = agent_env(binary, llm.base_url, ctx.scratch(f"home-{name}"))
-            rows += rows_for(name, await measure(ctx, name, {"protocol": "acp", "command": argv, "env": env}))
+            config: dict[str, Any] = {"protocol": "acp", "command": argv, "env": env}
+            if name == "opencode":  # over HTTP: sandboxed, a server of the session's own, started with it
+                config |= {"protocol": "opencode", "model": OPENCODE_MODEL}
+            rows += rows_for(name, await measure(ctx, name, config))
     return rows
 
 
