@@ -102,13 +102,16 @@ def sandbox_argv(policy: SandboxPolicy, bwrap: str = BWRAP) -> list[str]:
         "--proc", "/proc",
     ]
     home = policy.home if policy.home_source is not None else None
-    # A tmpfs inside a read-only one, or inside the replaced home, hides nothing more: leave it out. Inside a
-    # scratch one it still makes the place read-only.
+    # A tmpfs inside a read-only one, or inside the replaced home, hides nothing more: leave it out, unless a
+    # path shown again (`~/.local` in sandbox_paths, say) would show it (the state dir in ~/.local/state).
+    # Inside a scratch tmpfs it still makes the place read-only.
+    shown = [*policy.readable, *policy.optional_writable]
     hidden = sorted(set(policy.hidden), key=lambda p: (_depth(p), str(p)))
     kept: list[Path] = []
     for path in hidden:
         covered = any(_under(path, other) for other in kept if str(other) not in SCRATCH)
-        if covered or (home is not None and _under(path, home)):
+        covered = covered or (home is not None and _under(path, home))
+        if covered and not any(_under(path, again) for again in shown):
             continue
         kept.append(path)
     # (path, rank, mount arguments): the shallowest first, so the most specific mount is the one that shows;

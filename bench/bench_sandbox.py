@@ -2,12 +2,12 @@
 unsandboxed, in the same run.
 
 For each agent (the bundled scripted agent, which shows the sandbox's own cost; qwen, claude-agent-acp and
-opencode against tests/support/scripted_llm.py, offline, when installed): two editors on the same repository, one whose agent
-has `sandbox = true` and one without. The cold first turn includes starting the agent (for the sandboxed one:
-seeding its sandbox home, building the policy and starting bwrap; for opencode, its own server, which the plain
-agent shares and starts as the editor attaches); then turns alternate (plain,
-sandboxed) so the machine's noise falls on both alike. With --quick (CI) only the scripted agent runs, and only
-where a sandbox can be made.
+opencode against tests/support/scripted_llm.py, offline, when installed): two editors on the same repository,
+one whose agent has `sandbox = true` and one without. The cold first turn includes starting the agent (for the
+sandboxed one: seeding its sandbox home, building the policy and starting bwrap; for opencode, a server of its
+own, which the plain agent shares and starts as the editor attaches); then turns alternate (plain, sandboxed) so
+the machine's noise falls on both alike. With --quick (CI) only the scripted agent runs, and only where a
+sandbox can be made.
 Goal: a sandboxed warm turn ≤ 1.1x a plain one (the sandbox is set up once, at start).
 
 Run: .venv/bin/python bench/bench_sandbox.py [--quick]

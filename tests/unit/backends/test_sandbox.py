@@ -77,6 +77,19 @@ def test_the_home_is_replaced_by_the_sandbox_home_and_what_is_in_it_needs_no_tmp
     assert order.index("/home") < order.index("/home/u") < order.index("/home/u/.nvm/versions/node/v20/bin")
 
 
+def test_a_path_shown_again_does_not_show_the_hidden_places_inside_it() -> None:
+    """`~/.local` in sandbox_paths must not bring back the bridge's state dir in it (other sessions' worktrees,
+    the TCP token); the session's own worktree in there still shows."""
+    state, worktree = Path("/home/u/.local/state/agent-bridge"), Path("/home/u/.local/state/agent-bridge/wt/s1")
+    ops = mounts(sandbox_argv(policy(
+        home=Path("/home/u"), home_source=Path("/x/sandbox/home"), hidden=(Path("/home/u"), state),
+        readable=(Path("/home/u/.local"),), writable=(worktree,),
+    )))
+    order = [dest for _, dest in ops]
+    assert order.index("/home/u") < order.index("/home/u/.local") < order.index(str(state)) < order.index(str(worktree))
+    assert ("--tmpfs", str(state)) in ops and ("--remount-ro", str(state)) in ops
+
+
 def test_a_read_only_path_inside_a_writable_one_stays_read_only() -> None:
     ops = mounts(sandbox_argv(policy(writable=(Path("/w"),), readable=(Path("/w/locked"),))))
     assert ops.index(("--bind", "/w")) < ops.index(("--ro-bind-try", "/w/locked"))
