@@ -109,6 +109,8 @@ def sandbox_argv(policy: SandboxPolicy, bwrap: str = BWRAP) -> list[str]:
     hidden = sorted(set(policy.hidden), key=lambda p: (_depth(p), str(p)))
     kept: list[Path] = []
     for path in hidden:
+        if path == home:
+            continue  # replaced by the sandbox home, which must stay writable (no tmpfs, no remount under it)
         covered = any(_under(path, other) for other in kept if str(other) not in SCRATCH)
         covered = covered or (home is not None and _under(path, home))
         if covered and not any(_under(path, again) for again in shown):

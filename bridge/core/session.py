@@ -242,6 +242,11 @@ class Session(Review):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
 
+    async def settled(self) -> None:
+        """Once the git work under way (a turn's commit, made just after the turn ended) is done."""
+        async with self._git_lock:
+            pass
+
     async def record_turn(
         self, turn: Turn, message: str, ended: Callable[[str | None], Awaitable[None]]
     ) -> str | None:

@@ -78,7 +78,10 @@ async def test_a_hostile_agent_cannot_write_outside_or_read_a_home_secret(
         sid, report = await hostile_turn(editor, orders)
         # Next turn, git's admin dir for its worktree (in the user's repository): its `commondir` or `index`
         # would steer the git the bridge runs outside the sandbox.
-        [admin] = list((repo / ".git" / "worktrees").iterdir())
+        worktree = next(s["worktree"] for s in await editor.cmd("agentBridge.sessions", {}) if s["sessionId"] == sid)
+        # (the others are spare worktrees the bridge keeps ready for new sessions)
+        [admin] = [d for d in (repo / ".git" / "worktrees").iterdir()
+                   if (d / "gitdir").read_text().strip() == str(Path(worktree) / ".git")]
         _, steer = await hostile_turn(editor, {"write": [str(admin / "ESCAPED")]}, sid)
         outside.append(admin / "ESCAPED")
         escaped = [p for p in outside if p.exists()]

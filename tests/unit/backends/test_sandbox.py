@@ -77,6 +77,19 @@ def test_the_home_is_replaced_by_the_sandbox_home_and_what_is_in_it_needs_no_tmp
     assert order.index("/home") < order.index("/home/u") < order.index("/home/u/.nvm/versions/node/v20/bin")
 
 
+def test_a_shown_path_holding_the_home_leaves_the_sandbox_home_writable() -> None:
+    """An agent installed next to its home (/tmp/x/bin/qwen, HOME=/tmp/x/home): its install root is shown
+    read-only, and the home inside it used to get a tmpfs and `--remount-ro` over the sandbox home."""
+    argv = sandbox_argv(policy(
+        home=Path("/tmp/x/home"), home_source=Path("/state/sandbox/qwen/home"),
+        hidden=(Path("/tmp"), Path("/tmp/x/home")), readable=(Path("/tmp/x"),),
+    ))
+    ops = mounts(argv)
+    assert ("--tmpfs", "/tmp/x/home") not in ops and ("--remount-ro", "/tmp/x/home") not in ops
+    order = [dest for _, dest in ops]
+    assert order.index("/tmp/x") < order.index("/tmp/x/home")
+
+
 def test_a_path_shown_again_does_not_show_the_hidden_places_inside_it() -> None:
     """`~/.local` in sandbox_paths must not bring back the bridge's state dir in it (other sessions' worktrees,
     the TCP token); the session's own worktree in there still shows."""

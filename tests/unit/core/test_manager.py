@@ -251,7 +251,7 @@ async def test_a_turn_ends_with_its_hunks_recorded_and_its_commit_follows_before
         assert seen_at_end == [(1, base)]
         second = await core.prompt(prompt("again", first.session_id), repo, no_docs)
         assert (await core.await_turn(second.session_id, second.turn_id, 10)).status == "completed"
-        await live.stop("settle")  # the worker stops once the second turn's commit is made
+        await live.settled()  # the second turn's commit follows its end
         turns = {row.id: row for row in await core.store.turns(first.session_id)}
         first_commit = turns[first.turn_id].commit_sha
         second_commit = turns[second.turn_id].commit_sha

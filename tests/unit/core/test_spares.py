@@ -56,6 +56,7 @@ async def test_a_session_from_a_spare_holds_exactly_the_snapshot_and_its_edits_a
         assert (await core.await_turn(started.session_id, started.turn_id, 30)).status == "completed"
         live = core.session(started.session_id)
         assert not spare.exists(), "the spare was not taken"
+        await live.settled()  # the turn's commit follows its end
         assert git(live.path, "rev-parse", "HEAD^").strip() == live.base_commit
         on_disk = files_on_disk(live.path)
         assert on_disk.pop("agent.py") == AGENT_TEXT.encode()
