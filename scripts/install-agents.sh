@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real agents that the real_agent tests drive, into <repo>/.agents (local npm prefixes).
-# Binaries end up in <repo>/.agents/node_modules/.bin/ (qwen, claude-agent-acp) and
+# Binaries end up in <repo>/.agents/node_modules/.bin/ (qwen, claude-agent-acp, gemini) and
 # <repo>/.agents/opencode/node_modules/.bin/opencode.
 #
 # Idempotent: if the pinned versions are already there it exits in well under a second without touching npm.
@@ -13,6 +13,8 @@ QWEN_PKG="@qwen-code/qwen-code"
 QWEN_VERSION="0.15.10"
 CLAUDE_ACP_PKG="@zed-industries/claude-agent-acp"
 CLAUDE_ACP_VERSION="0.23.1"
+GEMINI_PKG="@google/gemini-cli"
+GEMINI_VERSION="0.61.0"
 OPENCODE_PKG="opencode-ai"
 OPENCODE_VERSION="1.18.33"
 
@@ -44,8 +46,10 @@ opencode_up_to_date() {
 acp_up_to_date() {
     [[ "$(installed_version "$QWEN_PKG")" == "$QWEN_VERSION" ]] &&
         [[ "$(installed_version "$CLAUDE_ACP_PKG")" == "$CLAUDE_ACP_VERSION" ]] &&
+        [[ "$(installed_version "$GEMINI_PKG")" == "$GEMINI_VERSION" ]] &&
         [[ -x "$prefix/node_modules/.bin/qwen" ]] &&
-        [[ -x "$prefix/node_modules/.bin/claude-agent-acp" ]]
+        [[ -x "$prefix/node_modules/.bin/claude-agent-acp" ]] &&
+        [[ -x "$prefix/node_modules/.bin/gemini" ]]
 }
 
 up_to_date() {
@@ -66,7 +70,7 @@ fi
 
 if (( force == 0 )) && up_to_date; then
     echo "install-agents: already installed ($QWEN_PKG@$QWEN_VERSION, $CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION," \
-        "$OPENCODE_PKG@$OPENCODE_VERSION) in $(elapsed) s"
+        "$GEMINI_PKG@$GEMINI_VERSION, $OPENCODE_PKG@$OPENCODE_VERSION) in $(elapsed) s"
     exit 0
 fi
 
@@ -77,11 +81,13 @@ if [[ ! -f "$prefix/package.json" ]]; then
 fi
 
 if (( force == 1 )) || ! acp_up_to_date; then
-    echo "install-agents: installing $QWEN_PKG@$QWEN_VERSION $CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION into $prefix"
-    # CI must never block on a prompt or a notifier; exact pins keep package.json reproducible.
+    echo "install-agents: installing $QWEN_PKG@$QWEN_VERSION $CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION" \
+        "$GEMINI_PKG@$GEMINI_VERSION into $prefix"
+    # CI must never block on a prompt or a notifier; exact pins keep package.json reproducible. npm 11 may skip
+    # the install scripts of gemini-cli's keytar and node-pty (not allowed by default): gemini runs without them.
     npm install --prefix "$prefix" --no-audit --no-fund --no-update-notifier --save-exact \
         --loglevel=error --yes \
-        "$QWEN_PKG@$QWEN_VERSION" "$CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION" </dev/null
+        "$QWEN_PKG@$QWEN_VERSION" "$CLAUDE_ACP_PKG@$CLAUDE_ACP_VERSION" "$GEMINI_PKG@$GEMINI_VERSION" </dev/null
 fi
 
 if (( force == 1 )) || ! opencode_up_to_date; then
