@@ -1,4 +1,4 @@
-"""End to end with real ACP agents: the editor drives qwen-code and claude-agent-acp through the bridge.
+"""End to end with real ACP agents: the editor drives qwen-code, claude-agent-acp and gemini-cli through the bridge.
 
 The agents run for real (installed by ``scripts/install-agents.sh``) but talk to ``tests/support/scripted_llm.py``, so
 what they do is fixed by directives in the prompt. Each test checks the whole path: prompt over LSP, events,
@@ -48,7 +48,9 @@ NOTES = "notes.md"
 NOTES_TEXT = "# notes\nsecond turn\n"
 
 # bridge agent name -> binary name in tests/support/real_agents.py
-AGENTS = {"qwen": "qwen", "claude": "claude-agent-acp"}
+AGENTS = {"qwen": "qwen", "claude": "claude-agent-acp", "gemini": "gemini"}
+# The settings file tests/support/real_agents.py writes in the agent's home, which a sandbox home gets a copy of.
+SETTINGS = {"qwen": ".qwen/settings.json", "gemini": ".gemini/settings.json"}
 
 
 def require_agent(binary: str) -> list[str]:
@@ -260,6 +262,8 @@ async def _exercise(
     procs = agent_processes(pid, home)
     assert len(procs) == 1, procs
     assert runs_sandboxed(procs[0]) == sandboxed
+    if sandboxed and name in SETTINGS:
+        assert (editor.state_dir / "sandbox" / name / "home" / SETTINGS[name]).is_file()
     agents = (await editor.cmd("agentBridge.sessions", {}))[0]["agents"]
     assert [(a["agent"], a["status"]) for a in agents] == [(name, "idle")], agents
     stderr_log = editor.state_dir / "logs" / f"{sid}-{name}.stderr.log"
@@ -316,13 +320,18 @@ def _flatten(content: Any) -> str:
 
 
 def tool_results(body: Any) -> list[str]:
-    """Every tool result the agent sent the model: OpenAI `tool` messages and Anthropic `tool_result` blocks."""
+    """Every tool result the agent sent the model: OpenAI `tool` messages, Anthropic `tool_result` blocks and
+    Gemini `functionResponse` parts."""
     found = []
     for msg in (body or {}).get("messages") or []:
         if msg.get("role") in ("tool", "function"):
             found.append(_flatten(msg.get("content")))
         elif isinstance(msg.get("content"), list):
             found += [_flatten(p.get("content")) for p in msg["content"] if p.get("type") == "tool_result"]
+    for content in (body or {}).get("contents") or []:
+        for part in content.get("parts") or []:
+            if isinstance(part, dict) and "functionResponse" in part:
+                found.append(_flatten(part["functionResponse"].get("response")))
     return found
 
 

@@ -2,7 +2,8 @@
 ``tests/support/scripted_llm.py``.
 
 Supported agents (names are the binary names): ``qwen`` (``@qwen-code/qwen-code``, run as ``qwen --acp``),
-``claude-agent-acp`` (``@zed-industries/claude-agent-acp``; alias ``claude``) and ``opencode`` (``opencode-ai``;
+``claude-agent-acp`` (``@zed-industries/claude-agent-acp``; alias ``claude``), ``gemini`` (``@google/gemini-cli``,
+run as ``gemini --acp -m fake-model``; alias ``gemini-cli``) and ``opencode`` (``opencode-ai``;
 ``agent_command`` gives the bare binary, as the bridge's opencode transport wants it: it adds ``serve ...``).
 
 Typical use::
@@ -31,12 +32,14 @@ AGENTS_BIN = REPO_ROOT / ".agents" / "node_modules" / ".bin"
 AGENTS: dict[str, tuple[str, ...]] = {
     "qwen": ("--acp",),
     "claude-agent-acp": (),
+    # gemini asks the API for the model named here (its default is a real Gemini model's name).
+    "gemini": ("--acp", "-m", "fake-model"),
     "opencode": (),
 }
 # Agents installed into a prefix of their own (see scripts/install-agents.sh).
 LOCAL_BINS: dict[str, Path] = {"opencode": REPO_ROOT / ".agents" / "opencode" / "node_modules" / ".bin"}
 OPENCODE_MODEL = "fake/fake-model"
-_ALIASES = {"claude": "claude-agent-acp", "qwen-code": "qwen"}
+_ALIASES = {"claude": "claude-agent-acp", "qwen-code": "qwen", "gemini-cli": "gemini"}
 
 
 def canonical_name(name: str) -> str:
@@ -129,6 +132,8 @@ def agent_env(name: str, llm_base_url: str, home: Path) -> dict[str, str]:
         }
     elif name == "opencode":
         env |= opencode_env(root)
+    elif name == "gemini":
+        env |= gemini_env(root, home)
     else:
         claude_dir = home / ".claude"
         claude_dir.mkdir(exist_ok=True)
@@ -150,6 +155,27 @@ def agent_env(name: str, llm_base_url: str, home: Path) -> dict[str, str]:
             "IS_SANDBOX": "1",
         }
     return env
+
+
+GEMINI_SETTINGS = {
+    # Without a chosen auth method gemini stops at "Invalid auth method selected." (it does not infer it from
+    # GEMINI_API_KEY); with folder trust on, an untrusted worktree overrides the approval mode.
+    "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+    "privacy": {"usageStatisticsEnabled": False},
+    "general": {"enableAutoUpdate": False},
+}
+
+
+def gemini_env(root: str, home: Path) -> dict[str, str]:
+    """gemini-cli on the scripted LLM's Gemini API (plain http is allowed for localhost), settings in its home."""
+    gemini_dir = home / ".gemini"
+    gemini_dir.mkdir(exist_ok=True)
+    (gemini_dir / "settings.json").write_text(json.dumps(GEMINI_SETTINGS, indent=2) + "\n")
+    return {
+        "GEMINI_API_KEY": "fake-key",
+        "GOOGLE_GEMINI_BASE_URL": root,
+        "GEMINI_CLI_TRUST_WORKSPACE": "true",
+    }
 
 
 def opencode_env(root: str) -> dict[str, str]:
