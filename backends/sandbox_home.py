@@ -22,8 +22,11 @@ from pathlib import Path
 # names) the agent reads its credentials and settings from.
 _SEEDS: dict[str, tuple[str, ...]] = {
     "qwen": (".qwen/settings.json", ".qwen/oauth_creds.json", ".qwen/installation_id", ".qwen/.env"),
-    "gemini": (".gemini/settings.json", ".gemini/oauth_creds.json", ".gemini/google_accounts.json",
-               ".gemini/installation_id", ".gemini/.env"),
+    # gemini keeps a Google login in oauth_creds.json, and an API key entered in /auth (or a Google login, with
+    # encrypted storage on) in the OS keychain or else gemini-credentials.json (encrypted for this host and user).
+    # The sandbox has no session bus, so only that file carries such a key in.
+    "gemini": (".gemini/settings.json", ".gemini/gemini-credentials.json", ".gemini/oauth_creds.json",
+               ".gemini/google_accounts.json", ".gemini/installation_id", ".gemini/.env"),
     "claude": (".claude.json", "$CLAUDE_CONFIG_DIR/.credentials.json", "$CLAUDE_CONFIG_DIR/settings.json",
                "$CLAUDE_CONFIG_DIR/.claude.json"),
     "opencode": ("$XDG_DATA_HOME/opencode/auth.json", "$XDG_CONFIG_HOME/opencode/opencode.json",

@@ -156,6 +156,8 @@ def test_seed_paths_by_agent(tmp_path: Path) -> None:
     assert agent_kind(["node", "/x/gemini"]) == "gemini"
     assert agent_kind(["mystery"]) is None
     assert Path(".qwen/oauth_creds.json") in seed_paths(["qwen", "--acp"], {}, home)
+    gemini = seed_paths(["/x/.bin/gemini", "--acp"], {}, home)
+    assert {Path(".gemini/settings.json"), Path(".gemini/gemini-credentials.json")} <= set(gemini)
     claude = seed_paths(["claude-agent-acp"], {"CLAUDE_CONFIG_DIR": str(home / "cc")}, home)
     assert Path("cc/.credentials.json") in claude and Path(".claude.json") in claude
     # A config dir outside the home is not copied (the sandbox shows it read-only, as it is).
