@@ -100,8 +100,9 @@ class AgentClient:
         try:
             text = await asyncio.to_thread(real.read_text, encoding="utf-8", errors="replace")
         except FileNotFoundError:
-            # Some agents (gemini) treat any error here as fatal before creating a file; empty is what they
-            # expect for a file that does not exist yet.
+            # gemini-cli reads a file before it writes it and fails the write on any error answer, ACP's own
+            # "Resource not found" (-32002) included; a file that does not exist yet reads as empty for every agent
+            # (only gemini needs it, none is hurt by it: they check existence on disk, the worktree they see).
             text = ""
         except IsADirectoryError:
             raise acp.RequestError.invalid_params({"path": path, "reason": "is a directory"}) from None
