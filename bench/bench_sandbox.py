@@ -24,9 +24,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends import sandbox
-from bench.common import Ctx, Row, bench_main, editor_on, median, ms, timed_turn
-from tests.support.real_agents import OPENCODE_MODEL, agent_command, agent_env
-from tests.support.scripted_llm import ScriptedLLM
+from bench.common import Ctx, Row, bench_main, editor_on, median, ms, real_agents, timed_turn
+from tests.support.real_agents import OPENCODE_MODEL
 
 REAL = {"qwen": "qwen", "claude": "claude-agent-acp", "opencode": "opencode"}
 WARM_RATIO_GOAL = 1.1
@@ -75,20 +74,11 @@ async def run(ctx: Ctx) -> list[Row]:
         return [ctx.skip("sandboxed turns", problem)]
     rows = rows_for("scripted", await measure(ctx, "scripted", {"command": [sys.executable, "-m",
                                                                               "bridge.scripted_agent"]}))
-    for name, binary in REAL.items():
-        if ctx.quick:  # a real agent's cold start alone takes seconds here; CI keeps --quick short
-            rows.append(ctx.skip(f"sandboxed turns, {name}", "not run in --quick"))
-            continue
-        argv = agent_command(binary)
-        if argv is None:
-            rows.append(ctx.skip(f"sandboxed turns, {name}", f"{binary} is not installed (scripts/install-agents.sh)"))
-            continue
-        with ScriptedLLM() as llm:
-            env = agent_env(binary, llm.base_url, ctx.scratch(f"home-{name}"))
-            config: dict[str, Any] = {"protocol": "acp", "command": argv, "env": env}
-            if name == "opencode":  # over HTTP: sandboxed, a server of the session's own, started with it
-                config |= {"protocol": "opencode", "model": OPENCODE_MODEL}
-            rows += rows_for(name, await measure(ctx, name, config))
+    for name, argv, env in real_agents(ctx, REAL, "sandboxed turns", rows):
+        config: dict[str, Any] = {"protocol": "acp", "command": argv, "env": env}
+        if name == "opencode":  # over HTTP: sandboxed, a server of the session's own, started with it
+            config |= {"protocol": "opencode", "model": OPENCODE_MODEL}
+        rows += rows_for(name, await measure(ctx, name, config))
     return rows
 
 

@@ -20,9 +20,18 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Ctx, Row, bench_main, direct_agent, editor_on, median, ms, timed_turn, worktree
-from tests.support.real_agents import agent_command, agent_env
-from tests.support.scripted_llm import ScriptedLLM
+from bench.common import (
+    Ctx,
+    Row,
+    bench_main,
+    direct_agent,
+    editor_on,
+    median,
+    ms,
+    real_agents,
+    timed_turn,
+    worktree,
+)
 
 # bridge agent name -> binary (tests/support/real_agents.py); "scripted" is the bundled agent
 REAL = {"qwen": "qwen", "claude": "claude-agent-acp"}
@@ -74,18 +83,9 @@ async def run(ctx: Ctx) -> list[Row]:
     scripted = [sys.executable, "-m", "bridge.scripted_agent"]
     direct, bridged, cold = await measure(ctx, "scripted", scripted, {}, None)
     rows += rows_for("scripted", direct, bridged, cold, ctx.small)
-    for name, binary in REAL.items():
-        if ctx.quick:  # a real agent's cold start alone takes 15 s here; CI keeps --quick short
-            rows.append(ctx.skip(f"warm turn, {name}", "not run in --quick"))
-            continue
-        argv = agent_command(binary)
-        if argv is None:
-            rows.append(ctx.skip(f"warm turn, {name}", f"{binary} is not installed (scripts/install-agents.sh)"))
-            continue
-        with ScriptedLLM() as llm:
-            env = agent_env(binary, llm.base_url, ctx.scratch(f"home-{name}"))
-            config = {"protocol": "acp", "command": argv, "env": env}
-            direct, bridged, cold = await measure(ctx, name, argv, env, config)
+    for name, argv, env in real_agents(ctx, REAL, "warm turn", rows):
+        config = {"protocol": "acp", "command": argv, "env": env}
+        direct, bridged, cold = await measure(ctx, name, argv, env, config)
         rows += rows_for(name, direct, bridged, cold, ctx.small)
     return rows
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ import acp  # noqa: E402
 from acp import schema  # noqa: E402
 
 from tests.support.lsp_harness import Editor, start_editor  # noqa: E402
+from tests.support.real_agents import agent_command, agent_env  # noqa: E402
+from tests.support.scripted_llm import ScriptedLLM  # noqa: E402
 
 
 @dataclass
@@ -135,6 +137,24 @@ class Ctx:
     def skip(self, what: str, why: str) -> Row:
         self.notes.append(f"{what}: {why}")
         return Row(what, "—", f"skipped: {why}", None, "—", None)
+
+
+def real_agents(
+    ctx: Ctx, agents: Mapping[str, str], what: str, rows: list[Row]
+) -> Iterator[tuple[str, list[str], dict[str, str]]]:
+    """(name, argv, env) of each installed real agent of `agents` (name -> binary), its scripted LLM running while
+    the caller measures it; a skipped row in `rows` for the others, and for every one in --quick (a real agent's
+    cold start alone takes seconds here: CI keeps --quick short)."""
+    for name, binary in agents.items():
+        if ctx.quick:
+            rows.append(ctx.skip(f"{what}, {name}", "not run in --quick"))
+            continue
+        argv = agent_command(binary)
+        if argv is None:
+            rows.append(ctx.skip(f"{what}, {name}", f"{binary} is not installed (scripts/install-agents.sh)"))
+            continue
+        with ScriptedLLM() as llm:
+            yield name, argv, agent_env(binary, llm.base_url, ctx.scratch(f"home-{name}"))
 
 
 Bench = Callable[[Ctx], Coroutine[Any, Any, list[Row]]]

@@ -25,36 +25,14 @@ if have_emacs && has_eglot && has_lsp_mode && have_sshd; then
     exit 0
 fi
 
-if [[ $(id -u) -eq 0 ]]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-else
-    echo "install-editors: Emacs with eglot or sshd is missing; not root and no password-less sudo, so not" \
-        "installing them (their tests skip, or fail when AGENT_BRIDGE_REQUIRE_REAL_AGENTS is set)" >&2
-    exit 0
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-editors: Emacs with eglot or sshd is missing and there is no apt-get here; install them yourself" >&2
-    exit 0
-fi
+# shellcheck source=scripts/lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
+apt_ready install-editors "Emacs with eglot or sshd is" || exit 0
 
-export DEBIAN_FRONTEND=noninteractive
-updated=0
-apt_install() {
-    if (( updated == 0 )); then
-        echo "install-editors: apt-get update"
-        "${as_root[@]}" apt-get update -qq
-        updated=1
-    fi
-    echo "install-editors: apt-get install $*"
-    "${as_root[@]}" apt-get install -y -qq --no-install-recommends "$@" </dev/null >/dev/null
-}
-
-have_emacs || apt_install emacs-nox
-has_eglot || apt_install elpa-eglot
-has_lsp_mode || apt_install elpa-lsp-mode
-have_sshd || apt_install openssh-server openssh-client
+have_emacs || apt_install install-editors emacs-nox
+has_eglot || apt_install install-editors elpa-eglot
+has_lsp_mode || apt_install install-editors elpa-lsp-mode
+have_sshd || apt_install install-editors openssh-server openssh-client
 
 if ! have_emacs || ! has_eglot || ! has_lsp_mode; then
     echo "install-editors: installed, but emacs with eglot and lsp-mode is still not usable" >&2

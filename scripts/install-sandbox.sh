@@ -12,23 +12,10 @@ set -euo pipefail
 probe() { bwrap --die-with-parent --unshare-pid --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp true; }
 
 if ! command -v bwrap >/dev/null 2>&1; then
-    if [[ $(id -u) -eq 0 ]]; then
-        as_root=()
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        as_root=(sudo -n)
-    else
-        echo "install-sandbox: bubblewrap is missing; not root and no password-less sudo, so not installing it" \
-            "(the sandbox tests skip, or fail when AGENT_BRIDGE_REQUIRE_REAL_AGENTS is set)" >&2
-        exit 0
-    fi
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "install-sandbox: bubblewrap is missing and there is no apt-get here; install it yourself" >&2
-        exit 0
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    echo "install-sandbox: apt-get install bubblewrap"
-    "${as_root[@]}" apt-get update -qq
-    "${as_root[@]}" apt-get install -y -qq --no-install-recommends bubblewrap </dev/null >/dev/null
+    # shellcheck source=scripts/lib/apt.sh
+    source "$(dirname "$0")/lib/apt.sh"
+    apt_ready install-sandbox "bubblewrap is" || exit 0
+    apt_install install-sandbox bubblewrap
 fi
 if probe 2>/tmp/install-sandbox.err; then
     echo "install-sandbox: $(bwrap --version) makes sandboxes here"
