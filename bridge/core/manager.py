@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -233,9 +232,8 @@ class SessionManager:
             ) from None
 
     async def create_session(self, workspace: Path, title: str) -> Session:
-        repo_root = await self._repo_root(workspace)
-        overlays = self._editors(str(workspace)).unsaved_texts(repo_root)
-        return await self._make_session(uuid.uuid4().hex[:12], workspace, repo_root, title, overlays, time.time())
+        """A new session, once its worktree exists (a prompt does not wait: see `prompt`)."""
+        return await (await self._begin_session(workspace, title)).wait()
 
     async def _make_session(
         self, session_id: str, workspace: Path, repo_root: Path, title: str, overlays: dict[str, str], asked: float
@@ -265,10 +263,10 @@ class SessionManager:
         """A new session announced at once; its worktree is made in the background (see preparing.py)."""
         repo_root = await self._repo_root(workspace)
         session_id = uuid.uuid4().hex[:12]
-        overlays = self._editors(str(workspace)).unsaved_texts(repo_root)
+        editor = self._editors(str(workspace))
+        overlays = editor.unsaved_texts(repo_root)
         prep = Preparing(session_id, str(workspace), repo_root, self.state_dir / "worktrees" / session_id, title)
         asked = prep.created_at
-        editor = self._editors(str(workspace))
 
         def failed(turn: Turn, reason: str) -> None:
             editor.notify_event(wire.TurnEnded(session_id, turn.id, turn.agent.name, "failed", error=reason))
@@ -295,8 +293,8 @@ class SessionManager:
 
     async def prepared(self, session_id: str | None, workspace: str | None = None) -> None:
         """Wait until a session still being prepared exists (nothing to wait for otherwise)."""
-        prep = self._preparing.get(session_id) if session_id is not None else None
-        if prep is not None and sees(workspace, prep.workspace):
+        prep = self.preparing(session_id, workspace) if session_id is not None else None
+        if prep is not None:
             await prep.wait()
 
     # Turns
@@ -323,9 +321,7 @@ class SessionManager:
         target: Session | Preparing | None = None
         if args.session_id is not None:
             target = self._preparing.get(args.session_id) or self.session(args.session_id)
-        key = (target.row.workspace if isinstance(target, Session) else target.workspace) if target is not None else (
-            str(workspace) if workspace is not None else None
-        )
+        key = target.workspace if target is not None else str(workspace) if workspace is not None else None
         config = self.config(key)
         loaded = config.loaded
         registry = await config.trust.registry_for(loaded, config.registry, args.agent)
@@ -499,8 +495,8 @@ class SessionManager:
     async def cancel(self, session_id: str, workspace: str | None = None) -> bool:
         """Cancel the running turn, wherever it is (preparing its session, starting the agent, prompting, asking
         permission)."""
-        prep = self._preparing.get(session_id)
-        if prep is not None and sees(workspace, prep.workspace):
+        prep = self.preparing(session_id, workspace)
+        if prep is not None:
             return prep.cancel()
         return self.session(session_id, workspace).cancel()
 

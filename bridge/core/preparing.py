@@ -35,8 +35,11 @@ class Preparing:
     queued: list[Turn] = field(default_factory=list)  # turns not handed over yet, in order
     turns: dict[str, Turn] = field(default_factory=dict)  # every turn it was given, for awaitTurn
     task: asyncio.Task[Session] | None = None
-    active_at: float = field(default_factory=time.time)  # as Session.active_at: a prompt continues the latest
     created_at: float = field(default_factory=time.time)
+    active_at: float = field(init=False)  # as Session.active_at: a prompt continues the latest
+
+    def __post_init__(self) -> None:
+        self.active_at = self.created_at  # one clock: a session is as recent as when it was asked for
 
     def add(self, turn: Turn) -> None:
         self.queued.append(turn)

@@ -132,6 +132,11 @@ class Session(Review):
         return self.row.id
 
     @property
+    def workspace(self) -> str:
+        """The workspace folder it belongs to (as Preparing.workspace)."""
+        return self.row.workspace
+
+    @property
     def path(self) -> Path:
         return self.tree.path
 
