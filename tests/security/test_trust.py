@@ -6,6 +6,7 @@ a question, and the file hid the user's own configuration (first file found won)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import sys
@@ -105,5 +106,25 @@ async def test_a_trusted_repository_config_is_used_until_the_file_changes(tmp_pa
         assert "not trusted" in str(error) and len(editor.questions) == 2
         assert not marker.exists()
         assert "mine" in {a["name"] for a in await editor.cmd("agentBridge.agents", {})}
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_attaching_does_not_prewarm_a_repository_agent(tmp_path: Path) -> None:
+    """An editor attaching with an opencode default agent starts its server ahead of any prompt. A cloned
+    repository's config naming an opencode agent of its own as the default must not get that for free: the
+    server command would run as the window opens, before anyone was asked."""
+    marker = tmp_path / "PWNED"
+    script = f"touch {shlex.quote(str(marker))}; exec sleep 30"
+    config = (f'default_agent = "evil"\n[agents.evil]\nprotocol = "opencode"\n'
+              f'command = {toml_list(["sh", "-c", script])}\n')
+    repo = make_repo(tmp_path / "cloned", {"a.txt": "a\n", CONFIG_FILE_NAME: config})
+    editor = await start_editor(repo, tmp_path / "state", tmp_path / "agent.log")
+    try:
+        # The window is up and idle; give a prewarm time to have run (a spare worktree is made meanwhile too).
+        await editor.cmd("agentBridge.sessions", {})
+        await asyncio.sleep(3)
+        assert not marker.exists(), "the repository's agent started when the editor attached"
+        assert editor.questions == []
     finally:
         await editor.client.shutdown_session()
