@@ -311,14 +311,14 @@ class Store:
         status: str,
         stop_reason: str | None = None,
         error: str | None = None,
-        commit_sha: str | None = None,
         answer: str = "",
         details: str = "{}",
     ) -> None:
+        """A turn's end; the commit holding its work follows (set_turn_commit)."""
         await self._write(
-            """UPDATE turns SET status = ?, stop_reason = ?, error = ?, commit_sha = ?, ended_at = ?, answer = ?,
-                   details = ? WHERE id = ?""",
-            (status, stop_reason, error, commit_sha, time.time(), answer, details, turn_id),
+            """UPDATE turns SET status = ?, stop_reason = ?, error = ?, ended_at = ?, answer = ?, details = ?
+                   WHERE id = ?""",
+            (status, stop_reason, error, time.time(), answer, details, turn_id),
         )
 
     async def mark_rewound(self, session_id: str, turn_ids: Iterable[str]) -> int:

@@ -129,8 +129,8 @@ class SessionManager:
         # So should its worktree: a spare checkout of this repository, made in the background (never a reason
         # for attaching to fail).
         if Path(workspace).is_absolute():
-            with contextlib.suppress(GitError, OSError):
-                self.spares.fill(await asyncio.to_thread(worktrees.find_repo_root, Path(workspace)))
+            with contextlib.suppress(BridgeError, OSError):  # not a git repository: nothing to prepare
+                self.spares.fill(await self._repo_root(Path(workspace)))
 
     # Lifecycle
     async def start(self) -> None:
@@ -424,9 +424,7 @@ class SessionManager:
                 final = replace(result, status="failed", error=error)
             usage = wire_usage(final.usage) if final.usage is not None else None
             answer, details = host.kept(turn.id, usage) if host is not None else ("", "{}")
-            await self.store.end_turn(
-                turn.id, final.status, final.stop_reason, final.error, None, answer, details
-            )
+            await self.store.end_turn(turn.id, final.status, final.stop_reason, final.error, answer, details)
             editor = self._editors(live.row.workspace)
             editor.notify_event(wire.TurnEnded(
                 live.id, turn.id, turn.agent.name, final.status, final.stop_reason or None, final.error or None,

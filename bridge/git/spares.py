@@ -20,14 +20,14 @@ from pathlib import Path
 from bridge.errors import GitError
 from bridge.git import heads, linked
 from bridge.git.run import NULL_OID, Worktree, git, git_cancellable, head_commit
-from bridge.git.worktrees import commit_snapshot, snapshot_tree
+from bridge.git.worktrees import snapshot_base
 
 
 def make_spare(repo_root: Path, path: Path, cancel: threading.Event) -> str:
     """Check out a snapshot of what the user has on disk now into a new detached worktree at `path`; returns
     the snapshot. Setting `cancel` stops the checkout (GitError): what it left is removed by `remove_spare`."""
     repo_root = Path(repo_root)
-    snapshot = commit_snapshot(repo_root, snapshot_tree(repo_root, {}))
+    snapshot = snapshot_base(repo_root, {})
     path.parent.mkdir(parents=True, exist_ok=True)
     git_cancellable(repo_root, "worktree", "add", "--detach", str(path.absolute()), snapshot, cancel=cancel)
     return snapshot

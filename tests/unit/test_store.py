@@ -177,7 +177,8 @@ async def test_turn_lifecycle(store: Store) -> None:
     running = await store.turn("t1")
     assert running is not None and running.status == "running" and running.started_at is not None
 
-    await store.end_turn("t1", "completed", stop_reason="end_turn", commit_sha="abc")
+    await store.end_turn("t1", "completed", stop_reason="end_turn")
+    await store.set_turn_commit("t1", "abc")
     done = await store.turn("t1")
     assert done is not None
     assert (done.status, done.stop_reason, done.error, done.commit_sha) == ("completed", "end_turn", None, "abc")
