@@ -21,6 +21,7 @@ from bridge.errors import GitError
 from bridge.git import linked, pending, sync, worktrees
 from bridge.git.hunks import FileChange, hunks_of
 from bridge.git.run import Worktree
+from bridge.git.watch import DirWatch
 from bridge.store import HunkRow, SessionRow, Store, WorktreeRow
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ class Session(Review):
         self._git_lock = asyncio.Lock()
         # When the user last prompted it (else its creation): a prompt without a session continues the latest.
         self.active_at = row.created_at
+        # What changed in the worktree since it was last staged: a turn's end stages those paths only.
+        self._watch = DirWatch(tree.path, skip=lambda: worktrees.ignored_dirs(tree))
 
     # What others may read
     @property
@@ -246,6 +249,7 @@ class Session(Review):
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        await asyncio.to_thread(self._watch.close)  # waits for the lock all watches share: off the loop
 
     async def settled(self) -> None:
         """Once the git work under way (a turn's commit, made just after the turn ended) is done."""
@@ -269,7 +273,7 @@ class Session(Review):
                 self._editor.log(f"session {self.id}: {tampered}", error=True)
             staged: worktrees.Staged | None = None
             try:
-                staged = await asyncio.to_thread(worktrees.stage_all, self.tree)
+                staged = await asyncio.to_thread(self._stage)
                 # Nothing changed and the base where it was: the pending list cannot have changed.
                 if staged.changed or self._texts_base != self.base_commit:
                     await self._refresh(turn, to=staged.tree)
@@ -285,6 +289,15 @@ class Session(Review):
                 # Staged, so the next commit of the worktree takes it along: nothing is lost.
                 self._editor.log(f"session {self.id}: could not commit the turn's changes: {exc}", error=True)
                 return None
+
+    def _stage(self) -> worktrees.Staged:
+        """Stage what changed since the last staging (blocking): the watch names the paths, git reads only them."""
+        changed = self._watch.take()
+        try:
+            return worktrees.stage_all(self.tree, changed)
+        except GitError:
+            self._watch.forget()  # what it named is not staged: the next staging reads everything
+            raise
 
     # Pending hunks
     async def refresh(self) -> None:

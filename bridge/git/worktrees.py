@@ -6,9 +6,15 @@ The user's index, branch, HEAD and files are never written: trees are built in t
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from bridge.errors import GitError, NotAGitRepository
@@ -26,6 +32,7 @@ from bridge.git.run import (
     out,
     temp_index,
 )
+from bridge.git.watch import DirWatch
 
 _SNAPSHOT_MESSAGE = (
     "agent-bridge: base snapshot\n\nThe user's checkout (HEAD, uncommitted, untracked, unsaved buffers)."
@@ -61,8 +68,80 @@ def commit_snapshot(repo_root: Path, tree: str) -> str:
 
 
 def snapshot_tree(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
-    """The tree of what the user sees, written but not committed (comparing trees needs no commit)."""
+    """The tree of what the user sees, written but not committed (comparing trees needs no commit).
+
+    Remembered per checkout: while a watch of the checkout saw no change, git's own state there (the user's index,
+    config and exclude files) is as it was and the unsaved buffers are the same, the tree is the same one, and no
+    git process is needed (the catch-up before every turn).
+    """
     repo_root = Path(repo_root)
+    checkout = _checkout(repo_root)
+    with checkout.lock:
+        # The watch first, the snapshot second: a change in between is in the snapshot and reported next time.
+        changed = checkout.watch.take()
+        key = (_git_state(repo_root), tuple(sorted(overlays.items())))
+        if changed is not None and not changed and checkout.tree is not None and checkout.key == key:
+            return checkout.tree
+        checkout.tree = None
+        tree = _snapshot_tree(repo_root, overlays)
+        checkout.key, checkout.tree = key, tree
+        return tree
+
+
+@dataclass
+class _Checkout:
+    """A user's checkout as last snapshotted."""
+
+    watch: DirWatch
+    lock: threading.Lock = dataclass_field(default_factory=threading.Lock)
+    key: object = None  # (git's state there, the overlays) when `tree` was written
+    tree: str | None = None
+
+
+_CHECKOUTS_MAX = 16  # checkouts a daemon serves at once, give or take: a watch each
+_checkouts: OrderedDict[str, _Checkout] = OrderedDict()
+_checkouts_lock = threading.Lock()
+
+
+def _checkout(repo_root: Path) -> _Checkout:
+    key = str(repo_root)
+    with _checkouts_lock:
+        found = _checkouts.get(key)
+        if found is None:
+            found = _checkouts[key] = _Checkout(DirWatch(repo_root, skip=lambda: ignored_dirs(repo_root)))
+        _checkouts.move_to_end(key)
+        dropped = [_checkouts.popitem(last=False)[1] for _ in range(len(_checkouts) - _CHECKOUTS_MAX)]
+    for old in dropped:
+        old.watch.close()
+    return found
+
+
+def _git_state(repo_root: Path) -> tuple[object, ...]:
+    """What of git's own files, outside the watched tree, shapes a snapshot: their identity and size (each is
+    replaced or rewritten when it changes)."""
+    git_dir = _user_index(str(repo_root)).parent
+    common = git_dir
+    with contextlib.suppress(OSError, ValueError):
+        common = git_dir / (git_dir / "commondir").read_text().strip()
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    files = [
+        git_dir / "index", git_dir / "config.worktree", common / "config", common / "info" / "exclude",
+        common / "info" / "attributes", Path.home() / ".gitconfig", config_home / "git" / "config",
+        config_home / "git" / "ignore", config_home / "git" / "attributes", Path("/etc/gitconfig"),
+    ]
+    if os.environ.get("GIT_CONFIG_GLOBAL"):
+        files.append(Path(os.environ["GIT_CONFIG_GLOBAL"]))
+    state: list[object] = []
+    for file in files:
+        try:
+            st = file.stat()
+            state.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            state.append(None)
+    return tuple(state)
+
+
+def _snapshot_tree(repo_root: Path, overlays: Mapping[str, str | bytes]) -> str:
     with temp_index(_user_index(str(repo_root))) as env:
         git(repo_root, "add", "-A", env=env)
         records: list[bytes] = []
@@ -163,12 +242,63 @@ class Staged:
     changed: bool  # whether the tree differs from the parent's
 
 
-def stage_all(tree: Worktree) -> Staged:
-    """Stage everything in the worktree (the index then holds what the agent left) and write it as a tree."""
-    git(tree, "add", "-A")
+def stage_all(tree: Worktree, changed: Collection[str] | None = None) -> Staged:
+    """Stage everything in the worktree (the index then holds what the agent left) and write it as a tree.
+
+    `changed`: the only paths that may differ from the index (a `DirWatch`'s answer), staged without git looking
+    at the rest of the worktree; None: any may.
+    """
+    if changed is None or not _stage_paths(tree, changed):
+        git(tree, "add", "-A")
     tree_sha = out(tree, "write-tree")
     parent = heads.head(tree)
     return Staged(tree_sha, parent, parent is None or heads.commit_tree(tree, parent) != tree_sha)
+
+
+_STAGE_PATHS_MAX = 2000  # past this many, one `add -A` of everything costs less than matching them all
+
+
+def _stage_paths(tree: Worktree, changed: Collection[str]) -> bool:
+    """`add -A` of just these paths (False when git refused, so the caller stages everything instead).
+
+    Each path's directory is staged one level deep (`:(glob)dir/*`): its new files as `add -A` would take them,
+    ignored ones left out without complaint (naming an ignored file outright is an error), deleted ones removed
+    from the index. A directory that is new is named, so staged whole. A directory whose files all came and went
+    matches nothing, which git refuses: the full `add -A` then.
+    """
+    if not changed:
+        return True
+    if len(changed) > _STAGE_PATHS_MAX:
+        return False
+    specs: set[str] = set()
+    for rel in changed:
+        path = tree.path / rel
+        if path.is_dir() and not path.is_symlink():
+            specs.add(f":(literal){rel}")
+        parent = rel.rpartition("/")[0]
+        specs.add(f":(glob){_glob_escape(parent)}/*" if parent else ":(glob)*")
+    listed = "\0".join(sorted(specs)).encode("utf-8", "surrogateescape")
+    try:
+        # Exit code 1 is git naming the new directories it ignores (a build's output, say), having staged the
+        # rest; anything worse dies with 128.
+        git(tree, "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul",
+            env={"GIT_LITERAL_PATHSPECS": "0"}, input=listed, ok=(0, 1))
+    except GitError:
+        return False
+    return True
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def ignored_dirs(where: Worktree | Path) -> set[str]:
+    """The directories git ignores there as a whole (relative, no trailing slash): nothing in them is staged."""
+    listed = git(where, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory").stdout
+    return {
+        entry[:-1] for entry in (e.decode("utf-8", "surrogateescape") for e in listed.split(b"\0"))
+        if entry.endswith("/")
+    }
 
 
 def commit_staged(tree: Worktree, staged: Staged, message: str) -> str:
