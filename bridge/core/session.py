@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeAlias
 
 from bridge import protocol as wire
 from bridge.core.ports import Editor
@@ -53,9 +55,10 @@ def agent_cwd(worktree: Path, repo_root: Path, workspace: Path) -> Path:
     return worktree / rel
 
 
-def pending_with_bases(
-    worktree: Worktree, base: str, committed: bool = True, to: str = "HEAD"
-) -> tuple[list[FileChange], dict[str, str]]:
+Read: TypeAlias = tuple[list[FileChange], dict[str, str]]  # pending changes, and the base text of each modified file
+
+
+def pending_with_bases(worktree: Worktree, base: str, committed: bool = True, to: str | None = "HEAD") -> Read:
     """The pending changes (to `to`, the worktree's HEAD or a tree it staged, if `committed`, else to its files)
     and the base text of each modified or renamed text file (blocking)."""
     changes = pending.pending_changes(worktree, base, committed, to)
@@ -273,10 +276,12 @@ class Session(Review):
                 self._editor.log(f"session {self.id}: {tampered}", error=True)
             staged: worktrees.Staged | None = None
             try:
-                staged = await asyncio.to_thread(self._stage)
+                base = self.base_commit
+                now, read = await asyncio.to_thread(self._stage, base, self._texts_base == base)
+                staged = now
                 # Nothing changed and the base where it was: the pending list cannot have changed.
-                if staged.changed or self._texts_base != self.base_commit:
-                    await self._refresh(turn, to=staged.tree)
+                if now.changed or self._texts_base != base:
+                    await self._refresh(turn, to=now.tree, read=read)
             except GitError as exc:
                 self._editor.log(f"session {self.id}: could not record the turn's changes: {exc}", error=True)
                 staged = None
@@ -290,13 +295,25 @@ class Session(Review):
                 self._editor.log(f"session {self.id}: could not commit the turn's changes: {exc}", error=True)
                 return None
 
-    def _stage(self) -> worktrees.Staged:
-        """Stage what changed since the last staging (blocking): the watch names the paths, git reads only them."""
+    def _stage(self, base: str, texts_current: bool) -> tuple[worktrees.Staged, Read | None]:
+        """Stage what changed since the last staging (blocking): the watch names the paths, git reads only them.
+        Then the tree is written while the pending list is read from the index, side by side (each is a process
+        start), unless nothing changed since the list was read against this `base` (`texts_current`)."""
         changed = self._watch.take()
         try:
-            return worktrees.stage_all(self.tree, changed)
+            worktrees.stage_files(self.tree, changed)
+            if changed is not None and not changed and texts_current:
+                return worktrees.write_staged(self.tree), None
+            with ThreadPoolExecutor(max_workers=1) as side:
+                # Both read the index; write-tree may rewrite it (a new file renamed into place): safe to read.
+                job = side.submit(worktrees.write_staged, self.tree)
+                try:
+                    read = pending_with_bases(self.tree, base, True, None)
+                finally:
+                    staged = job.result()
+            return staged, read
         except GitError:
-            self._watch.forget()  # what it named is not staged: the next staging reads everything
+            self._watch.forget()  # what it named may not be staged: the next staging reads everything
             raise
 
     # Pending hunks
@@ -312,13 +329,16 @@ class Session(Review):
         owners: Mapping[str, HunkRow] | None = None,
         committed: bool = True,
         to: str = "HEAD",
+        read: Read | None = None,
     ) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`, or else to the owner of
         the file's hunks before (`owners`: hunks that moved onto new ground stay the agent's). Every caller but
         `refresh` has just committed the worktree, so its HEAD is what the agent left, or staged it as tree `to`.
         Hold the lock."""
         base = self.base_commit
-        changes, base_texts = await asyncio.to_thread(pending_with_bases, self.tree, base, committed, to)
+        if read is None:
+            read = await asyncio.to_thread(pending_with_bases, self.tree, base, committed, to)
+        changes, base_texts = read
         rows: list[HunkRow] = []
         for c in changes:
             owner = (owners or {}).get(c.path)

@@ -31,17 +31,18 @@ from bridge.git.worktrees import commit_all
 
 
 def pending_changes(
-    worktree: Worktree, base: str, committed: bool = False, to: str = "HEAD"
+    worktree: Worktree, base: str, committed: bool = False, to: str | None = "HEAD"
 ) -> list[FileChange]:
     """Changes from `base` to the worktree's working tree (untracked and uncommitted included); with
-    `committed`, to `to` (its HEAD, or a tree it just staged): two tree diffs whose cost follows the change,
-    with no scan of the worktree (for callers that just committed or staged it)."""
+    `committed`, to `to` (its HEAD, a tree it staged, or None: its index, just staged): two diffs whose cost
+    follows the change, with no scan of the worktree (for callers that just committed or staged it)."""
     if committed:
+        target = ["--cached", base] if to is None else [base, to]
         # --raw gives modes and blob ids for every entry, pure renames included. The two diffs are independent
         # reads: run side by side, the turn's end waits for one process start instead of two.
         with ThreadPoolExecutor(max_workers=1) as side:
-            raw_job = side.submit(git, worktree, "diff", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, base, to)
-            patch = git(worktree, "diff", "-U0", *DIFF_OPTS, base, to)
+            raw_job = side.submit(git, worktree, "diff", "--raw", "-z", "--no-abbrev", *DIFF_OPTS, *target)
+            patch = git(worktree, "diff", "-U0", *DIFF_OPTS, *target)
             raw = raw_job.result()
     else:
         with temp_index(git_path(worktree, "index")) as env:

@@ -248,8 +248,18 @@ def stage_all(tree: Worktree, changed: Collection[str] | None = None) -> Staged:
     `changed`: the only paths that may differ from the index (a `DirWatch`'s answer), staged without git looking
     at the rest of the worktree; None: any may.
     """
+    stage_files(tree, changed)
+    return write_staged(tree)
+
+
+def stage_files(tree: Worktree, changed: Collection[str] | None = None) -> None:
+    """The index part of `stage_all`: the worktree's files into its index."""
     if changed is None or not _stage_paths(tree, changed):
         git(tree, "add", "-A")
+
+
+def write_staged(tree: Worktree) -> Staged:
+    """The worktree's index written as a tree (the tree part of `stage_all`)."""
     tree_sha = out(tree, "write-tree")
     parent = heads.head(tree)
     return Staged(tree_sha, parent, parent is None or heads.commit_tree(tree, parent) != tree_sha)
