@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeAlias
@@ -267,54 +266,44 @@ class Session(Review):
         worktree's `.git` file, now put back), then the commit on the session's branch.
 
         The commit comes after `ended` because nothing the editor sees waits for it: the pending list is read
-        from the staged tree. The lock is held throughout, so nothing else touches the worktree in between.
+        from the staged index. The lock is held throughout, so nothing else touches the worktree in between.
         Returns the commit, if any.
         """
         async with self._git_lock:
-            tampered = await asyncio.to_thread(linked.repair_report, self.tree)
+            base = self.base_commit
+            tampered, read, failed = await asyncio.to_thread(self._stage, base, self._texts_base == base)
             if tampered is not None:
                 self._editor.log(f"session {self.id}: {tampered}", error=True)
-            staged: worktrees.Staged | None = None
-            try:
-                base = self.base_commit
-                now, read = await asyncio.to_thread(self._stage, base, self._texts_base == base)
-                staged = now
-                # Nothing changed and the base where it was: the pending list cannot have changed.
-                if now.changed or self._texts_base != base:
-                    await self._refresh(turn, to=now.tree, read=read)
-            except GitError as exc:
-                self._editor.log(f"session {self.id}: could not record the turn's changes: {exc}", error=True)
-                staged = None
+            if failed is not None:
+                self._editor.log(f"session {self.id}: could not record the turn's changes: {failed}", error=True)
+            elif read is not None:
+                await self._refresh(turn, read=read)
             await ended(tampered)
-            if staged is None or not staged.changed:
-                return None
+            if failed is not None or read is None:
+                return None  # nothing staged, or nothing changed since the last commit
             try:
-                return await asyncio.to_thread(worktrees.commit_staged, self.tree, staged, message)
+                return await asyncio.to_thread(worktrees.commit_index, self.tree, message)
             except GitError as exc:
                 # Staged, so the next commit of the worktree takes it along: nothing is lost.
                 self._editor.log(f"session {self.id}: could not commit the turn's changes: {exc}", error=True)
                 return None
 
-    def _stage(self, base: str, texts_current: bool) -> tuple[worktrees.Staged, Read | None]:
-        """Stage what changed since the last staging (blocking): the watch names the paths, git reads only them.
-        Then the tree is written while the pending list is read from the index, side by side (each is a process
-        start), unless nothing changed since the list was read against this `base` (`texts_current`)."""
+    def _stage(self, base: str, texts_current: bool) -> tuple[str | None, Read | None, GitError | None]:
+        """The turn's end in git, up to what the editor sees (blocking, one thread hop): the worktree's `.git`
+        file checked (and put back: what was wrong with it), the paths that changed since the last staging
+        staged (the watch names them, git reads only them), and the pending list read from the index; None
+        when nothing changed since the list was read against this `base` (`texts_current`). Writing the
+        index as a tree is left to the commit, after the editor has been told."""
+        tampered = linked.repair_report(self.tree)
         changed = self._watch.take()
         try:
             worktrees.stage_files(self.tree, changed)
             if changed is not None and not changed and texts_current:
-                return worktrees.write_staged(self.tree), None
-            with ThreadPoolExecutor(max_workers=1) as side:
-                # Both read the index; write-tree may rewrite it (a new file renamed into place): safe to read.
-                job = side.submit(worktrees.write_staged, self.tree)
-                try:
-                    read = pending_with_bases(self.tree, base, True, None)
-                finally:
-                    staged = job.result()
-            return staged, read
-        except GitError:
+                return tampered, None, None
+            return tampered, pending_with_bases(self.tree, base, True, None), None
+        except GitError as exc:
             self._watch.forget()  # what it named may not be staged: the next staging reads everything
-            raise
+            return tampered, None, exc
 
     # Pending hunks
     async def refresh(self) -> None:

@@ -233,6 +233,12 @@ def commit_all(tree: Worktree, message: str) -> str | None:
     return commit_staged(tree, staged, message) if staged.changed else None
 
 
+def commit_index(tree: Worktree, message: str) -> str | None:
+    """Commit what the worktree's index holds (staged already) on its branch; None if nothing changed."""
+    staged = write_staged(tree)
+    return commit_staged(tree, staged, message) if staged.changed else None
+
+
 @dataclass(frozen=True)
 class Staged:
     """The worktree's files staged as a tree, not committed yet."""
