@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -10,6 +11,9 @@ from urllib.parse import unquote, urlparse
 _WINDOWS_DRIVE = re.compile(r"^/[A-Za-z]:")
 
 
+# Pure and asked again on every request (each code action compares every pending file's URI with the document's):
+# remembered, since building and parsing paths costs more than the rest of a code action.
+@functools.lru_cache(maxsize=4096)
 def file_uri(repo_root: Path, rel: str) -> str:
     return (repo_root / rel).as_uri()
 
@@ -29,6 +33,7 @@ def to_path(uri: str) -> str | None:
     return path
 
 
+@functools.lru_cache(maxsize=4096)
 def uri_key(uri: str) -> str:
     """A comparable form of a file URI (editors differ in how they escape them)."""
     path = to_path(uri)
