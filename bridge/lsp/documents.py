@@ -16,10 +16,10 @@ from pygls.workspace import Workspace
 from bridge import protocol as wire
 from bridge.config import Registry
 from bridge.core.manager import SessionManager
-from bridge.core.plans import DocLookup, EditorCaps, Expectation, LiveDoc, UndoWatch
+from bridge.core.plans import DocLookup, EditorCaps, Expectation, FilePlan, LiveDoc, UndoWatch
 from bridge.core.session import Session
 from bridge.errors import PlanConflict
-from bridge.git.hunks import FileChange, hunks_of
+from bridge.git.hunks import FileChange, Hunk, hunks_of
 from bridge.git.merge import text_sha
 from bridge.lsp.comment_prompts import comment_prompt_actions
 from bridge.lsp.editor import CLIENT_ERRORS
@@ -84,6 +84,9 @@ class PendingDocuments:
         self._expected: dict[str, list[Expectation]] = {}
         self._undo_watches: dict[str, UndoWatch] = {}
         self._views: dict[tuple[Any, ...], _View] = {}
+        # In-memory plans by (session, file, hunk, document version, ...), with the change and base texts they
+        # were made from: editors ask for code actions at every cursor move, on the same few versions.
+        self._plans: dict[tuple[Any, ...], tuple[object, object, FilePlan]] = {}
         self._publishing: asyncio.Task[None] | None = None
         self._republish = False
 
@@ -179,7 +182,7 @@ class PendingDocuments:
             try:
                 if _plans_in_memory(live, h, doc):
                     # Nothing to read from git or disk, and small: a thread hop would cost more than the merge.
-                    plan = live.plan(h.change, chosen, lookup, caps, encoding)
+                    plan = self._plan_in_memory(live, h, chosen, lookup, caps, encoding, doc)
                 else:
                     plan = await asyncio.to_thread(live.plan, h.change, chosen, lookup, caps, encoding)
             except PlanConflict as exc:
@@ -200,6 +203,19 @@ class PendingDocuments:
                                                           plan.pre_sha))
             actions.append(reject_action(h))
         return actions
+
+    def _plan_in_memory(self, live: Session, h: DocHunk, chosen: list[Hunk] | None, lookup: DocLookup,
+                        caps: EditorCaps, encoding: str, doc: LiveDoc | None) -> FilePlan:
+        key = (live.id, h.change.path, h.hunk.hunk_id, chosen is None, doc.version if doc else None, caps,
+               encoding)
+        made = self._plans.get(key)
+        if made is not None and made[0] is h.change and made[1] is live.base_texts and key[4] is not None:
+            return made[2]
+        plan = live.plan(h.change, chosen, lookup, caps, encoding)
+        if len(self._plans) >= _PLANS_KEPT:
+            self._plans.clear()
+        self._plans[key] = (h.change, live.base_texts, plan)
+        return plan
 
     def _label(self, uri: str) -> str:
         """How a prompt names the document: its path in the workspace, else its path."""
@@ -340,6 +356,9 @@ def _compute_view(base: str, live: str) -> _View:
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("publishing pending hunks failed: %s", task.exception())
+
+
+_PLANS_KEPT = 256
 
 
 def _plans_in_memory(live: Session, h: DocHunk, doc: LiveDoc | None) -> bool:
