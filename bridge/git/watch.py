@@ -9,7 +9,8 @@ happened unseen).
 
 Whenever a watch cannot vouch for the answer, `take` says so (None: "anything may have changed") and the caller
 does the full work, as without a watch: the first look, a queue overflow, a watched directory moved, a `.gitignore`
-changed, more directories than `max_dirs` (a hostile agent creating directories by the thousand must not use up
+changed, a repository inside the tree (its HEAD moves in its own, unwatched `.git`), more directories than
+`max_dirs` (a hostile agent creating directories by the thousand must not use up
 the user's inotify watches, which their editor's own file watcher needs too), no inotify on this system.
 Directories named `.git` and those `skip` lists (ignored by git) are not watched: nothing in them reaches a tree.
 
@@ -30,6 +31,9 @@ except (ImportError, OSError, AttributeError):  # not Linux: every look says "an
     inotify_simple = None
 
 Everything = None  # what `take` returns when it cannot say which paths changed
+# Met while walking: a repository inside the tree (submodule, embedded repository). Git records its HEAD, which
+# moves with commits made in its own `.git`, unwatched: the watch gives up rather than vouch for a stale answer.
+_NESTED = "\0nested"
 MAX_DIRS = 8192  # per watch
 MAX_WATCHED = 65536  # all watches together, well under the kernel's default per-user limit
 
@@ -161,8 +165,10 @@ class DirWatch:
             if mask & _F.MOVE_SELF:
                 self._lost = True  # a watched directory moved: the paths known below it are stale
             return  # the directory itself deleted: its parent reported it
-        if name == ".gitignore":
-            self._lost = True  # what git ignores changed: the skipped directories must be listed again
+        if name == ".gitignore" or (name == ".git" and parent):
+            # What git ignores changed: the skipped directories must be listed again. Or a repository appeared
+            # inside (a submodule, `git init`): see `_NESTED`.
+            self._lost = True
             return
         rel = f"{parent}/{name}" if parent else name
         self._changed.add(rel)
@@ -205,7 +211,7 @@ class DirWatch:
         """Watch `top` and every directory below it; past `max_dirs` the watch gives up for good."""
         assert _inotify is not None
         for rel in self._walk(top):
-            if len(self._wds) >= self._max_dirs or len(_owners) >= MAX_WATCHED:
+            if rel is _NESTED or len(self._wds) >= self._max_dirs or len(_owners) >= MAX_WATCHED:
                 self._unwatch()
                 self.gave_up = True
                 return
@@ -217,6 +223,7 @@ class DirWatch:
             _owners.setdefault(wd, {})[self] = rel
 
     def _walk(self, top: str) -> Iterator[str]:
+        """`top` and the directories below it, or `_NESTED` on meeting another repository's `.git`."""
         pending = [top]
         while pending:
             rel = pending.pop()
@@ -224,6 +231,8 @@ class DirWatch:
             try:
                 with os.scandir(os.path.join(self.root, rel)) as entries:
                     for entry in entries:
+                        if entry.name == ".git" and rel:
+                            yield _NESTED
                         if entry.name == ".git" or not entry.is_dir(follow_symlinks=False):
                             continue
                         child = f"{rel}/{entry.name}" if rel else entry.name

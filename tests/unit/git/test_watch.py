@@ -72,6 +72,15 @@ def test_a_changed_gitignore_or_a_moved_directory_means_everything(watched: tupl
     assert w.take() in (Everything, {"sub2/b.txt"})
 
 
+def test_a_repository_inside_the_tree_makes_the_watch_give_up(watched: tuple[Path, DirWatch]) -> None:
+    root, w = watched
+    write(root / "sub" / "inner" / ".git" / "HEAD", "ref: refs/heads/main\n")  # `git init` in a subdirectory
+    assert w.take() is Everything
+    assert w.gave_up  # commits in there move what git records for it, unseen: never vouched for again
+    write(root / "a.txt", "after\n")
+    assert w.take() is Everything
+
+
 def test_past_its_directory_cap_a_watch_gives_up_for_good(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
