@@ -112,7 +112,11 @@ class TurnHost:
     async def ask_permission(self, request: PermissionRequest) -> OptionKind | None:
         self.last_activity = time.monotonic()
         store = self._store
-        remembered = await store.remembered_commands(self.agent.name, self._workspace)
+        # "Always allow" answers are for commands only: an edit's question (every file an agent writes) needs no
+        # store read.
+        remembered = (
+            await store.remembered_commands(self.agent.name, self._workspace) if request.command else frozenset()
+        )
         unreviewed: frozenset[str] = frozenset()
         if request.command and self._unreviewed is not None:
             try:

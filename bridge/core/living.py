@@ -45,11 +45,7 @@ async def before_turn(live: Session, turn: Turn, store: Store, editor: Editor) -
 
     A failure to catch up is reported and the turn goes on, on the code the agent had: nothing is lost.
     """
-    try:
-        moved = await live.catch_up(editor.unsaved_texts(live.repo_root))
-    except GitError as exc:
-        editor.log(f"session {live.id}: could not bring the worktree up to your code: {exc}", error=True)
-        moved = None
+    moved, head = await live.catch_up(editor.unsaved_texts(live.repo_root))
     if moved is not None:
         agents = [row.agent for row in await store.agent_sessions(live.id)]
         conflicting = _conflicting(live)
@@ -60,10 +56,8 @@ async def before_turn(live: Session, turn: Turn, store: Store, editor: Editor) -
             live.id, turn.id, turn.agent.name, [file_uri(live.repo_root, p) for p in moved.changed],
             len(conflicting),
         ))
-    try:
-        await store.set_turn_start(turn.id, live.base_commit, await live.head())
-    except GitError as exc:
-        log.warning("session %s: cannot read the worktree's head: %s", live.id, exc)
+    if head is not None:
+        await store.set_turn_start(turn.id, live.base_commit, head)
 
 
 def _conflicting(live: Session) -> list[tuple[str, str]]:

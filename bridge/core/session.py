@@ -351,18 +351,44 @@ class Session(Review):
             self._editor.pending_changed(self.id)
 
     # Moving onto new ground
-    async def catch_up(self, overlays: Mapping[str, str | bytes]) -> sync.Moved | None:
+    async def catch_up(self, overlays: Mapping[str, str | bytes]) -> tuple[sync.Moved | None, str | None]:
         """Bring the worktree up to what the user sees now, keeping the agent's unreviewed changes (None when
-        the user changed nothing since the base)."""
+        the user changed nothing since the base, or when it failed: said in the log, and the turn goes on, on
+        the code the agent had, nothing lost), and say where the worktree's HEAD is then (where a turn starts;
+        None if unreadable)."""
         async with self._git_lock:
-            tampered = await asyncio.to_thread(linked.repair_report, self.tree)
+            tampered, moved, head = await asyncio.to_thread(self._catch_up, self.base_commit, overlays)
             if tampered is not None:
                 self._editor.log(f"session {self.id}: {tampered}", error=True)
-            moved = await asyncio.to_thread(sync.catch_up, self.repo_root, self.tree, self.base_commit, overlays)
-            if moved is not None:
-                await self._set_base(moved.base)
-                await self._settle(moved)
-            return moved
+            try:
+                if isinstance(moved, GitError):
+                    raise moved
+                if moved is not None:
+                    await self._set_base(moved.base)
+                    await self._settle(moved)
+            except GitError as exc:
+                self._editor.log(f"session {self.id}: could not bring the worktree up to your code: {exc}",
+                                 error=True)
+                moved = None
+            return moved, head
+
+    def _catch_up(
+        self, base: str, overlays: Mapping[str, str | bytes]
+    ) -> tuple[str | None, sync.Moved | GitError | None, str | None]:
+        """`catch_up`'s git work in one thread hop (blocking): the `.git` file checked (and put back: what was
+        wrong with it), the catch-up (or why it failed), then HEAD."""
+        tampered = linked.repair_report(self.tree)
+        moved: sync.Moved | GitError | None
+        try:
+            moved = sync.catch_up(self.repo_root, self.tree, base, overlays)
+        except GitError as exc:
+            moved = exc
+        try:
+            head: str | None = worktrees.head(self.tree)
+        except GitError as exc:
+            log.warning("session %s: cannot read the worktree's head: %s", self.id, exc)
+            head = None
+        return tampered, moved, head
 
     async def rewind(self, base_before: str, head_before: str) -> sync.Moved:
         """Undo every agent change made since a turn started at (base_before, head_before); what the user
@@ -371,9 +397,6 @@ class Session(Review):
             moved = await asyncio.to_thread(sync.rewind, self.tree, self.base_commit, base_before, head_before)
             await self._settle(moved)
             return moved
-
-    async def head(self) -> str:
-        return await asyncio.to_thread(worktrees.head, self.tree)
 
     async def _settle(self, moved: sync.Moved) -> None:
         """After a move: pending again from git, hunks kept with their agents, collisions marked. Hold the lock."""
