@@ -105,18 +105,40 @@ def git(
 ) -> subprocess.CompletedProcess[bytes]:
     cwd, cmd = _command(where, args)
     try:
-        # stdin must never be inherited: the language server speaks LSP on it.
-        proc = subprocess.run(
-            cmd,
-            cwd=cwd,
-            env=_env(env),
-            input=input if input is not None else b"",
-            capture_output=True,
-            check=False,
-        )
+        with _admin_lock(where, args):
+            # stdin must never be inherited: the language server speaks LSP on it.
+            proc = subprocess.run(
+                cmd,
+                cwd=cwd,
+                env=_env(env),
+                input=input if input is not None else b"",
+                capture_output=True,
+                check=False,
+            )
     except OSError as exc:
         raise GitError(f"cannot run git {' '.join(args)} in {cwd}: {exc}", args) from exc
     return _checked(proc, args, cwd, ok)
+
+
+# Commands that write a repository's worktree records, or read every worktree's (a branch checked out elsewhere
+# may not be made or deleted). Git makes a worktree's record one file at a time, and a command reading the records
+# at that moment dies ("failed to read .git/worktrees/<id>/commondir"): sessions made at once collided so. They
+# take turns per repository; a whole checkout is never made under the lock (`worktree add --no-checkout`, then
+# `reset --hard` in the worktree).
+_ADMIN_COMMANDS = frozenset({"worktree", "branch"})
+_admin_locks: dict[str, threading.Lock] = {}
+_admin_locks_guard = threading.Lock()
+
+
+def _admin_lock(where: Where, args: Sequence[str]) -> contextlib.AbstractContextManager[object]:
+    if isinstance(where, Worktree) or not args or args[0] not in _ADMIN_COMMANDS:
+        return contextlib.nullcontext()
+    # One lock per repository, whether it is named by its checkout or its git dir (both are).
+    dot_git = os.path.join(where, ".git")
+    key = os.path.realpath(dot_git if os.path.isdir(dot_git) else where)
+    with _admin_locks_guard:
+        lock = _admin_locks.setdefault(key, threading.Lock())
+    return lock
 
 
 def _command(where: Where, args: Sequence[str]) -> tuple[Path, list[str]]:

@@ -29,7 +29,10 @@ def make_spare(repo_root: Path, path: Path, cancel: threading.Event) -> str:
     repo_root = Path(repo_root)
     snapshot = snapshot_base(repo_root, {})
     path.parent.mkdir(parents=True, exist_ok=True)
-    git_cancellable(repo_root, "worktree", "add", "--detach", str(path.absolute()), snapshot, cancel=cancel)
+    # The record first (quick: other worktrees' commands wait for it), then the checkout, stoppable.
+    git(repo_root, "worktree", "add", "--no-checkout", "--detach", str(path.absolute()), snapshot)
+    tree = linked.locate(repo_root, path)
+    git_cancellable(tree, "reset", "--hard", "-q", "--no-recurse-submodules", cancel=cancel)
     return snapshot
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bridge.errors import GitError, NotAGitRepository
 from bridge.git import heads
-from bridge.git.linked import check_gitfile
+from bridge.git.linked import check_gitfile, locate
 from bridge.git.run import (
     NULL_OID,
     Worktree,
@@ -207,7 +207,9 @@ def create_worktree(repo_root: Path, worktree: Path, branch: str, base: str) -> 
     if exists.returncode == 0:
         raise GitError(f"cannot create worktree {worktree}: branch {branch!r} already exists in {repo_root}")
     worktree.parent.mkdir(parents=True, exist_ok=True)
-    git(repo_root, "worktree", "add", "-b", branch, str(worktree.absolute()), base)
+    # The record first (quick: other worktrees' commands wait for it), then the checkout, as `worktree add` does it.
+    git(repo_root, "worktree", "add", "--no-checkout", "-b", branch, str(worktree.absolute()), base)
+    git(locate(repo_root, worktree), "reset", "--hard", "-q", "--no-recurse-submodules")
 
 
 def set_ref(repo_root: Path, ref: str, sha: str) -> None:

@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -425,3 +426,17 @@ def test_same_size_edit_in_the_same_second_as_checkout_is_seen(repo: Path, tmp_p
     time.sleep(1.1 - (time.time() % 1.0))  # look at it from the next second on
     changes = by_path(pending_changes(wt, base))
     assert [(h.old_text, h.new_text) for h in changes["same.txt"].hunks] == [("aaaa\n", "bbbb\n")]
+
+
+def test_sessions_made_at_once_do_not_trip_over_each_other(repo: Path, tmp_path: Path) -> None:
+    """Git writes a worktree's record file by file, and `worktree add -b` dies reading a half-made one ("failed
+    to read .git/worktrees/<id>/commondir"): a hundred sessions opened at once failed some of theirs."""
+    base = snapshot_base(repo, {})
+
+    def make(i: int) -> None:
+        create_worktree(repo, tmp_path / "wt" / f"s{i}", f"agent-bridge/s{i}", base)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(make, range(36)))  # raises the first failure
+    assert len(list_worktrees(repo)) == 37
+    assert all((tmp_path / "wt" / f"s{i}" / "two.txt").read_text() == lines("two", 10) for i in range(36))
