@@ -317,16 +317,15 @@ class Session(Review):
         turn: Turn | None,
         owners: Mapping[str, HunkRow] | None = None,
         committed: bool = True,
-        to: str = "HEAD",
         read: Read | None = None,
     ) -> None:
         """Recompute pending hunks from git (the truth) and attribute new ones to `turn`, or else to the owner of
         the file's hunks before (`owners`: hunks that moved onto new ground stay the agent's). Every caller but
-        `refresh` has just committed the worktree, so its HEAD is what the agent left, or staged it as tree `to`.
-        Hold the lock."""
+        `refresh` has just committed the worktree, so its HEAD is what the agent left, or read the list from what
+        it staged (`read`). Hold the lock."""
         base = self.base_commit
         if read is None:
-            read = await asyncio.to_thread(pending_with_bases, self.tree, base, committed, to)
+            read = await asyncio.to_thread(pending_with_bases, self.tree, base, committed)
         changes, base_texts = read
         rows: list[HunkRow] = []
         for c in changes:
@@ -357,38 +356,38 @@ class Session(Review):
         the code the agent had, nothing lost), and say where the worktree's HEAD is then (where a turn starts;
         None if unreadable)."""
         async with self._git_lock:
-            tampered, moved, head = await asyncio.to_thread(self._catch_up, self.base_commit, overlays)
+            tampered, moved, failed, head = await asyncio.to_thread(self._catch_up, self.base_commit, overlays)
             if tampered is not None:
                 self._editor.log(f"session {self.id}: {tampered}", error=True)
-            try:
-                if isinstance(moved, GitError):
-                    raise moved
-                if moved is not None:
+            if failed is None and moved is not None:
+                try:
                     await self._set_base(moved.base)
                     await self._settle(moved)
-            except GitError as exc:
-                self._editor.log(f"session {self.id}: could not bring the worktree up to your code: {exc}",
+                except GitError as exc:
+                    failed = exc
+            if failed is not None:
+                self._editor.log(f"session {self.id}: could not bring the worktree up to your code: {failed}",
                                  error=True)
                 moved = None
             return moved, head
 
     def _catch_up(
         self, base: str, overlays: Mapping[str, str | bytes]
-    ) -> tuple[str | None, sync.Moved | GitError | None, str | None]:
+    ) -> tuple[str | None, sync.Moved | None, GitError | None, str | None]:
         """`catch_up`'s git work in one thread hop (blocking): the `.git` file checked (and put back: what was
         wrong with it), the catch-up (or why it failed), then HEAD."""
         tampered = linked.repair_report(self.tree)
-        moved: sync.Moved | GitError | None
+        moved, failed = None, None
         try:
             moved = sync.catch_up(self.repo_root, self.tree, base, overlays)
         except GitError as exc:
-            moved = exc
+            failed = exc
         try:
             head: str | None = worktrees.head(self.tree)
         except GitError as exc:
             log.warning("session %s: cannot read the worktree's head: %s", self.id, exc)
             head = None
-        return tampered, moved, head
+        return tampered, moved, failed, head
 
     async def rewind(self, base_before: str, head_before: str) -> sync.Moved:
         """Undo every agent change made since a turn started at (base_before, head_before); what the user

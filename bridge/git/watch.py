@@ -93,12 +93,10 @@ def _dispatch() -> None:
         events = _inotify.read(timeout=0)
     except OSError:
         events = []
-        for watch in {w for owners in _owners.values() for w in owners}:
-            watch._lost = True
+        _lose_all()
     for event in events:
         if event.mask & _F.Q_OVERFLOW:
-            for watch in {w for owners in _owners.values() for w in owners}:
-                watch._lost = True
+            _lose_all()
             continue
         owners = _owners.get(event.wd)
         if not owners:
@@ -110,6 +108,12 @@ def _dispatch() -> None:
             continue
         for watch, parent in list(owners.items()):
             watch._event(parent, event.name, event.mask)
+
+
+def _lose_all() -> None:
+    """Events were lost (the queue overflowed or could not be read): no watch can vouch for anything."""
+    for watch in {w for owners in _owners.values() for w in owners}:
+        watch._lost = True
 
 
 class DirWatch:

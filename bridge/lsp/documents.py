@@ -206,10 +206,11 @@ class PendingDocuments:
 
     def _plan_in_memory(self, live: Session, h: DocHunk, chosen: list[Hunk] | None, lookup: DocLookup,
                         caps: EditorCaps, encoding: str, doc: LiveDoc | None) -> FilePlan:
-        key = (live.id, h.change.path, h.hunk.hunk_id, chosen is None, doc.version if doc else None, caps,
-               encoding)
+        if doc is None or doc.version is None:
+            return live.plan(h.change, chosen, lookup, caps, encoding)  # no version to know it by
+        key = (live.id, h.change.path, h.hunk.hunk_id, chosen is None, doc.version, caps, encoding)
         made = self._plans.get(key)
-        if made is not None and made[0] is h.change and made[1] is live.base_texts and key[4] is not None:
+        if made is not None and made[0] is h.change and made[1] is live.base_texts:
             return made[2]
         plan = live.plan(h.change, chosen, lookup, caps, encoding)
         if len(self._plans) >= _PLANS_KEPT:
